@@ -1,0 +1,103 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseAppliesDefaultsAndAppWindows(t *testing.T) {
+	c, err := Parse("pd.yaml", []byte(`
+kafka:
+  brokers: [k1:9092, k2:9092]
+  partitions: 6
+apps:
+  - app_id: com.example.game
+    inactivity_window: 14d
+    click_lookback: 36h
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Kafka.Brokers; len(got) != 2 || got[1] != "k2:9092" {
+		t.Errorf("brokers = %v", got)
+	}
+	w := c.WindowsFor("com.example.game")
+	if w.InactivityWindow.D() != 14*24*time.Hour || w.ClickLookback.D() != 36*time.Hour {
+		t.Errorf("app windows = %+v", w)
+	}
+	if w.ImpressionLookback.D() != DefaultImpressionLookback || w.DedupHorizon.D() != DefaultDedupHorizon {
+		t.Errorf("unset app windows must take defaults, got %+v", w)
+	}
+	if d := c.WindowsFor("other.app"); d.InactivityWindow.D() != DefaultInactivityWindow {
+		t.Errorf("unlisted app windows = %+v", d)
+	}
+	if c.Topics.Classified != "postbacks.classified" || c.Topics.EventsByDevice != "postbacks.events.by-device" {
+		t.Errorf("topics = %+v", c.Topics)
+	}
+}
+
+func TestParseReportsEveryProblemWithFileLineAndField(t *testing.T) {
+	_, err := Parse("bad.yaml", []byte(`kafka:
+  partitions: many
+  colour: blue
+classified_format: xml
+apps:
+  - app_id: a
+    click_lookback: 7 days
+  - app_id: a
+`))
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("err is %T, want Problems", err)
+	}
+	want := []string{
+		"bad.yaml:2: kafka.partitions:",
+		"bad.yaml:3: kafka.colour: unknown field",
+		"bad.yaml:4: classified_format: want avro or json",
+		"bad.yaml:7: apps[0].click_lookback: bad duration",
+		"bad.yaml:8: apps[1].app_id: app \"a\" listed twice",
+	}
+	text := err.Error()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("missing %q in:\n%s", w, text)
+		}
+	}
+}
+
+func TestParseRejectsUnparsableYAMLWithLine(t *testing.T) {
+	_, err := Parse("broken.yaml", []byte("kafka:\n  brokers: [a\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "broken.yaml:") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEnvOverridesBrokers(t *testing.T) {
+	t.Setenv(EnvBrokers, "x:1,y:2")
+	c, err := Parse("f.yaml", []byte("kafka:\n  brokers: [a:1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Kafka.Brokers) != 2 || c.Kafka.Brokers[0] != "x:1" {
+		t.Errorf("brokers = %v", c.Kafka.Brokers)
+	}
+}
+
+func TestParseDurationDays(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30d": 720 * time.Hour, "1.5d": 36 * time.Hour, "90s": 90 * time.Second} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "-1d", "soon", "-5s"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", in)
+		}
+	}
+}
