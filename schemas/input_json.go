@@ -1,0 +1,127 @@
+package schemas
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"time"
+)
+
+// inputJSON is the JSON form of a raw click or event line. Fields of the
+// other kind and unknown fields are ignored: producers may add fields
+// without breaking the pipeline. Strings are plain strings so that a JSON
+// null or a missing field both read as "" (absent).
+type inputJSON struct {
+	Kind          string            `json:"kind"`
+	ClickID       string            `json:"click_id"`
+	Touch         string            `json:"touch"`
+	Partner       string            `json:"partner"`
+	Campaign      string            `json:"campaign"`
+	EventID       string            `json:"event_id"`
+	AppID         string            `json:"app_id"`
+	Platform      string            `json:"platform"`
+	DeviceID      string            `json:"device_id"`
+	UserID        string            `json:"user_id"`
+	Type          string            `json:"type"`
+	TS            string            `json:"ts"`
+	Name          string            `json:"name"`
+	Revenue       *float64          `json:"revenue"`
+	Currency      string            `json:"currency"`
+	TransactionID string            `json:"transaction_id"`
+	Params        map[string]string `json:"params"`
+}
+
+// DecodeInputJSON decodes one raw input line (a click or an event in the
+// JSON form of CLASSIFICATION.md). It checks the JSON syntax, the field
+// types, the kind and the ts syntax; the rest of validation (required
+// fields, enums, revenue rules) is processors/normalize's. Errors are
+// *FieldError wrapping ErrMalformed, ErrWrongType, ErrUnknownKind or
+// ErrBadTime. A missing ts leaves TS zero.
+func DecodeInputJSON(b []byte) (Input, error) {
+	var r inputJSON
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Input{}, jsonError(err)
+	}
+	ts, err := parseTS("ts", r.TS)
+	if err != nil {
+		return Input{}, err
+	}
+	switch r.Kind {
+	case KindClick:
+		return Input{Click: &Click{
+			ClickID:  r.ClickID,
+			Touch:    r.Touch,
+			Partner:  r.Partner,
+			Campaign: r.Campaign,
+			AppID:    r.AppID,
+			DeviceID: r.DeviceID,
+			TS:       ts,
+		}}, nil
+	case KindEvent:
+		return Input{Event: &Event{
+			EventID:       r.EventID,
+			AppID:         r.AppID,
+			Platform:      r.Platform,
+			DeviceID:      r.DeviceID,
+			UserID:        r.UserID,
+			Type:          r.Type,
+			TS:            ts,
+			Name:          r.Name,
+			Revenue:       r.Revenue,
+			Currency:      r.Currency,
+			TransactionID: r.TransactionID,
+			Params:        r.Params,
+		}}, nil
+	case "":
+		return Input{}, &FieldError{Field: "kind", Reason: "missing kind", Err: ErrUnknownKind}
+	default:
+		return Input{}, &FieldError{Field: "kind", Reason: "unknown kind " + strconv.Quote(r.Kind), Err: ErrUnknownKind}
+	}
+}
+
+// parseTS parses an RFC 3339 time; "" is absent and gives the zero time.
+func parseTS(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, &FieldError{Field: field, Reason: "unparsable time " + strconv.Quote(s), Err: ErrBadTime}
+	}
+	return t, nil
+}
+
+// jsonError turns an encoding/json error into a *FieldError naming the
+// field, so a reject says which field was wrong.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return &FieldError{
+			Field:  te.Field,
+			Reason: fmt.Sprintf("wrong type: got %s, want %s", te.Value, jsonKind(te.Type)),
+			Err:    ErrWrongType,
+		}
+	}
+	return &FieldError{Reason: "malformed json: " + err.Error(), Err: ErrMalformed}
+}
+
+// jsonKind names a Go type by its JSON form, for reject reasons.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Float64, reflect.Float32, reflect.Int, reflect.Int64, reflect.Int32:
+		return "number"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	default:
+		return t.String()
+	}
+}

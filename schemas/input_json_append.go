@@ -1,0 +1,78 @@
+package schemas
+
+// AppendInputJSON appends in as one raw input line (no newline) in the key
+// order of the scenario files, omitting empty optional fields. It is the
+// inverse of DecodeInputJSON, for generators and tests. An Input with
+// neither Click nor Event appends {}.
+func AppendInputJSON(dst []byte, in *Input) []byte {
+	switch {
+	case in.Click != nil:
+		return appendClickJSON(dst, in.Click)
+	case in.Event != nil:
+		return appendEventJSON(dst, in.Event)
+	default:
+		return append(dst, "{}"...)
+	}
+}
+
+func appendClickJSON(b []byte, c *Click) []byte {
+	b = append(b, `{"kind": "click", "click_id": `...)
+	b = appendString(b, c.ClickID)
+	if c.Touch != "" {
+		b = append(b, `, "touch": `...)
+		b = appendString(b, c.Touch)
+	}
+	b = append(b, `, "partner": `...)
+	b = appendString(b, c.Partner)
+	if c.Campaign != "" {
+		b = append(b, `, "campaign": `...)
+		b = appendString(b, c.Campaign)
+	}
+	b = append(b, `, "app_id": `...)
+	b = appendString(b, c.AppID)
+	b = append(b, `, "device_id": `...)
+	b = appendString(b, c.DeviceID)
+	b = append(b, `, "ts": `...)
+	b = appendTime(b, c.TS)
+	return append(b, '}')
+}
+
+func appendEventJSON(b []byte, e *Event) []byte {
+	b = append(b, `{"kind": "event", "event_id": `...)
+	b = appendString(b, e.EventID)
+	b = append(b, `, "app_id": `...)
+	b = appendString(b, e.AppID)
+	b = append(b, `, "platform": `...)
+	b = appendString(b, e.Platform)
+	b = append(b, `, "device_id": `...)
+	b = appendString(b, e.DeviceID)
+	b = append(b, `, "type": `...)
+	b = appendString(b, e.Type)
+	b = append(b, `, "ts": `...)
+	b = appendTime(b, e.TS)
+	if e.UserID != "" {
+		b = append(b, `, "user_id": `...)
+		b = appendString(b, e.UserID)
+	}
+	if e.Name != "" {
+		b = append(b, `, "name": `...)
+		b = appendString(b, e.Name)
+	}
+	if e.Revenue != nil {
+		b = append(b, `, "revenue": `...)
+		b = appendFloat(b, *e.Revenue)
+	}
+	if e.Currency != "" {
+		b = append(b, `, "currency": `...)
+		b = appendString(b, e.Currency)
+	}
+	if e.TransactionID != "" {
+		b = append(b, `, "transaction_id": `...)
+		b = appendString(b, e.TransactionID)
+	}
+	if len(e.Params) > 0 {
+		b = append(b, `, "params": `...)
+		b = appendParams(b, e.Params)
+	}
+	return append(b, '}')
+}
