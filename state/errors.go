@@ -11,3 +11,7 @@ var (
 	// ErrClosed is returned by a Store used after Close.
 	ErrClosed = errors.New("state: store closed")
 )
+
+// ErrReservedKey is returned by Store.Apply for an empty key or a key
+// starting with byte 0xFF, the space where stores keep offsets.
+var ErrReservedKey = errors.New("state: empty or reserved key")
