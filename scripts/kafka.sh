@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+# A one-node Apache Kafka (KRaft, broker+controller in one JVM) for tests,
+# built from Maven Central jars: no tarball, no Docker.
+#
+#   scripts/kafka.sh up       start it (or reuse a running one); prints KAFKA_BROKERS=host:port
+#   scripts/kafka.sh down     stop it (TERM, then KILL after KAFKA_STOP_TIMEOUT) and remove its data
+#   scripts/kafka.sh status   says whether it runs; exit 0 if so, 3 if not
+#   scripts/kafka.sh env      prints KAFKA_BROKERS=host:port of the running broker
+#
+# Usage from a shell:  export $(scripts/kafka.sh up); go test -tags integration ./...
+#
+# Environment (all optional):
+#   KAFKA_VERSION        org.apache.kafka:kafka_2.13 version (default 4.1.2)
+#   POSTBACKD_CACHE      where jars are kept between runs and clones (default ~/.cache/postbackd)
+#   KAFKA_STATE_DIR      pid, address, config, logs and data of one broker
+#                        (default <repo>/.cache/kafka; scripts/with-kafka.sh uses a fresh temp dir
+#                        so that concurrent runs in one work tree do not share a broker)
+#   KAFKA_PORT           client port (default 9092 when free, else any free port)
+#   KAFKA_HEAP_OPTS      default -Xms128m -Xmx512m
+#   KAFKA_START_TIMEOUT  seconds to wait for the broker to answer (default 90)
+#   KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 20)
+#
+# Topics are not auto-created (auto.create.topics.enable=false): the stages
+# create theirs at start and tests use kafkatest.Topic, and a typo in a topic
+# name should fail loudly rather than create a topic with defaults.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.2}
+cache=${POSTBACKD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/postbackd}
+libs=$cache/kafka-$KAFKA_VERSION/libs
+state=${KAFKA_STATE_DIR:-$repo/.cache/kafka}
+start_timeout=${KAFKA_START_TIMEOUT:-90}
+stop_timeout=${KAFKA_STOP_TIMEOUT:-20}
+
+log() { echo "kafka.sh: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- tools -----------------------------------------------------------------
+
+java_major() {
+	# "17.0.15" -> 17, "1.8.0_392" -> 8
+	java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == 1 ? v[2] : v[1]); exit }'
+}
+
+sudo=
+apt_update() {
+	if [ "$(id -u)" != 0 ]; then
+		command -v sudo >/dev/null || die "need to install java 17+/maven: not root and no sudo"
+		sudo="sudo -n"
+	fi
+	command -v apt-get >/dev/null || die "need java 17+ and maven, and found no apt-get: install them by hand"
+	log "apt-get update"
+	$sudo apt-get update -qq >&2
+}
+
+apt_install() {
+	log "apt-get install $*"
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+# first_available prints the first package apt can install (Debian renames
+# the JRE package with each LTS).
+first_available() {
+	local p
+	for p in "$@"; do
+		if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+ensure_tools() {
+	local need=()
+	if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
+		need+=(java)
+	fi
+	if [ ! -f "$libs/.complete" ] && ! command -v mvn >/dev/null; then
+		need+=(maven)
+	fi
+	[ ${#need[@]} -eq 0 ] && return 0
+	# apt-cache needs fresh package lists, so update once before looking.
+	apt_update
+	local pkgs=()
+	if [[ " ${need[*]} " == *" java "* ]]; then
+		local jre
+		jre=$(first_available openjdk-17-jre-headless openjdk-21-jre-headless openjdk-25-jre-headless default-jre-headless) ||
+			die "no JRE 17+ package found by apt-cache"
+		pkgs+=("$jre")
+	fi
+	[[ " ${need[*]} " == *" maven "* ]] && pkgs+=(maven)
+	apt_install "${pkgs[@]}"
+	command -v java >/dev/null && [ "$(java_major)" -ge 17 ] || die "java 17+ still missing after install (update-alternatives?)"
+}
+
+# --- jars ------------------------------------------------------------------
+
+# resolve_libs copies kafka_2.13 and its run-time classpath, plus a log4j2
+# backend, into $libs once; .complete marks a finished copy, and a lock keeps
+# concurrent first runs from writing the same directory.
+resolve_libs() {
+	[ -f "$libs/.complete" ] && return 0
+	mkdir -p "$(dirname "$libs")"
+	exec 9>"$libs.lock"
+	flock 9
+	if [ ! -f "$libs/.complete" ]; then
+		local t0=$SECONDS tmp="$libs.tmp.$$"
+		log "resolving kafka_2.13:$KAFKA_VERSION from Maven Central into $libs"
+		rm -rf "$tmp"
+		if ! mvn -B -f "$here/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+			dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >"$tmp.log" 2>&1; then
+			tail -n 40 "$tmp.log" >&2
+			rm -rf "$tmp" "$tmp.log"
+			die "mvn could not resolve kafka_2.13:$KAFKA_VERSION"
+		fi
+		ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"
+		rm -rf "$libs" "$tmp.log"
+		mv "$tmp" "$libs"
+		touch "$libs/.complete"
+		log "resolved $(ls "$libs" | wc -l) jars in $((SECONDS - t0))s"
+	fi
+	flock -u 9
+	exec 9>&-
+}
+
+# --- ports -----------------------------------------------------------------
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+	if command -v python3 >/dev/null; then
+		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+		return
+	fi
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 40000))
+		port_in_use "$p" || { echo "$p"; return; }
+	done
+	die "found no free port"
+}
+
+# --- state -----------------------------------------------------------------
+
+pid_of() { [ -f "$state/pid" ] && cat "$state/pid" || true; }
+
+# ours reports whether pid is still the JVM this state dir started (a pid can
+# be reused by an unrelated process after a crash).
+ours() {
+	local pid=$1
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
+		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "kafka.Kafka $state/server.properties"
+}
+
+running() { ours "$(pid_of)"; }
+
+# metadata_ok sends a real Metadata v4 request (all topics) and checks that the
+# answer carries our correlation id and at least one broker. The broker opens
+# its client listener for requests only once it is registered and unfenced.
+metadata_ok() {
+	local port=$1 reply
+	reply=$(
+		exec 2>/dev/null
+		exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+		# size=15 | api_key=3 (Metadata) | version=4 | correlation_id=7 | client_id="" | topics=null | allow_auto_create=false
+		printf '\x00\x00\x00\x0f\x00\x03\x00\x04\x00\x00\x00\x07\x00\x00\xff\xff\xff\xff\x00' >&3
+		timeout 3 head -c 16 <&3 | od -An -tx1 | tr -d ' \n'
+	) || return 1
+	# size(4) correlation_id(4)=7 throttle_ms(4) broker_count(4)>0
+	[[ ${#reply} -eq 32 && ${reply:8:8} == 00000007 && ${reply:24:8} != 00000000 ]]
+}
+
+# --- commands --------------------------------------------------------------
+
+write_config() {
+	local port=$1 cport=$2
+	cat >"$state/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$state/data
+
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+
+# A small 2-core machine shared with the tests themselves.
+num.network.threads=2
+num.io.threads=4
+background.threads=4
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=8388608
+log.segment.bytes=16777216
+log.retention.check.interval.ms=60000
+EOF
+}
+
+# jvm_args: a small heap and the serial collector leave the two cores to the
+# tests; logs go to $state/logs.
+jvm_args() {
+	# shellcheck disable=SC2206
+	jvm=(java ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError
+		-Djava.awt.headless=true -Dkafka.logs.dir="$state/logs"
+		-Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -cp "$libs/*")
+}
+
+print_env() { echo "KAFKA_BROKERS=$(cat "$state/brokers")"; }
+
+cmd_up() {
+	if running; then
+		log "already running (pid $(pid_of), state $state)"
+		print_env
+		return
+	fi
+	ensure_tools
+	resolve_libs
+
+	local t0 port cport pid
+	t0=$(date +%s%N)
+	rm -rf "$state"
+	mkdir -p "$state/logs" "$state/data"
+	port=${KAFKA_PORT:-9092}
+	if port_in_use "$port"; then
+		[ -n "${KAFKA_PORT:-}" ] && die "KAFKA_PORT=$port is in use"
+		port=$(free_port)
+	fi
+	cport=$(free_port)
+	[ "$cport" != "$port" ] || cport=$(free_port)
+	write_config "$port" "$cport"
+
+	# 16 random bytes as unpadded base64url: a Kafka cluster id.
+	local cluster_id
+	cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+	jvm_args
+	"${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$state/server.properties" >"$state/logs/format.out" 2>&1 ||
+		{ cat "$state/logs/format.out" >&2; die "formatting KRaft storage failed"; }
+
+	# setsid: the broker outlives this script and is not hit by the caller's ^C.
+	setsid nohup "${jvm[@]}" kafka.Kafka "$state/server.properties" \
+		>"$state/logs/kafka.out" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >"$state/pid"
+	echo "127.0.0.1:$port" >"$state/brokers"
+
+	local deadline=$((SECONDS + start_timeout))
+	until metadata_ok "$port"; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			fail_start "the broker exited during start-up"
+		fi
+		if [ $SECONDS -ge $deadline ]; then
+			fail_start "the broker did not answer on 127.0.0.1:$port within ${start_timeout}s"
+		fi
+		sleep 0.2
+	done
+	log "kafka $KAFKA_VERSION up on 127.0.0.1:$port (pid $pid) in $((($(date +%s%N) - t0) / 1000000)) ms; state $state"
+	print_env
+}
+
+fail_start() {
+	log "error: $1; tail of $state/logs:"
+	tail -n 40 "$state/logs/server.log" "$state/logs/kafka.out" >&2 2>/dev/null || true
+	stop
+	exit 1
+}
+
+# stop ends the broker of $state, if any, and removes its state dir.
+stop() {
+	local pid
+	pid=$(pid_of)
+	if ours "$pid"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		local deadline=$((SECONDS + stop_timeout))
+		while ours "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+		if ours "$pid"; then
+			log "broker (pid $pid) still up ${stop_timeout}s after SIGTERM: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			while ours "$pid"; do sleep 0.1; done
+		fi
+	fi
+	rm -rf "$state"
+}
+
+cmd_down() {
+	local t0 had
+	t0=$(date +%s%N)
+	had=$(pid_of)
+	stop
+	if [ -n "$had" ]; then log "stopped (pid $had) in $((($(date +%s%N) - t0) / 1000000)) ms"; fi
+}
+
+cmd_status() {
+	if running; then
+		echo "running: pid $(pid_of), KAFKA_BROKERS=$(cat "$state/brokers"), state $state"
+	else
+		echo "not running (state $state)"
+		return 3
+	fi
+}
+
+cmd_env() {
+	running || die "no broker running for state $state: run scripts/kafka.sh up"
+	print_env
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+env) cmd_env ;;
+*)
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+	;;
+esac
