@@ -1,0 +1,30 @@
+package stream
+
+import "github.com/segmentio/kafka-go"
+
+// explicitPartition marks a message for a chosen partition. It travels in
+// kafka.Message.WriterData because kafka.Writer ignores Message.Partition and
+// asks its Balancer instead, passing it the message.
+type explicitPartition int
+
+// AtPartition returns msg addressed to partition p of msg.Topic instead of
+// the partition its key hashes to. Changelog records use it to land on the
+// partition number of the input they came from. A partition the topic does
+// not have makes Produce fail once the writer gives up retrying.
+func AtPartition(msg kafka.Message, p int) kafka.Message {
+	msg.WriterData = explicitPartition(p)
+	return msg
+}
+
+// partitionBalancer honours AtPartition and hashes every other message with
+// byKey.
+type partitionBalancer struct {
+	byKey kafka.Balancer
+}
+
+func (b partitionBalancer) Balance(msg kafka.Message, partitions ...int) int {
+	if p, ok := msg.WriterData.(explicitPartition); ok {
+		return int(p)
+	}
+	return b.byKey.Balance(msg, partitions...)
+}
