@@ -1,0 +1,188 @@
+package runtime
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/state"
+)
+
+// restoreChunk is how many changelog records go into one store
+// transaction: large enough to amortize the commit, small enough that
+// memory stays bounded whatever the changelog's size.
+const restoreChunk = 8192
+
+// tail is what the end of a changelog partition says.
+type tail struct {
+	first, end  int64 // first offset and high watermark
+	inputOffset int64 // next input offset of the batch that wrote the last record
+}
+
+func (t tail) empty() bool { return t.end <= t.first }
+
+func dialLeader(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, p int) (*kafka.Conn, error) {
+	if dialer == nil {
+		dialer = &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	}
+	var errs []error
+	for _, b := range brokers {
+		conn, err := dialer.DialLeader(ctx, "tcp", b, topic, p)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("%w: %s partition %d: no leader reachable: %w", ErrChangelog, topic, p, errors.Join(errs...))
+}
+
+// changelogTail reads the offsets of a changelog partition and the input
+// offset recorded on its last record.
+func changelogTail(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, p int) (tail, error) {
+	conn, err := dialLeader(ctx, dialer, brokers, topic, p)
+	if err != nil {
+		return tail{}, err
+	}
+	defer conn.Close()
+	first, end, err := conn.ReadOffsets()
+	if err != nil {
+		return tail{}, fmt.Errorf("%w: %s partition %d: offsets: %w", ErrChangelog, topic, p, err)
+	}
+	t := tail{first: first, end: end}
+	if t.empty() {
+		return t, nil
+	}
+	// The last record of a log is never compacted away, so it is there.
+	if _, err := conn.Seek(end-1, kafka.SeekAbsolute); err != nil {
+		return tail{}, fmt.Errorf("%w: %s partition %d: seek: %w", ErrChangelog, topic, p, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetReadDeadline(dl)
+	} else {
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	}
+	batch := conn.ReadBatch(1, 1<<20)
+	defer batch.Close()
+	for {
+		m, err := batch.ReadMessage()
+		if err != nil {
+			return tail{}, fmt.Errorf("%w: %s partition %d: read last record: %w", ErrChangelog, topic, p, err)
+		}
+		if m.Offset < end-1 {
+			continue
+		}
+		off, ok := headerOffset(m.Headers)
+		if !ok {
+			return tail{}, fmt.Errorf("%w: %s partition %d offset %d: no %s header", ErrChangelog, topic, p, m.Offset, inputOffsetHeader)
+		}
+		t.inputOffset = off
+		return t, nil
+	}
+}
+
+func headerOffset(headers []kafka.Header) (int64, bool) {
+	for _, h := range headers {
+		if h.Key == inputOffsetHeader && len(h.Value) == 8 {
+			return int64(binary.BigEndian.Uint64(h.Value)), true
+		}
+	}
+	return 0, false
+}
+
+type restoreTarget struct {
+	store     state.Store
+	dialer    *kafka.Dialer
+	brokers   []string
+	topic     string
+	partition int
+	tail      tail
+	progress  func(done, remaining int64)
+}
+
+// restore replays the changelog partition from its first record to the
+// tail into an empty store, in chunks, and stores the tail's input offset
+// with the last chunk. It returns how many records it applied.
+func restore(ctx context.Context, t restoreTarget) (int64, error) {
+	conn, err := dialLeader(ctx, t.dialer, t.brokers, t.topic, t.partition)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.Seek(t.tail.first, kafka.SeekAbsolute); err != nil {
+		return 0, fmt.Errorf("%w: seek: %w", ErrChangelog, err)
+	}
+	var (
+		chunk = state.Batch{Writes: make([]state.Write, 0, restoreChunk)}
+		n     int64
+		next  = t.tail.first
+	)
+	flush := func(final bool) error {
+		if final {
+			chunk.SetOffset(InputOffsetName, t.tail.inputOffset)
+		}
+		if chunk.Len() == 0 && !final {
+			return nil
+		}
+		if err := t.store.Apply(&chunk); err != nil {
+			return err
+		}
+		if t.progress != nil {
+			t.progress(int64(chunk.Len()), t.tail.end-next)
+		}
+		chunk.Reset()
+		return nil
+	}
+	stalls := 0
+	for next < t.tail.end {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		before := next
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond})
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			if m.Offset >= t.tail.end {
+				break
+			}
+			next = m.Offset + 1
+			if m.Value == nil {
+				chunk.Delete(m.Key)
+			} else {
+				chunk.Set(m.Key, m.Value)
+			}
+			n++
+			if chunk.Len() >= restoreChunk {
+				if err := flush(false); err != nil {
+					batch.Close()
+					return n, err
+				}
+			}
+		}
+		if err := batch.Close(); err != nil && !errors.Is(err, io.EOF) {
+			return n, fmt.Errorf("%w: read: %w", ErrChangelog, err)
+		}
+		if off := batch.Offset(); off > next {
+			next = off // compacted gaps
+		}
+		if next == before {
+			if stalls++; stalls > 20 {
+				return n, fmt.Errorf("%w: %s partition %d: no progress at offset %d of %d", ErrChangelog, t.topic, t.partition, next, t.tail.end)
+			}
+			continue
+		}
+		stalls = 0
+	}
+	if err := flush(true); err != nil {
+		return n, err
+	}
+	return n, nil
+}

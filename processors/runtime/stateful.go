@@ -1,0 +1,308 @@
+package runtime
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/state"
+)
+
+// Logic is the pure part of a stateful stage.
+//
+// Contract: Process is called for one partition at a time per store, and
+// must return the same Result for the same (state, msgs) — outputs are
+// deduplicated downstream by that determinism. It must not write st: the
+// runtime applies Result.Writes after the outputs are acknowledged.
+type Logic interface {
+	Process(st state.Store, partition int, msgs []kafka.Message) (Result, error)
+}
+
+// Result is what a batch produced.
+type Result struct {
+	// Outputs carry their Topic and Key.
+	Outputs []kafka.Message
+	// Writes are the state changes, at most one per key.
+	Writes []state.Write
+	// Rejected counts input records sent to a deadletter, by field.
+	Rejected map[string]int
+}
+
+// Producer is what the runtime needs of stream.Producer.
+type Producer interface {
+	Produce(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// InputOffsetName is the Store offset holding the next input offset the
+// state reflects.
+const InputOffsetName = "input"
+
+// inputOffsetHeader carries, on every changelog record, the next input
+// offset of the batch that wrote it: the changelog's last record then says
+// how far the state it holds goes.
+const inputOffsetHeader = "postbackd-input-offset"
+
+// StatefulConfig configures a Stateful stage.
+type StatefulConfig struct {
+	Stage          string // metric label and state subdirectory
+	ChangelogTopic string
+	StateDir       string // each partition's store is in StateDir/<Stage>/<partition>
+	Brokers        []string
+	Dialer         *kafka.Dialer // TLS/SASL; nil for plain TCP
+	Producer       Producer
+	Logic          Logic
+	Metrics        *Metrics
+	Readiness      *Readiness
+	Logger         *zap.Logger
+	Badger         state.BadgerOptions
+	// OpenStore opens a partition's store; default Badger in the state dir.
+	// A test seam.
+	OpenStore func(dir string) (state.Store, error)
+}
+
+func (c *StatefulConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
+	if c.Readiness == nil {
+		c.Readiness = NewReadiness()
+	}
+	if c.OpenStore == nil {
+		opts := c.Badger
+		if opts.Logger == nil {
+			opts.Logger = c.Logger
+		}
+		c.OpenStore = func(dir string) (state.Store, error) { return state.OpenBadger(dir, opts) }
+	}
+}
+
+// Validate reports a config NewStateful cannot use.
+func (c *StatefulConfig) Validate() error {
+	switch {
+	case c.Stage == "":
+		return fmt.Errorf("%w: stage name missing", ErrInvalidConfig)
+	case c.ChangelogTopic == "":
+		return fmt.Errorf("%w: %s: changelog topic missing", ErrInvalidConfig, c.Stage)
+	case c.StateDir == "":
+		return fmt.Errorf("%w: %s: state dir missing", ErrInvalidConfig, c.Stage)
+	case len(c.Brokers) == 0:
+		return fmt.Errorf("%w: %s: no brokers", ErrInvalidConfig, c.Stage)
+	case c.Producer == nil || c.Logic == nil:
+		return fmt.Errorf("%w: %s: producer and logic required", ErrInvalidConfig, c.Stage)
+	}
+	return nil
+}
+
+// Stateful is a stream.Handler running Logic over per-partition stores.
+type Stateful struct {
+	cfg    StatefulConfig
+	mu     sync.Mutex
+	stores map[int]state.Store
+}
+
+// NewStateful validates cfg and returns the handler.
+func NewStateful(cfg StatefulConfig) (*Stateful, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Stateful{cfg: cfg, stores: make(map[int]state.Store)}, nil
+}
+
+var _ stream.Handler = (*Stateful)(nil)
+
+func (s *Stateful) partitionDir(p int) string {
+	return filepath.Join(s.cfg.StateDir, s.cfg.Stage, strconv.Itoa(p))
+}
+
+// Assigned opens the partition's store, restores it from the changelog
+// when it is missing or behind, and resumes from the offset stored with the
+// state.
+func (s *Stateful) Assigned(ctx context.Context, topic string, p int) (int64, error) {
+	log := s.cfg.Logger.With(zap.String("stage", s.cfg.Stage), zap.String("topic", topic), zap.Int("partition", p))
+	s.cfg.Readiness.restoringBegin(s.cfg.Stage, p)
+	defer s.cfg.Readiness.restoringEnd(s.cfg.Stage, p)
+
+	dir := s.partitionDir(p)
+	st, err := s.cfg.OpenStore(dir)
+	if err != nil {
+		return 0, fmt.Errorf("%s partition %d: open state: %w", s.cfg.Stage, p, err)
+	}
+	local, hasLocal, err := st.Offset(InputOffsetName)
+	if err != nil {
+		st.Close()
+		return 0, fmt.Errorf("%s partition %d: read offset: %w", s.cfg.Stage, p, err)
+	}
+	tail, err := changelogTail(ctx, s.cfg.Dialer, s.cfg.Brokers, s.cfg.ChangelogTopic, p)
+	if err != nil {
+		st.Close()
+		return 0, fmt.Errorf("%s partition %d: %w", s.cfg.Stage, p, err)
+	}
+	switch {
+	case tail.empty() && hasLocal:
+		// The changelog was lost or recreated; local state is all there is.
+		log.Warn("changelog empty, keeping local state", zap.Int64("offset", local))
+	case tail.empty():
+		log.Info("no state yet, starting from the group's committed offset")
+		s.keep(p, st)
+		return stream.CommittedOffset, nil
+	case hasLocal && local >= tail.inputOffset:
+		log.Info("local state is current", zap.Int64("offset", local), zap.Int64("changelog_end", tail.end))
+	default:
+		// Missing, or behind what another copy (or a crash after produce)
+		// left in the changelog: rebuild from it.
+		if err := st.Close(); err != nil {
+			return 0, err
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return 0, fmt.Errorf("%s partition %d: clear stale state: %w", s.cfg.Stage, p, err)
+		}
+		if st, err = s.cfg.OpenStore(dir); err != nil {
+			return 0, fmt.Errorf("%s partition %d: open state: %w", s.cfg.Stage, p, err)
+		}
+		start := time.Now()
+		n, err := restore(ctx, restoreTarget{
+			store: st, dialer: s.cfg.Dialer, brokers: s.cfg.Brokers,
+			topic: s.cfg.ChangelogTopic, partition: p, tail: tail,
+			progress: func(done, remaining int64) {
+				lbl := partitionLabel(p)
+				s.cfg.Metrics.RestoreRecords.WithLabelValues(s.cfg.Stage, lbl).Add(float64(done))
+				s.cfg.Metrics.RestoreRemain.WithLabelValues(s.cfg.Stage, lbl).Set(float64(remaining))
+			},
+		})
+		if err != nil {
+			st.Close()
+			return 0, fmt.Errorf("%s partition %d: restore: %w", s.cfg.Stage, p, err)
+		}
+		elapsed := time.Since(start)
+		log.Info("restored state from changelog", zap.Int64("records", n), zap.Duration("took", elapsed),
+			zap.Float64("records_per_sec", float64(n)/elapsed.Seconds()), zap.Int64("offset", tail.inputOffset))
+		local, hasLocal = tail.inputOffset, true
+	}
+	s.keep(p, st)
+	if !hasLocal {
+		return stream.CommittedOffset, nil
+	}
+	return local, nil
+}
+
+func (s *Stateful) keep(p int, st state.Store) {
+	s.mu.Lock()
+	s.stores[p] = st
+	s.mu.Unlock()
+	s.cfg.Metrics.OwnedPartitions.WithLabelValues(s.cfg.Stage).Inc()
+}
+
+func (s *Stateful) store(p int) (state.Store, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.stores[p]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s partition %d", ErrNotOwned, s.cfg.Stage, p)
+	}
+	return st, nil
+}
+
+// Process runs one batch: outputs and changelog records produced and
+// acknowledged, then state and input offset applied in one transaction.
+func (s *Stateful) Process(ctx context.Context, b stream.Batch) error {
+	start := time.Now()
+	st, err := s.store(b.Partition)
+	if err != nil {
+		return err
+	}
+	res, err := s.cfg.Logic.Process(st, b.Partition, b.Messages)
+	if err != nil {
+		return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
+	}
+	next := b.NextOffset()
+	msgs := res.Outputs
+	if len(res.Writes) > 0 {
+		var hdr [8]byte
+		binary.BigEndian.PutUint64(hdr[:], uint64(next))
+		headers := []kafka.Header{{Key: inputOffsetHeader, Value: hdr[:]}}
+		for _, w := range res.Writes {
+			msgs = append(msgs, stream.AtPartition(kafka.Message{
+				Topic: s.cfg.ChangelogTopic, Key: w.Key, Value: w.Value, Headers: headers,
+			}, b.Partition))
+		}
+	}
+	if len(msgs) > 0 {
+		if err := s.cfg.Producer.Produce(ctx, msgs...); err != nil {
+			return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
+		}
+	}
+	batch := state.Batch{Writes: res.Writes}
+	batch.SetOffset(InputOffsetName, next)
+	if err := st.Apply(&batch); err != nil {
+		return fmt.Errorf("%s partition %d: apply state: %w", s.cfg.Stage, b.Partition, err)
+	}
+	m := s.cfg.Metrics
+	m.RecordsIn.WithLabelValues(s.cfg.Stage).Add(float64(len(b.Messages)))
+	countOutputs(m, s.cfg.Stage, res.Outputs)
+	for field, n := range res.Rejected {
+		m.Rejects.WithLabelValues(s.cfg.Stage, field).Add(float64(n))
+	}
+	m.Lag.WithLabelValues(s.cfg.Stage, b.Topic, partitionLabel(b.Partition)).Set(float64(b.Lag()))
+	m.BatchRecords.WithLabelValues(s.cfg.Stage).Observe(float64(len(b.Messages)))
+	m.BatchSeconds.WithLabelValues(s.cfg.Stage).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func countOutputs(m *Metrics, stage string, outputs []kafka.Message) {
+	if len(outputs) == 0 {
+		return
+	}
+	topic, n := outputs[0].Topic, 0
+	for _, o := range outputs {
+		if o.Topic != topic {
+			m.RecordsOut.WithLabelValues(stage, topic).Add(float64(n))
+			topic, n = o.Topic, 0
+		}
+		n++
+	}
+	m.RecordsOut.WithLabelValues(stage, topic).Add(float64(n))
+}
+
+// Revoked closes and releases the partition's store; its files stay, so a
+// later assignment resumes from them when they are still current.
+func (s *Stateful) Revoked(_ context.Context, topic string, p int) {
+	s.mu.Lock()
+	st, ok := s.stores[p]
+	delete(s.stores, p)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	s.cfg.Metrics.OwnedPartitions.WithLabelValues(s.cfg.Stage).Dec()
+	if err := st.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+		s.cfg.Logger.Warn("closing state", zap.String("stage", s.cfg.Stage), zap.Int("partition", p), zap.Error(err))
+	}
+}
+
+// Close releases every store still open (after the consumer stopped).
+func (s *Stateful) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for p, st := range s.stores {
+		if err := st.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+			errs = append(errs, err)
+		}
+		delete(s.stores, p)
+	}
+	return errors.Join(errs...)
+}
