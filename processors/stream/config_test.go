@@ -1,0 +1,93 @@
+package stream
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+func TestConsumerConfigDefaultsAndValidation(t *testing.T) {
+	good := ConsumerConfig{Brokers: []string{"b:9092"}, GroupID: "g", Topics: []string{"t"}}
+	c, err := NewConsumer(good, nopHandler{})
+	if err != nil {
+		t.Fatalf("NewConsumer: %v", err)
+	}
+	if c.cfg.MaxBatchRecords != 1000 || c.cfg.MaxBatchWait != 50*time.Millisecond ||
+		c.cfg.SessionTimeout != 10*time.Second || c.cfg.HeartbeatInterval != time.Second {
+		t.Fatalf("defaults not applied: %+v", c.cfg)
+	}
+	bad := map[string]func(*ConsumerConfig){
+		"no brokers":     func(c *ConsumerConfig) { c.Brokers = nil },
+		"no group":       func(c *ConsumerConfig) { c.GroupID = "" },
+		"no topics":      func(c *ConsumerConfig) { c.Topics = nil },
+		"empty topic":    func(c *ConsumerConfig) { c.Topics = []string{"a", ""} },
+		"negative batch": func(c *ConsumerConfig) { c.MaxBatchRecords = -1 },
+		"heartbeat":      func(c *ConsumerConfig) { c.HeartbeatInterval = 5 * time.Second },
+	}
+	for name, mutate := range bad {
+		t.Run(name, func(t *testing.T) {
+			cfg := good
+			mutate(&cfg)
+			if _, err := NewConsumer(cfg, nopHandler{}); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+	if _, err := NewConsumer(good, nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("nil handler: err = %v", err)
+	}
+}
+
+func TestProducerConfigValidation(t *testing.T) {
+	if _, err := NewProducer(ProducerConfig{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("no brokers: err = %v", err)
+	}
+	p, err := NewProducer(ProducerConfig{Brokers: []string{"b:9092"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.w.RequiredAcks != kafka.RequireAll || p.w.BatchTimeout != 2*time.Millisecond || p.w.Async {
+		t.Fatalf("writer not set up for acked, low-latency batches: %+v", p.w)
+	}
+}
+
+func TestTopicSpecConfig(t *testing.T) {
+	tc := TopicSpec{Name: "changelog", Partitions: 6, Compacted: true, Config: map[string]string{"retention.ms": "1000"}}.topicConfig()
+	if tc.NumPartitions != 6 || tc.ReplicationFactor != -1 {
+		t.Fatalf("partitions/replication: %+v", tc)
+	}
+	want := []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}, {ConfigName: "retention.ms", ConfigValue: "1000"}}
+	if !slices.Equal(tc.ConfigEntries, want) {
+		t.Fatalf("config entries = %v, want %v", tc.ConfigEntries, want)
+	}
+	// an explicit cleanup.policy wins
+	tc = TopicSpec{Name: "c", Partitions: 1, Compacted: true, Config: map[string]string{"cleanup.policy": "compact,delete"}}.topicConfig()
+	if len(tc.ConfigEntries) != 1 || tc.ConfigEntries[0].ConfigValue != "compact,delete" {
+		t.Fatalf("config entries = %v", tc.ConfigEntries)
+	}
+	for _, s := range []TopicSpec{{Partitions: 1}, {Name: "x"}, {Name: "x", Partitions: 1, ReplicationFactor: -2}} {
+		if err := s.validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("validate(%+v) = %v", s, err)
+		}
+	}
+}
+
+func TestOffsetMarksRestoreKeepsNewer(t *testing.T) {
+	m := newOffsetMarks()
+	m.mark("t", 0, 10)
+	m.mark("t", 1, 5)
+	taken := m.take()
+	if m.take() != nil {
+		t.Fatal("second take not empty")
+	}
+	m.mark("t", 0, 20) // newer batch finished while the commit failed
+	m.restore(taken)
+	got := m.take()
+	if got["t"][0] != 20 || got["t"][1] != 5 {
+		t.Fatalf("restored marks = %v", got)
+	}
+}
