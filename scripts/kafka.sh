@@ -259,6 +259,9 @@ cmd_up() {
 	pid=$!
 	echo "$pid" >"$state/pid"
 	echo "127.0.0.1:$port" >"$state/brokers"
+	# The broker is in its own session, so ^C here would leave it running.
+	trap 'stop; exit 130' INT
+	trap 'stop; exit 143' TERM
 
 	local deadline=$((SECONDS + start_timeout))
 	until metadata_ok "$port"; do
@@ -270,6 +273,7 @@ cmd_up() {
 		fi
 		sleep 0.2
 	done
+	trap - INT TERM
 	log "kafka $KAFKA_VERSION up on 127.0.0.1:$port (pid $pid) in $((($(date +%s%N) - t0) / 1000000)) ms; state $state"
 	print_env
 }

@@ -1,0 +1,59 @@
+# CI (.ci/run) calls `make test`; the other targets are for people.
+# Every variable below can be overridden: make bench BENCH=Classify BENCHTIME=2s
+#
+# Conventions: integration tests sit in files with `//go:build integration`
+# and are named TestIntegrationXxx; benchmarks that need Kafka also carry the
+# integration tag. They get their broker from processors/stream/kafkatest.
+
+GO                  ?= go
+PKG                 ?= ./...
+GOTESTFLAGS         ?= -race -count=1
+INTEGRATION_RUN     ?= Integration
+INTEGRATION_TIMEOUT ?= 20m
+BENCH               ?= .
+BENCHTIME           ?= 1s
+BENCHFLAGS          ?= -benchmem
+FUZZTIME            ?= 10s
+# Space-separated PKG:FuzzName; empty means every FuzzXxx in the tree.
+FUZZ_TARGETS        ?=
+
+export GO FUZZTIME FUZZ_TARGETS
+
+.DEFAULT_GOAL := help
+.PHONY: help build vet test-unit test-integration test bench fuzz run kafka-up kafka-down kafka-status
+
+help: ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { gsub(/\$$\$$/, "$$", $$2); printf "  %-17s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+build: ## compile everything
+	$(GO) build $(PKG)
+
+vet: ## go vet, with and without the integration tag
+	$(GO) vet $(PKG)
+	$(GO) vet -tags integration $(PKG)
+
+test-unit: ## unit tests with -race, no broker needed
+	$(GO) test $(GOTESTFLAGS) $(PKG)
+
+test-integration: ## integration tests on a real Kafka (started and stopped here unless KAFKA_BROKERS is set)
+	scripts/with-kafka.sh $(GO) test $(GOTESTFLAGS) -tags integration -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
+
+test: vet test-unit test-integration ## what CI runs: vet, unit, integration
+
+bench: ## benchmarks (integration tag, with a broker); BENCH=regexp BENCHTIME=1s
+	scripts/with-kafka.sh $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) $(BENCHFLAGS) -tags integration $(PKG)
+
+fuzz: ## each fuzz target for FUZZTIME; FUZZ_TARGETS="./pkg:FuzzX ..."
+	scripts/fuzz.sh
+
+run: ## the whole pipeline in-process: postbackd dev
+	$(GO) run ./cmd/postbackd dev
+
+kafka-up: ## start a broker for this work tree; use: export $$(make -s kafka-up)
+	@scripts/kafka.sh up
+
+kafka-down: ## stop it and remove its data
+	@scripts/kafka.sh down
+
+kafka-status: ## is it running, and where
+	@scripts/kafka.sh status
