@@ -1,0 +1,6 @@
+package classify
+
+// stateKey is app_id + "\x00" + id: the app comes first so that one app's
+// keys sort together, and NUL cannot occur inside the ids of a JSON record
+// that normalize accepted.
+func stateKey(appID, id string) string { return appID + "\x00" + id }
