@@ -1,0 +1,287 @@
+package schemas
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+// The hand-written codec must be byte-compatible with goavro on the
+// embedded schemas: for many random records, what one encodes the other
+// decodes to the same value, both ways.
+
+func randString(r *rand.Rand) string {
+	const alphabet = "abcXYZ019-_:. é€\"\\\n"
+	runes := []rune(alphabet)
+	n := r.IntN(12)
+	if r.IntN(4) == 0 {
+		n = 0
+	}
+	s := make([]rune, n)
+	for i := range s {
+		s[i] = runes[r.IntN(len(runes))]
+	}
+	return string(s)
+}
+
+func randTime(r *rand.Rand, unit time.Duration) time.Time {
+	// Years 1 to 9999, the RFC 3339 range.
+	const lo, hi = -62135596800, 253402300799
+	t := time.Unix(lo+r.Int64N(hi-lo), r.Int64N(1e9)).UTC().Truncate(unit)
+	if r.IntN(5) == 0 {
+		return time.Date(2026, 3, 1, 10, 5, 0, 0, time.UTC)
+	}
+	return t
+}
+
+func randRevenue(r *rand.Rand) *float64 {
+	switch r.IntN(3) {
+	case 0:
+		return nil
+	case 1:
+		return ptr(0)
+	default:
+		return ptr(r.Float64() * 1000)
+	}
+}
+
+func randParams(r *rand.Rand) map[string]string {
+	n := r.IntN(4)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		m[randString(r)] = randString(r)
+	}
+	return m
+}
+
+func randEvent(r *rand.Rand) Event {
+	return Event{
+		EventID: randString(r), AppID: randString(r), Platform: randString(r), DeviceID: randString(r),
+		UserID: randString(r), Type: randString(r), TS: randTime(r, time.Microsecond), Name: randString(r),
+		Revenue: randRevenue(r), Currency: randString(r), TransactionID: randString(r), Params: randParams(r),
+	}
+}
+
+func randClick(r *rand.Rand) Click {
+	return Click{
+		ClickID: randString(r), Touch: randString(r), Partner: randString(r), Campaign: randString(r),
+		AppID: randString(r), DeviceID: randString(r), TS: randTime(r, time.Microsecond),
+	}
+}
+
+func randAttribution(r *rand.Rand) Attribution {
+	return Attribution{Partner: randString(r), Campaign: randString(r), ClickID: randString(r), Touch: randString(r)}
+}
+
+func randClassified(r *rand.Rand) Classified {
+	e := randEvent(r)
+	return Classified{
+		PostbackID: randString(r), Type: randString(r), EventID: e.EventID, AppID: e.AppID, Platform: e.Platform,
+		DeviceID: e.DeviceID, UserID: e.UserID, EventTS: e.TS, Name: e.Name, Revenue: e.Revenue,
+		Currency: e.Currency, TransactionID: e.TransactionID, Params: e.Params, Attribution: randAttribution(r),
+	}
+}
+
+func randDeliveryLog(r *rand.Rand) DeliveryLog {
+	d := DeliveryLog{
+		PostbackID: randString(r), Partner: randString(r), Attempt: r.IntN(20), URL: randString(r),
+		StatusCode: []int{0, 200, 500}[r.IntN(3)], Error: randString(r), LatencyMS: r.Int64N(1e6),
+		Outcome: randString(r), At: randTime(r, time.Millisecond),
+	}
+	if r.IntN(2) == 0 {
+		d.NextAttemptAt = randTime(r, time.Millisecond)
+	}
+	return d
+}
+
+func randReject(r *rand.Rand) Reject {
+	rj := Reject{Reason: randString(r), Field: randString(r), Topic: randString(r), Partition: r.IntN(64), Offset: r.Int64N(1 << 40)}
+	if n := r.IntN(20); n > 0 {
+		rj.Raw = make([]byte, n)
+		for i := range rj.Raw {
+			rj.Raw[i] = byte(r.IntN(256))
+		}
+	}
+	return rj
+}
+
+// Native (goavro) forms, test-only.
+
+func nativeParams(m map[string]string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func nativeRevenue(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return goavro.Union("double", *f)
+}
+
+func nativeClick(c *Click) map[string]any {
+	return map[string]any{
+		"click_id": c.ClickID, "touch": c.Touch, "partner": c.Partner, "campaign": c.Campaign,
+		"app_id": c.AppID, "device_id": c.DeviceID, "ts": c.TS,
+	}
+}
+
+func nativeEvent(e *Event) map[string]any {
+	return map[string]any{
+		"event_id": e.EventID, "app_id": e.AppID, "platform": e.Platform, "device_id": e.DeviceID,
+		"user_id": e.UserID, "type": e.Type, "ts": e.TS, "name": e.Name, "revenue": nativeRevenue(e.Revenue),
+		"currency": e.Currency, "transaction_id": e.TransactionID, "params": nativeParams(e.Params),
+	}
+}
+
+func nativeAttribution(a *Attribution) map[string]any {
+	return map[string]any{"partner": a.Partner, "campaign": a.Campaign, "click_id": a.ClickID, "touch": a.Touch}
+}
+
+func nativeInput(in *Input) map[string]any {
+	m := map[string]any{"click": nil, "event": nil}
+	if in.Click != nil {
+		m["click"] = goavro.Union("io.postbackd.Click", nativeClick(in.Click))
+	}
+	if in.Event != nil {
+		m["event"] = goavro.Union("io.postbackd.Event", nativeEvent(in.Event))
+	}
+	return m
+}
+
+func nativeClassified(c *Classified) map[string]any {
+	return map[string]any{
+		"postback_id": c.PostbackID, "type": c.Type, "event_id": c.EventID, "app_id": c.AppID,
+		"platform": c.Platform, "device_id": c.DeviceID, "user_id": c.UserID, "event_ts": c.EventTS,
+		"name": c.Name, "revenue": nativeRevenue(c.Revenue), "currency": c.Currency,
+		"transaction_id": c.TransactionID, "params": nativeParams(c.Params),
+		"attribution": nativeAttribution(&c.Attribution),
+	}
+}
+
+func nativeDeliveryLog(d *DeliveryLog) map[string]any {
+	var next any
+	if !d.NextAttemptAt.IsZero() {
+		next = goavro.Union("long.timestamp-millis", d.NextAttemptAt)
+	}
+	return map[string]any{
+		"postback_id": d.PostbackID, "partner": d.Partner, "attempt": int32(d.Attempt), "url": d.URL,
+		"status_code": int32(d.StatusCode), "error": d.Error, "latency_ms": d.LatencyMS,
+		"next_attempt_at": next, "outcome": d.Outcome, "at": d.At,
+	}
+}
+
+func nativeReject(r *Reject) map[string]any {
+	raw := r.Raw
+	if raw == nil {
+		raw = []byte{}
+	}
+	return map[string]any{
+		"reason": r.Reason, "field": r.Field, "raw": raw, "topic": r.Topic,
+		"partition": int32(r.Partition), "offset": r.Offset,
+	}
+}
+
+// compatCase runs one record type through both directions.
+type compatCase[T any] struct {
+	schema *AvroSchema
+	random func(*rand.Rand) T
+	native func(*T) map[string]any
+	encode func([]byte, *T) ([]byte, error)
+	decode func([]byte) (T, error)
+}
+
+func (cc compatCase[T]) run(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		want := cc.random(r)
+		// ours -> goavro
+		ours, err := cc.encode(nil, &want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, rest, err := cc.schema.Codec.NativeFromSingle(ours)
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("record %d: goavro cannot read ours: %v (rest %d)", i, err, len(rest))
+		}
+		if n := cc.native(&want); !reflect.DeepEqual(got, n) {
+			t.Fatalf("record %d: goavro read\n%#v\nwant\n%#v", i, got, n)
+		}
+		// goavro -> ours
+		theirs, err := cc.schema.Codec.SingleFromNative(nil, cc.native(&want))
+		if err != nil {
+			t.Fatalf("record %d: goavro encode: %v", i, err)
+		}
+		back, err := cc.decode(theirs)
+		if err != nil {
+			t.Fatalf("record %d: we cannot read goavro's: %v", i, err)
+		}
+		if !reflect.DeepEqual(back, want) {
+			t.Fatalf("record %d: read\n%+v\nwant\n%+v", i, back, want)
+		}
+		// Maps of at most one entry have one encoding: bytes must match.
+		if len(paramsOf(want)) <= 1 && !bytes.Equal(ours, theirs) {
+			t.Fatalf("record %d: bytes differ\nours   %x\ngoavro %x", i, ours, theirs)
+		}
+	}
+}
+
+func paramsOf(v any) map[string]string {
+	switch v := v.(type) {
+	case Classified:
+		return v.Params
+	case Input:
+		if v.Event != nil {
+			return v.Event.Params
+		}
+	case UserEvent:
+		return v.Event.Params
+	}
+	return nil
+}
+
+
+func TestAvroCompat(t *testing.T) {
+	t.Run("input", compatCase[Input]{
+		schema: InputAvro,
+		random: func(r *rand.Rand) Input {
+			if r.IntN(2) == 0 {
+				c := randClick(r)
+				return Input{Click: &c}
+			}
+			e := randEvent(r)
+			return Input{Event: &e}
+		},
+		native: nativeInput, encode: EncodeInput, decode: DecodeInput,
+	}.run)
+	t.Run("user event", compatCase[UserEvent]{
+		schema: UserEventAvro,
+		random: func(r *rand.Rand) UserEvent { return UserEvent{Event: randEvent(r), Attribution: randAttribution(r)} },
+		native: func(u *UserEvent) map[string]any {
+			return map[string]any{"event": nativeEvent(&u.Event), "attribution": nativeAttribution(&u.Attribution)}
+		},
+		encode: EncodeUserEvent, decode: DecodeUserEvent,
+	}.run)
+	t.Run("classified", compatCase[Classified]{
+		schema: ClassifiedAvro, random: randClassified, native: nativeClassified,
+		encode: EncodeClassified, decode: DecodeClassified,
+	}.run)
+	t.Run("delivery log", compatCase[DeliveryLog]{
+		schema: DeliveryLogAvro, random: randDeliveryLog, native: nativeDeliveryLog,
+		encode: EncodeDeliveryLog, decode: DecodeDeliveryLog,
+	}.run)
+	t.Run("reject", compatCase[Reject]{
+		schema: RejectAvro, random: randReject, native: nativeReject,
+		encode: EncodeReject, decode: DecodeReject,
+	}.run)
+}
