@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/classify"
+	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/stream"
+)
+
+// Env is what every stage shares in one process: one producer, one
+// metrics registry, one readiness tracker, one logger.
+type Env struct {
+	Config    *config.Config
+	Dialer    *kafka.Dialer // TLS/SASL; nil for plain TCP
+	Producer  runtime.Producer
+	Metrics   *runtime.Metrics
+	Readiness *runtime.Readiness
+	Logger    *zap.Logger
+	// Consumer tunes the stages' consumers; zero fields take stream's
+	// defaults. A test seam for quick rebalances.
+	Consumer stream.ConsumerConfig
+}
+
+func (e *Env) setDefaults() {
+	if e.Logger == nil {
+		e.Logger = zap.NewNop()
+	}
+	if e.Metrics == nil {
+		e.Metrics = runtime.NewMetrics(nil)
+	}
+	if e.Readiness == nil {
+		e.Readiness = runtime.NewReadiness()
+	}
+}
+
+func (e *Env) validate() error {
+	if e.Config == nil || e.Producer == nil {
+		return fmt.Errorf("%w: config and producer required", ErrInvalidEnv)
+	}
+	return nil
+}
+
+// consumerConfig is the stage's consumer settings: group <prefix>.<stage>.
+func (e *Env) consumerConfig(stage string, topics ...string) stream.ConsumerConfig {
+	c := e.Consumer
+	c.Brokers = e.Config.Kafka.Brokers
+	c.Dialer = e.Dialer
+	c.GroupID = e.Config.Kafka.GroupPrefix + "." + stage
+	c.Topics = topics
+	c.Logger = e.Logger.With(zap.String("stage", stage))
+	return c
+}
+
+// windows adapts the config's per-app windows to the classifier's.
+func (e *Env) windows() classify.WindowsFunc {
+	cfg := e.Config
+	return func(appID string) classify.Windows {
+		w := cfg.WindowsFor(appID)
+		return classify.Windows{
+			Inactivity:         w.InactivityWindow.D(),
+			ClickLookback:      w.ClickLookback.D(),
+			ImpressionLookback: w.ImpressionLookback.D(),
+			DedupHorizon:       w.DedupHorizon.D(),
+		}
+	}
+}
+
+// Topics lists every topic the classification stages use, for
+// stream.EnsureTopics; changelogs are compacted.
+func Topics(cfg *config.Config) []stream.TopicSpec {
+	t := cfg.Topics
+	spec := func(name string, compacted bool) stream.TopicSpec {
+		return stream.TopicSpec{Name: name, Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor, Compacted: compacted}
+	}
+	return []stream.TopicSpec{
+		spec(t.RawClicks, false), spec(t.RawEvents, false),
+		spec(t.EventsByDevice, false), spec(t.EventsByUser, false),
+		spec(t.Classified, false), spec(t.Deadletter, false),
+		spec(t.DeviceChangelog, true), spec(t.UserChangelog, true),
+	}
+}

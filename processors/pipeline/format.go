@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/schemas"
+)
+
+// Header names on deadletter records, so tools can filter by reason
+// without decoding the value.
+const (
+	HeaderRejectReason    = "postbackd-reject-reason"
+	HeaderRejectField     = "postbackd-reject-field"
+	HeaderSourceTopic     = "postbackd-source-topic"
+	HeaderSourcePartition = "postbackd-source-partition"
+	HeaderSourceOffset    = "postbackd-source-offset"
+)
+
+// classifiedEncoder writes classified records in the configured format of
+// the classified topic: Avro single-object (default) or the replay JSON.
+type classifiedEncoder struct{ json bool }
+
+func (e classifiedEncoder) encode(c *schemas.Classified) ([]byte, error) {
+	if e.json {
+		return schemas.AppendClassifiedJSON(nil, c), nil
+	}
+	return schemas.EncodeClassified(nil, c)
+}
+
+// classifiedMessage is a classified record keyed by postback_id: the sink
+// keeps its per-partition delivery state by postback_id, and a replayed
+// record lands on the same partition as the first copy.
+func (e classifiedEncoder) message(topic string, c *schemas.Classified) (kafka.Message, error) {
+	v, err := e.encode(c)
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	return kafka.Message{Topic: topic, Key: []byte(c.PostbackID), Value: v}, nil
+}
+
+// rejectJSON is the JSON form of a deadletter record.
+type rejectJSON struct {
+	Reason    string `json:"reason"`
+	Field     string `json:"field"`
+	Raw       string `json:"raw"`
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// deadletter builds the deadletter record of a refused input message, in
+// the classified topic's format, with the reason in headers and value.
+func (e classifiedEncoder) deadletter(topic string, src kafka.Message, field, reason string) (kafka.Message, error) {
+	r := schemas.Reject{Reason: reason, Field: field, Raw: src.Value, Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
+	var (
+		v   []byte
+		err error
+	)
+	if e.json {
+		v, err = json.Marshal(rejectJSON{Reason: r.Reason, Field: r.Field, Raw: string(r.Raw), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+	} else {
+		v, err = schemas.EncodeReject(nil, &r)
+	}
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	return kafka.Message{
+		Topic: topic, Key: src.Key, Value: v,
+		Headers: []kafka.Header{
+			{Key: HeaderRejectReason, Value: []byte(reason)},
+			{Key: HeaderRejectField, Value: []byte(field)},
+			{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
+			{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(src.Partition))},
+			{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
+		},
+	}, nil
+}

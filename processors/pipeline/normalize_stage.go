@@ -1,0 +1,109 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/processors/normalize"
+	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/schemas"
+)
+
+// NormalizeStageName labels the normalize stage in groups, metrics and logs.
+const NormalizeStageName = "normalize"
+
+// NormalizeStage validates raw clicks and events and re-keys them by
+// device_id onto events.by-device; refused records go to the deadletter
+// topic with their reason, and nothing else is lost. It holds no state:
+// after a crash it re-reads from the group's committed offset, and the
+// device classifier drops the repeats by event_id.
+type NormalizeStage struct {
+	env      Env
+	handler  *normalizeHandler
+	consumer *stream.Consumer
+}
+
+// NewNormalizeStage builds the stage.
+func NewNormalizeStage(env Env) (*NormalizeStage, error) {
+	env.setDefaults()
+	if err := env.validate(); err != nil {
+		return nil, err
+	}
+	n, err := normalize.New(normalize.Config{Logger: env.Logger})
+	if err != nil {
+		return nil, err
+	}
+	h := &normalizeHandler{env: env, normalizer: n, enc: classifiedEncoder{json: env.Config.ClassifiedFormat == "json"}}
+	t := env.Config.Topics
+	c, err := stream.NewConsumer(env.consumerConfig(NormalizeStageName, t.RawClicks, t.RawEvents), h)
+	if err != nil {
+		return nil, err
+	}
+	return &NormalizeStage{env: env, handler: h, consumer: c}, nil
+}
+
+// Run consumes until ctx is cancelled, then drains the batch in flight.
+func (s *NormalizeStage) Run(ctx context.Context) error { return s.consumer.Run(ctx) }
+
+type normalizeHandler struct {
+	env        Env
+	normalizer *normalize.Normalizer
+	enc        classifiedEncoder
+}
+
+func (h *normalizeHandler) Assigned(context.Context, string, int) (int64, error) {
+	return stream.CommittedOffset, nil
+}
+
+func (h *normalizeHandler) Revoked(context.Context, string, int) {}
+
+func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
+	start := time.Now()
+	topics := h.env.Config.Topics
+	out := make([]kafka.Message, 0, len(b.Messages))
+	rejects := 0
+	for _, m := range b.Messages {
+		in, err := h.normalizer.Normalize(m.Value)
+		if err == nil {
+			var v []byte
+			if v, err = schemas.EncodeInput(nil, &in); err == nil {
+				out = append(out, kafka.Message{Topic: topics.EventsByDevice, Key: []byte(in.DeviceID()), Value: v})
+				continue
+			}
+		}
+		field, reason := "", err.Error()
+		var rj *normalize.Reject
+		if errors.As(err, &rj) {
+			field, reason = rj.Field, rj.Reason
+		}
+		dl, err := h.enc.deadletter(topics.Deadletter, m, field, reason)
+		if err != nil {
+			return err
+		}
+		out = append(out, dl)
+		rejects++
+		h.env.Metrics.Rejects.WithLabelValues(NormalizeStageName, rejectLabel(field)).Inc()
+	}
+	if err := h.env.Producer.Produce(ctx, out...); err != nil {
+		return err
+	}
+	m := h.env.Metrics
+	m.RecordsIn.WithLabelValues(NormalizeStageName).Add(float64(len(b.Messages)))
+	m.RecordsOut.WithLabelValues(NormalizeStageName, topics.EventsByDevice).Add(float64(len(out) - rejects))
+	m.RecordsOut.WithLabelValues(NormalizeStageName, topics.Deadletter).Add(float64(rejects))
+	m.Lag.WithLabelValues(NormalizeStageName, b.Topic, partitionLabel(b.Partition)).Set(float64(b.Lag()))
+	m.BatchSeconds.WithLabelValues(NormalizeStageName).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// rejectLabel bounds the label's values: field names are a fixed set, and
+// a record unreadable as a whole has none.
+func rejectLabel(field string) string {
+	if field == "" {
+		return "record"
+	}
+	return field
+}
