@@ -250,7 +250,6 @@ func paramsOf(v any) map[string]string {
 	return nil
 }
 
-
 func TestAvroCompat(t *testing.T) {
 	t.Run("input", compatCase[Input]{
 		schema: InputAvro,
