@@ -1,0 +1,153 @@
+package partner
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// AdminHandler serves the admin API, every call with "Authorization:
+// Bearer <token>" (401 without):
+//
+//	GET  /v1/postbacks/{id}         latest status per partner (JSON), 404 if unknown
+//	POST /v1/postbacks/{id}/resend  re-send now to every partner it has a status for,
+//	                                bypassing dedup, as a new attempt; answers the new statuses
+//
+// Statuses come from a bounded in-memory cache of recent postbacks: an id
+// evicted from it, or handled by another copy of postbackd, is unknown here.
+// A resend does not write the dedup record (only a partition's owner may),
+// and a parked partner parks the resend too.
+func (s *Sink) AdminHandler(token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/postbacks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		st := s.status.get(r.PathValue("id"))
+		if len(st) == 0 {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": ErrNotFound.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"postback_id": r.PathValue("id"), "partners": st})
+	})
+	mux.HandleFunc("POST /v1/postbacks/{id}/resend", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.Resend(r.Context(), r.PathValue("id"))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		case err != nil:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		default:
+			writeJSON(w, http.StatusOK, map[string]any{"postback_id": r.PathValue("id"), "partners": st})
+		}
+	})
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Resend delivers postbackID again to each partner it has a status for,
+// bypassing dedup, and publishes the attempts to the delivery log.
+func (s *Sink) Resend(ctx context.Context, postbackID string) ([]Status, error) {
+	prev := s.status.get(postbackID)
+	if len(prev) == 0 {
+		return nil, ErrNotFound
+	}
+	var tasks []*task
+	for _, st := range prev {
+		j := st.job
+		j.Resend, j.Attempt = true, max(j.Attempt, st.Attempts)
+		l := s.byID[j.Partner]
+		if l == nil || j.Rule < 0 || j.Rule >= len(l.rules) {
+			continue
+		}
+		tasks = append(tasks, &task{job: j, rule: l.rules[j.Rule], lane: l, done: make(chan struct{})})
+	}
+	var out outputs
+	if err := s.submit(tasks, &out); err != nil {
+		return nil, err
+	}
+	for _, t := range tasks {
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		res := t.res
+		final := OutcomeDelivered
+		switch res.verdict {
+		case vParked:
+			final = OutcomeParked
+		case vRetry, vFinal:
+			final = OutcomeDeadLettered // an operator's resend is not retried
+		}
+		s.logTries(&out, t, res, final, time.Time{})
+	}
+	if len(out.entries) > 0 {
+		if err := s.pub.PublishLog(ctx, out.entries); err != nil {
+			return nil, fmt.Errorf("publish delivery log: %w", err)
+		}
+	}
+	return s.status.get(postbackID), nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// AdminToken reads the admin bearer token from token_env or token_file.
+func (c *Config) AdminToken() (string, error) {
+	switch {
+	case c.Admin.TokenEnv != "":
+		if v := os.Getenv(c.Admin.TokenEnv); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("%w: admin token: environment variable %s is not set", ErrMissingSecret, c.Admin.TokenEnv)
+	case c.Admin.TokenFile != "":
+		b, err := os.ReadFile(c.Admin.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: admin token: %w", ErrMissingSecret, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", fmt.Errorf("%w: admin token: set sink.admin.token_env or token_file", ErrMissingSecret)
+}
+
+// RunAdmin serves the admin API on Config.Admin.Listen until ctx ends.
+func (s *Sink) RunAdmin(ctx context.Context) error {
+	token, err := s.cfg.AdminToken()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	srv := &http.Server{Handler: s.AdminHandler(token), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	s.log.Info("admin api listening", zap.String("addr", ln.Addr().String()))
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin serve: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package partner
+
+import (
+	"time"
+
+	"github.com/postbackd/postbackd/processors/config"
+)
+
+// Duration is a Go duration string or a day count ("30d"), as in the rest
+// of the configuration file.
+type Duration = config.Duration
+
+// Config is the `sink:` section of the configuration file.
+type Config struct {
+	// AllowPrivateNetworks lets deliveries reach loopback, private and
+	// link-local addresses. Off in production; local tests need it.
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+	// BatchWait bounds how long Process waits for one partner's deliveries
+	// before handing the unfinished ones to the first retry tier.
+	BatchWait Duration     `yaml:"batch_wait"`
+	Admin     AdminConfig  `yaml:"admin"`
+	Retry     RetryConfig  `yaml:"retry"`
+	Redact    RedactConfig `yaml:"redact"`
+	// StatusCacheSize bounds the latest-status cache the admin API reads.
+	StatusCacheSize int             `yaml:"status_cache_size"`
+	Partners        []PartnerConfig `yaml:"partners"`
+}
+
+// AdminConfig is the admin API listener (status and resend).
+type AdminConfig struct {
+	Listen    string `yaml:"listen"` // default 127.0.0.1:8088
+	TokenEnv  string `yaml:"token_env"`
+	TokenFile string `yaml:"token_file"`
+}
+
+// RetryConfig is the retry policy: a short in-process retry, then delay
+// tiers (one retry topic each), then the deadletter.
+type RetryConfig struct {
+	InProcess InProcessRetry `yaml:"in_process"`
+	// Tiers are the delays of the retry topics, in order.
+	Tiers []Duration `yaml:"tiers"`
+	// RetryAfterCap caps a partner's Retry-After, which otherwise only
+	// lengthens a wait.
+	RetryAfterCap Duration `yaml:"retry_after_cap"`
+}
+
+// InProcessRetry is the retry done inside one delivery, before any tier.
+type InProcessRetry struct {
+	MaxAttempts int      `yaml:"max_attempts"` // tries in all, first included
+	MaxWait     Duration `yaml:"max_wait"`     // longest wait between two tries
+}
+
+// RedactConfig says which query values are hidden in logs and in the
+// delivery log. Empty or ["*"]: every value.
+type RedactConfig struct {
+	QueryParams []string `yaml:"query_params"`
+}
+
+// PartnerConfig is one ad partner.
+type PartnerConfig struct {
+	ID string `yaml:"id"`
+	// SecretEnv or SecretFile hold the signing secret; neither: unsigned.
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+	// SignatureParam is the query parameter carrying a GET's signature.
+	SignatureParam string         `yaml:"signature_param"`
+	RatePerSecond  float64        `yaml:"rate_per_second"` // 0: unlimited
+	Concurrency    int            `yaml:"concurrency"`
+	QueueSize      int            `yaml:"queue_size"` // jobs waiting for a worker before parking
+	Timeouts       TimeoutsConfig `yaml:"timeouts"`
+	Breaker        BreakerConfig  `yaml:"breaker"`
+	Rules          []RuleConfig   `yaml:"rules"`
+
+	// Secret is the resolved signing secret; New fills it from SecretEnv or
+	// SecretFile unless it is already set (tests).
+	Secret string `yaml:"-"`
+}
+
+// TimeoutsConfig bounds one try.
+type TimeoutsConfig struct {
+	Connect Duration `yaml:"connect"`
+	Headers Duration `yaml:"headers"`
+	Total   Duration `yaml:"total"`
+}
+
+// BreakerConfig opens a partner's breaker after Failures consecutive failed
+// deliveries, for OpenFor, then lets one probe through.
+type BreakerConfig struct {
+	Failures int      `yaml:"failures"`
+	OpenFor  Duration `yaml:"open_for"`
+}
+
+// Sending modes of a rule.
+const (
+	ModeAttributed = "attributed" // only records attributed to this partner
+	ModeAll        = "all"
+)
+
+// RuleConfig is one postback rule of a partner. For a record, the first
+// rule of the partner that matches is used; a partner gets at most one call
+// per postback_id.
+type RuleConfig struct {
+	Apps       []string          `yaml:"apps"`  // app ids, or "*"; empty: all
+	Types      []string          `yaml:"types"` // record types; required
+	Mode       string            `yaml:"mode"`  // attributed (default) or all
+	MinRevenue *float64          `yaml:"min_revenue"`
+	EventNames map[string]string `yaml:"event_names"` // type -> partner_event
+	Method     string            `yaml:"method"`      // GET (default) or POST
+	URL        string            `yaml:"url"`
+	Body       string            `yaml:"body"` // JSON template, POST only
+	Headers    map[string]string `yaml:"headers"`
+}
+
+// Defaults.
+const (
+	DefaultAdminListen     = "127.0.0.1:8088"
+	DefaultBatchWait       = 2 * time.Second
+	DefaultMaxAttempts     = 3
+	DefaultMaxWait         = 2 * time.Second
+	DefaultRetryAfterCap   = time.Hour
+	DefaultSignatureParam  = "signature"
+	DefaultConcurrency     = 8
+	DefaultQueueSize       = 1000
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultHeadersTimeout  = 10 * time.Second
+	DefaultTotalTimeout    = 15 * time.Second
+	DefaultBreakerFailures = 10
+	DefaultBreakerOpenFor  = 30 * time.Second
+	DefaultStatusCacheSize = 100_000
+)
+
+// DefaultTiers are the retry-tier delays when none are configured.
+var DefaultTiers = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour}
+
+func (c *Config) setDefaults() {
+	if c.BatchWait == 0 {
+		c.BatchWait = Duration(DefaultBatchWait)
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.Retry.InProcess.MaxAttempts == 0 {
+		c.Retry.InProcess.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.Retry.InProcess.MaxWait == 0 {
+		c.Retry.InProcess.MaxWait = Duration(DefaultMaxWait)
+	}
+	if c.Retry.Tiers == nil {
+		for _, d := range DefaultTiers {
+			c.Retry.Tiers = append(c.Retry.Tiers, Duration(d))
+		}
+	}
+	if c.Retry.RetryAfterCap == 0 {
+		c.Retry.RetryAfterCap = Duration(DefaultRetryAfterCap)
+	}
+	if c.StatusCacheSize == 0 {
+		c.StatusCacheSize = DefaultStatusCacheSize
+	}
+	for i := range c.Partners {
+		c.Partners[i].setDefaults()
+	}
+}
+
+func (p *PartnerConfig) setDefaults() {
+	if p.SignatureParam == "" {
+		p.SignatureParam = DefaultSignatureParam
+	}
+	if p.Concurrency == 0 {
+		p.Concurrency = DefaultConcurrency
+	}
+	if p.QueueSize == 0 {
+		p.QueueSize = DefaultQueueSize
+	}
+	if p.Timeouts.Connect == 0 {
+		p.Timeouts.Connect = Duration(DefaultConnectTimeout)
+	}
+	if p.Timeouts.Headers == 0 {
+		p.Timeouts.Headers = Duration(DefaultHeadersTimeout)
+	}
+	if p.Timeouts.Total == 0 {
+		p.Timeouts.Total = Duration(DefaultTotalTimeout)
+	}
+	if p.Breaker.Failures == 0 {
+		p.Breaker.Failures = DefaultBreakerFailures
+	}
+	if p.Breaker.OpenFor == 0 {
+		p.Breaker.OpenFor = Duration(DefaultBreakerOpenFor)
+	}
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if r.Mode == "" {
+			r.Mode = ModeAttributed
+		}
+		if r.Method == "" {
+			r.Method = "GET"
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package partner
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/postbackd/postbackd/processors/config"
+)
+
+// FieldError is one problem of the sink section, with its file, line and
+// dotted field path (e.g. sink.partners[2].rules[0].url); its message reads
+// "file:line: field: problem".
+type FieldError = config.FieldError
+
+// ParseConfig decodes the `sink:` section of a configuration file. node is
+// the section's value node from a yaml.v3 decode of the whole file (nil or
+// empty: the defaults); file names the file in errors; knownApps says
+// whether an app id is configured (nil: accept any). It reports every
+// problem found, each a *FieldError, not only the first. Secrets are not
+// read here (New reads them), so a check on a machine without them passes.
+func ParseConfig(file string, node *yaml.Node, knownApps func(string) bool) (Config, []error) {
+	var c Config
+	d := &config.Decoder{File: file}
+	if node != nil && node.Kind != 0 {
+		d.Decode(node, "sink", &c)
+	}
+	c.setDefaults()
+	_, probs := c.compile(knownApps)
+	for _, p := range probs {
+		d.Add(nodeAt(node, p.field), "sink."+p.field, "%s", p.msg)
+	}
+	return c, d.Problems
+}
+
+// Validate checks a Config that setDefaults has completed; New calls both.
+func (c *Config) Validate() error {
+	_, probs := c.compile(nil)
+	errs := make([]error, len(probs))
+	for i, p := range probs {
+		errs[i] = fmt.Errorf("%w: sink.%s: %s", ErrInvalidConfig, p.field, p.msg)
+	}
+	return errors.Join(errs...)
+}
+
+// compiledPartner is a partner with its rules compiled.
+type compiledPartner struct {
+	cfg   PartnerConfig
+	rules []*rule
+}
+
+// compile checks c and compiles every partner's rules.
+func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []problem) {
+	var probs []problem
+	add := func(field, format string, args ...any) {
+		probs = append(probs, problem{field, fmt.Sprintf(format, args...)})
+	}
+	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+		add("admin.listen", "want host:port: %v", err)
+	}
+	if c.Admin.TokenEnv != "" && c.Admin.TokenFile != "" {
+		add("admin.token_file", "set token_env or token_file, not both")
+	}
+	if c.Retry.InProcess.MaxAttempts < 1 {
+		add("retry.in_process.max_attempts", "must be at least 1")
+	}
+	for i, t := range c.Retry.Tiers {
+		if t <= 0 {
+			add(fmt.Sprintf("retry.tiers[%d]", i), "must be positive")
+		}
+	}
+	if c.BatchWait <= 0 {
+		add("batch_wait", "must be positive")
+	}
+	if c.StatusCacheSize < 1 {
+		add("status_cache_size", "must be at least 1")
+	}
+	seen := make(map[string]bool)
+	out := make([]compiledPartner, 0, len(c.Partners))
+	for i, p := range c.Partners {
+		at := fmt.Sprintf("partners[%d]", i)
+		switch {
+		case p.ID == "":
+			add(at+".id", "required")
+		case strings.ContainsAny(p.ID, "/ \t\n"):
+			add(at+".id", "no slashes or spaces in a partner id")
+		case seen[p.ID]:
+			add(at+".id", "partner %q listed twice", p.ID)
+		}
+		seen[p.ID] = true
+		if p.SecretEnv != "" && p.SecretFile != "" {
+			add(at+".secret_file", "set secret_env or secret_file, not both")
+		}
+		if p.RatePerSecond < 0 {
+			add(at+".rate_per_second", "must not be negative")
+		}
+		if p.Concurrency < 1 {
+			add(at+".concurrency", "must be at least 1")
+		}
+		if p.QueueSize < 1 {
+			add(at+".queue_size", "must be at least 1")
+		}
+		for name, d := range map[string]Duration{"connect": p.Timeouts.Connect, "headers": p.Timeouts.Headers, "total": p.Timeouts.Total} {
+			if d <= 0 {
+				add(at+".timeouts."+name, "must be positive")
+			}
+		}
+		if p.Breaker.Failures < 1 {
+			add(at+".breaker.failures", "must be at least 1")
+		}
+		if p.Breaker.OpenFor <= 0 {
+			add(at+".breaker.open_for", "must be positive")
+		}
+		if len(p.Rules) == 0 {
+			add(at+".rules", "required: a partner needs at least one rule")
+		}
+		cp := compiledPartner{cfg: p}
+		for j, rc := range p.Rules {
+			r, rp := compileRule(j, rc, knownApps)
+			for _, q := range rp {
+				probs = append(probs, problem{fmt.Sprintf("%s.rules[%d].%s", at, j, q.field), q.msg})
+			}
+			cp.rules = append(cp.rules, r)
+		}
+		out = append(out, cp)
+	}
+	return out, probs
+}
+
+// nodeAt returns the node at a dotted path such as partners[2].rules[0].url
+// under mapping n, or the nearest existing parent for its line.
+func nodeAt(n *yaml.Node, path string) *yaml.Node {
+	cur := n
+	for _, seg := range strings.Split(path, ".") {
+		key, idx := seg, -1
+		if i := strings.IndexByte(seg, '['); i >= 0 && strings.HasSuffix(seg, "]") {
+			key = seg[:i]
+			if v, err := strconv.Atoi(seg[i+1 : len(seg)-1]); err == nil {
+				idx = v
+			}
+		}
+		next := mappingValue(cur, key)
+		if next == nil {
+			return cur
+		}
+		cur = next
+		if idx >= 0 {
+			if cur.Kind != yaml.SequenceNode || idx >= len(cur.Content) {
+				return cur
+			}
+			cur = cur.Content[idx]
+		}
+	}
+	return cur
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package partner
+
+import (
+	"strings"
+	"time"
+)
+
+// Outcomes of a DeliveryLogEntry.
+const (
+	OutcomeDelivered        = "delivered"         // a 2xx answer
+	OutcomeRetrying         = "retrying"          // failed; an in-process try follows
+	OutcomeRetryScheduled   = "retry_scheduled"   // failed; sent to a retry tier
+	OutcomeDeadLettered     = "deadlettered"      // final failure, or no tier left
+	OutcomeParked           = "parked"            // breaker open or queue full: no try spent
+	OutcomeHandedOff        = "handed_off"        // still running at batch_wait; a tier retry covers it
+	OutcomeSkippedDuplicate = "skipped_duplicate" // already delivered to this partner
+	OutcomeSkippedNoRule    = "skipped_no_rule"   // a retry whose partner or rule is gone from the config
+)
+
+// DeliveryLogEntry is one line of the delivery log: one try of a postback
+// to a partner, or a decision that involved no try (Attempt 0: skipped or
+// parked).
+type DeliveryLogEntry struct {
+	PostbackID  string        `json:"postback_id"`
+	Partner     string        `json:"partner"`
+	Rule        int           `json:"rule"`
+	Attempt     int           `json:"attempt"` // 1 for the first try, across tiers
+	Tier        int           `json:"tier"`    // retry tiers used before this try
+	Method      string        `json:"method,omitempty"`
+	URL         string        `json:"url,omitempty"` // query values redacted, no signature
+	StatusCode  int           `json:"status_code,omitempty"`
+	Error       string        `json:"error,omitempty"`
+	Latency     time.Duration `json:"latency_ns"`
+	Outcome     string        `json:"outcome"`
+	At          time.Time     `json:"at"`
+	NextAttempt time.Time     `json:"next_attempt,omitzero"`
+	Response    string        `json:"response,omitempty"` // start of the final answer's body
+}
+
+// redactor hides query values of URLs written to logs.
+type redactor struct {
+	all    bool
+	params map[string]bool
+}
+
+func newRedactor(cfg RedactConfig, signatureParams []string) redactor {
+	r := redactor{params: make(map[string]bool)}
+	if len(cfg.QueryParams) == 0 {
+		r.all = true
+	}
+	for _, p := range cfg.QueryParams {
+		if p == "*" {
+			r.all = true
+		}
+		r.params[p] = true
+	}
+	for _, p := range signatureParams {
+		r.params[p] = true
+	}
+	return r
+}
+
+// url returns u with the selected query values replaced by "REDACTED".
+// Userinfo never reaches here: rule URLs may not have it.
+func (r redactor) url(u string) string {
+	base, query, ok := strings.Cut(u, "?")
+	if !ok {
+		return u
+	}
+	query, frag, hasFrag := strings.Cut(query, "#")
+	var b strings.Builder
+	b.Grow(len(u))
+	b.WriteString(base)
+	b.WriteByte('?')
+	for i, kv := range strings.Split(query, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		k, _, hasV := strings.Cut(kv, "=")
+		if r.all || r.params[k] {
+			b.WriteString(k)
+			if hasV || r.all {
+				b.WriteString("=REDACTED")
+			}
+			continue
+		}
+		b.WriteString(kv)
+	}
+	if hasFrag {
+		b.WriteString("#REDACTED")
+		_ = frag
+	}
+	return b.String()
+}

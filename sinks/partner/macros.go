@@ -1,0 +1,127 @@
+package partner
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postbackd/postbackd/schemas"
+)
+
+// macro names a value of a classified record that a template can use.
+type macro uint8
+
+const (
+	mPostbackID macro = iota
+	mType
+	mPartnerEvent
+	mEventID
+	mEventTS
+	mEventUnix
+	mAppID
+	mPlatform
+	mDeviceID
+	mUserID
+	mClickID
+	mCampaign
+	mTouch
+	mRevenue
+	mCurrency
+	mName
+	mPartner
+	mParam // param.KEY
+)
+
+var macroNames = map[string]macro{
+	"postback_id":   mPostbackID,
+	"type":          mType,
+	"partner_event": mPartnerEvent,
+	"event_id":      mEventID,
+	"event_ts":      mEventTS,
+	"event_unix":    mEventUnix,
+	"app_id":        mAppID,
+	"platform":      mPlatform,
+	"device_id":     mDeviceID,
+	"user_id":       mUserID,
+	"click_id":      mClickID,
+	"campaign":      mCampaign,
+	"touch":         mTouch,
+	"revenue":       mRevenue,
+	"currency":      mCurrency,
+	"name":          mName,
+	"partner":       mPartner,
+}
+
+// lookupMacro resolves a macro name; ok is false for an unknown one.
+func lookupMacro(name string) (m macro, param string, ok bool) {
+	if key, found := strings.CutPrefix(name, "param."); found {
+		return mParam, key, key != ""
+	}
+	m, ok = macroNames[name]
+	return m, "", ok
+}
+
+// vars is what a template is rendered from: one record sent to one partner.
+type vars struct {
+	rec          *schemas.Classified
+	partner      string
+	partnerEvent string
+}
+
+// text is the macro's value as text ("" when absent; revenue in plain
+// decimal notation).
+func (v *vars) text(m macro, param string) string {
+	r := v.rec
+	switch m {
+	case mPostbackID:
+		return r.PostbackID
+	case mType:
+		return r.Type
+	case mPartnerEvent:
+		return v.partnerEvent
+	case mEventID:
+		return r.EventID
+	case mEventTS:
+		if r.EventTS.IsZero() {
+			return ""
+		}
+		return r.EventTS.UTC().Format(time.RFC3339Nano)
+	case mEventUnix:
+		if r.EventTS.IsZero() {
+			return ""
+		}
+		return strconv.FormatInt(r.EventTS.Unix(), 10)
+	case mAppID:
+		return r.AppID
+	case mPlatform:
+		return r.Platform
+	case mDeviceID:
+		return r.DeviceID
+	case mUserID:
+		return r.UserID
+	case mClickID:
+		return r.Attribution.ClickID
+	case mCampaign:
+		return r.Attribution.Campaign
+	case mTouch:
+		return r.Attribution.Touch
+	case mRevenue:
+		if r.Revenue == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*r.Revenue, 'f', -1, 64)
+	case mCurrency:
+		return r.Currency
+	case mName:
+		return r.Name
+	case mPartner:
+		return v.partner
+	case mParam:
+		return r.Params[param]
+	}
+	return ""
+}
+
+// numeric reports whether the macro renders as a JSON number (or null)
+// when it stands outside quotes in a body template.
+func (m macro) numeric() bool { return m == mRevenue || m == mEventUnix }

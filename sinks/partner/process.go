@@ -1,0 +1,346 @@
+package partner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/state"
+)
+
+// outputs is what a batch hands to the Publisher and the caller.
+type outputs struct {
+	entries []DeliveryLogEntry
+	retries []scheduled
+	dead    []deadLetter
+	writes  []state.Write
+}
+
+type scheduled struct {
+	tier int
+	job  Job
+}
+
+type deadLetter struct {
+	job    Job
+	reason string
+}
+
+// Process delivers a batch of one partition: fresh records from the
+// classified topic and due jobs from the retry tiers (the caller holds a
+// retry job until its Due). store is that partition's state; Process only
+// reads it.
+//
+// For each job it picks, per partner, the first matching rule, skips
+// postbacks already delivered to that partner (unless Resend), and queues
+// the rest on the partners' lanes. It waits for them up to
+// Config.BatchWait; deliveries still queued then are parked to a retry tier
+// without spending a try, and deliveries still running are handed off: a
+// tier retry is scheduled for them and they report on their own when they
+// end (a success's dedup write then comes with the next Process call for
+// the same store). Then it publishes the delivery log, the retries and the
+// deadletters, waiting for their acks.
+//
+// It returns the dedup writes (DedupKey -> delivery record) for the
+// caller to changelog and apply with the input offset, in one atomic
+// store write. On error nothing should be applied or committed; replaying
+// the batch is safe, as partners dedupe by Idempotency-Key.
+func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]state.Write, error) {
+	var out outputs
+	seen := make(map[string]bool)
+	s.mu.Lock()
+	if p := s.pending[store]; p != nil {
+		out.writes = append(out.writes, p.writes...)
+		for k := range p.keys {
+			seen[k] = true
+		}
+		delete(s.pending, store)
+	}
+	s.mu.Unlock()
+
+	var tasks []*task
+	for _, j := range batch {
+		for _, t := range s.expand(j, &out) {
+			t.store = store
+			key := string(DedupKey(t.lane.id, j.Record.PostbackID))
+			if !j.Resend {
+				dup, err := s.delivered(store, key, seen)
+				if err != nil {
+					return nil, err
+				}
+				if dup {
+					s.note(&out, t, OutcomeSkippedDuplicate, "")
+					continue
+				}
+			}
+			seen[key] = true
+			tasks = append(tasks, t)
+		}
+	}
+	if err := s.submit(tasks, &out); err != nil {
+		return nil, err
+	}
+	waitErr := s.wait(ctx, tasks, &out)
+	if waitErr != nil {
+		return nil, waitErr
+	}
+	if err := s.publish(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out.writes, nil
+}
+
+// expand turns a job into tasks: for a fresh record, one per partner with
+// a matching rule (the first that matches); for a retry, its own partner
+// and rule, if they still exist and still match.
+func (s *Sink) expand(j Job, out *outputs) []*task {
+	newTask := func(l *lane, r *rule, j Job) *task {
+		j.Partner, j.Rule = l.id, r.index
+		return &task{job: j, rule: r, lane: l, done: make(chan struct{})}
+	}
+	if j.Partner == "" {
+		var ts []*task
+		for _, l := range s.lanes {
+			for _, r := range l.rules {
+				if r.matches(l.id, &j.Record) {
+					ts = append(ts, newTask(l, r, j))
+					break
+				}
+			}
+		}
+		return ts
+	}
+	l := s.byID[j.Partner]
+	if l == nil || j.Rule < 0 || j.Rule >= len(l.rules) || !l.rules[j.Rule].matches(l.id, &j.Record) {
+		e := DeliveryLogEntry{PostbackID: j.Record.PostbackID, Partner: j.Partner, Rule: j.Rule, Tier: j.Tier,
+			Outcome: OutcomeSkippedNoRule, At: time.Now(), Error: "partner or rule no longer configured or matching"}
+		out.entries = append(out.entries, e)
+		s.metrics.outcomes.WithLabelValues(j.Partner, e.Outcome).Inc()
+		return nil
+	}
+	return []*task{newTask(l, l.rules[j.Rule], j)}
+}
+
+// delivered reports whether key's postback was delivered already.
+func (s *Sink) delivered(store state.Store, key string, seen map[string]bool) (bool, error) {
+	if seen[key] {
+		return true, nil
+	}
+	_, err := store.Get([]byte(key))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, state.ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("read dedup state: %w", err)
+}
+
+// submit queues tasks on their lanes; a full queue parks the task.
+func (s *Sink) submit(tasks []*task, out *outputs) error {
+	s.submitMu.RLock()
+	defer s.submitMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, t := range tasks {
+		select {
+		case t.lane.queue <- t:
+		default:
+			t.res = result{verdict: vParked, parkReason: "queue full"}
+			t.finished = true
+			close(t.done)
+		}
+	}
+	return nil
+}
+
+// wait collects the tasks' results, up to BatchWait.
+func (s *Sink) wait(ctx context.Context, tasks []*task, out *outputs) error {
+	timer := time.NewTimer(s.cfg.BatchWait.D())
+	defer timer.Stop()
+	expired := false
+	for _, t := range tasks {
+		if !expired {
+			select {
+			case <-t.done:
+			case <-timer.C:
+				expired = true
+			case <-ctx.Done():
+				for _, t := range tasks {
+					t.mu.Lock()
+					if !t.finished && !t.handedOff {
+						t.handedOff = true
+						if t.started {
+							s.bg.Add(1) // its worker will call afterHandOff
+						}
+					}
+					t.mu.Unlock()
+				}
+				return ctx.Err()
+			}
+		}
+		t.mu.Lock()
+		finished, started := t.finished, t.started
+		if !finished && !(started && t.job.Tier >= len(s.tiers)) {
+			t.handedOff = true
+			if started {
+				s.bg.Add(1) // its worker will call afterHandOff
+			}
+		}
+		handedOff := t.handedOff
+		t.mu.Unlock()
+		switch {
+		case finished:
+			s.conclude(out, t, t.res)
+		case !started:
+			s.conclude(out, t, result{verdict: vParked, parkReason: "partner too slow for batch_wait"})
+		case handedOff:
+			s.handOff(out, t)
+		default:
+			// No tier left to hand it to: wait for the answer.
+			<-t.done
+			s.conclude(out, t, t.res)
+		}
+	}
+	return nil
+}
+
+// conclude turns a finished delivery into log entries, a dedup write, a
+// retry or a deadletter.
+func (s *Sink) conclude(out *outputs, t *task, res result) {
+	now := time.Now()
+	j := t.job
+	switch res.verdict {
+	case vDelivered:
+		s.logTries(out, t, res, OutcomeDelivered, time.Time{})
+		rec, _ := json.Marshal(deliveryRecord{At: now, Status: res.status, Attempt: j.Attempt + len(res.tries)})
+		out.writes = append(out.writes, state.Write{Key: DedupKey(t.lane.id, j.Record.PostbackID), Value: rec})
+	case vParked:
+		wait := time.Duration(0)
+		if !res.parkedUntil.IsZero() {
+			wait = res.parkedUntil.Sub(now)
+		}
+		if len(s.tiers) == 0 {
+			s.logTries(out, t, res, OutcomeDeadLettered, time.Time{})
+			out.dead = append(out.dead, deadLetter{j, "parked (" + res.parkReason + ") and no retry tier configured"})
+			return
+		}
+		tier := s.tierFor(0, wait)
+		j.Due = now.Add(max(s.tiers[tier], wait))
+		res.err = errors.New(res.parkReason)
+		s.logTries(out, t, res, OutcomeParked, j.Due)
+		out.retries = append(out.retries, scheduled{tier, j})
+	case vRetry:
+		j.Attempt += len(res.tries)
+		if j.Tier >= len(s.tiers) {
+			s.logTries(out, t, res, OutcomeDeadLettered, time.Time{})
+			out.dead = append(out.dead, deadLetter{j, "retries exhausted: " + describe(res)})
+			return
+		}
+		wait := min(res.retryAfter, s.cfg.Retry.RetryAfterCap.D())
+		tier := s.tierFor(j.Tier, wait)
+		j.Due = now.Add(max(s.tiers[tier], wait))
+		j.Tier++
+		s.logTries(out, t, res, OutcomeRetryScheduled, j.Due)
+		out.retries = append(out.retries, scheduled{tier, j})
+	case vFinal:
+		j.Attempt += len(res.tries)
+		s.logTries(out, t, res, OutcomeDeadLettered, time.Time{})
+		out.dead = append(out.dead, deadLetter{j, describe(res)})
+	}
+}
+
+// handOff schedules a tier retry for a delivery still running at
+// batch_wait; the delivery reports on its own when it ends.
+func (s *Sink) handOff(out *outputs, t *task) {
+	j := t.job
+	tier := s.tierFor(j.Tier, 0)
+	j.Attempt++
+	j.Tier++
+	j.Due = time.Now().Add(s.tiers[tier])
+	s.note(out, t, OutcomeHandedOff, "still running at batch_wait")
+	out.entries[len(out.entries)-1].NextAttempt = j.Due
+	out.retries = append(out.retries, scheduled{tier, j})
+}
+
+// afterHandOff reports a handed-off delivery that has ended: its log
+// entries, and on success a dedup write for the next Process call of its
+// store. A failure needs nothing more: its tier retry is scheduled.
+func (s *Sink) afterHandOff(t *task) {
+	defer s.bg.Done()
+	var out outputs
+	res := t.res
+	if res.verdict == vDelivered {
+		s.conclude(&out, t, res)
+		s.mu.Lock()
+		p := s.pending[t.store]
+		if p == nil {
+			p = &pendingWrites{keys: make(map[string]bool)}
+			s.pending[t.store] = p
+		}
+		for _, w := range out.writes {
+			p.writes = append(p.writes, w)
+			p.keys[string(w.Key)] = true
+		}
+		s.mu.Unlock()
+	} else {
+		s.logTries(&out, t, res, OutcomeRetryScheduled, time.Time{})
+	}
+	if err := s.pub.PublishLog(s.ctx, out.entries); err != nil {
+		s.log.Warn("publish delivery log of a handed-off delivery", zap.String("partner", t.lane.id), zap.Error(err))
+	}
+}
+
+// tierFor is the first tier at or after from whose delay covers wait (the
+// last tier when none does), so each tier topic stays roughly in due order.
+func (s *Sink) tierFor(from int, wait time.Duration) int {
+	for i := from; i < len(s.tiers); i++ {
+		if s.tiers[i] >= wait {
+			return i
+		}
+	}
+	return len(s.tiers) - 1
+}
+
+// publish hands the batch's outputs to the Publisher.
+func (s *Sink) publish(ctx context.Context, out *outputs) error {
+	if len(out.entries) > 0 {
+		if err := s.pub.PublishLog(ctx, out.entries); err != nil {
+			return fmt.Errorf("publish delivery log: %w", err)
+		}
+	}
+	for _, r := range out.retries {
+		if err := s.pub.ScheduleRetry(ctx, r.tier, r.job); err != nil {
+			return fmt.Errorf("schedule retry: %w", err)
+		}
+	}
+	for _, d := range out.dead {
+		if err := s.pub.DeadLetter(ctx, d.job, d.reason); err != nil {
+			return fmt.Errorf("deadletter: %w", err)
+		}
+	}
+	return nil
+}
+
+// deliveryRecord is the dedup value of a delivered postback.
+type deliveryRecord struct {
+	At      time.Time `json:"at"`
+	Status  int       `json:"status"`
+	Attempt int       `json:"attempt"`
+}
+
+// describe is the reason a delivery failed, for deadletters and logs.
+func describe(res result) string {
+	switch {
+	case res.err != nil:
+		return res.err.Error()
+	case res.status != 0:
+		return fmt.Sprintf("status %d", res.status)
+	}
+	return "no answer"
+}

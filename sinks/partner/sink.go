@@ -1,0 +1,190 @@
+package partner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/postbackd/postbackd/state"
+)
+
+// Sink delivers postbacks to partners. One Sink serves every partition of
+// a process; Process may be called concurrently for different partitions.
+type Sink struct {
+	cfg     Config
+	pub     Publisher
+	log     *zap.Logger
+	version string
+	metrics *metrics
+	redact  redactor
+	status  *statusCache
+	lanes   []*lane // config order
+	byID    map[string]*lane
+	tiers   []time.Duration
+
+	ctx     context.Context // deliveries' context: outlives Process calls
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
+	bg      sync.WaitGroup // reports of handed-off deliveries
+
+	submitMu sync.RWMutex // held to send to lane queues; Close takes it to close them
+	closed   bool
+
+	mu      sync.Mutex
+	pending map[state.Store]*pendingWrites
+}
+
+// pendingWrites are dedup writes of deliveries that finished after their
+// batch; the next Process call for the same store returns them.
+type pendingWrites struct {
+	writes []state.Write
+	keys   map[string]bool
+}
+
+// Option is a test seam or an injected dependency of New.
+type Option func(*options)
+
+type options struct {
+	log     *zap.Logger
+	reg     prometheus.Registerer
+	version string
+}
+
+// WithLogger sets the logger (default zap.NewNop()).
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRegisterer registers the sink's metrics on reg (default: none).
+func WithRegisterer(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
+
+// WithVersion sets the version in the User-Agent header, postbackd/<version>.
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// New completes cfg with defaults, validates it, reads the partners'
+// secrets and starts every partner's workers. Close stops them.
+func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
+	o := options{log: zap.NewNop(), version: "dev"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	compiled, _ := cfg.compile(nil)
+	m, err := newMetrics(o.reg)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	s := &Sink{
+		cfg: cfg, pub: pub, log: o.log, version: o.version, metrics: m,
+		status: newStatusCache(cfg.StatusCacheSize), byID: make(map[string]*lane),
+		pending: make(map[state.Store]*pendingWrites),
+	}
+	for _, t := range cfg.Retry.Tiers {
+		s.tiers = append(s.tiers, t.D())
+	}
+	var sigParams []string
+	for _, cp := range compiled {
+		secret, err := readSecret(cp.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("partner %s: %w", cp.cfg.ID, err)
+		}
+		l := &lane{sink: s, id: cp.cfg.ID, cfg: cp.cfg, rules: cp.rules, breaker: newBreaker(cp.cfg.Breaker),
+			queue: make(chan *task, cp.cfg.QueueSize)}
+		if secret != "" {
+			if l.key, err = signingKey(secret); err != nil {
+				return nil, fmt.Errorf("partner %s: %w", cp.cfg.ID, err)
+			}
+			sigParams = append(sigParams, cp.cfg.SignatureParam)
+		}
+		if cp.cfg.RatePerSecond > 0 {
+			l.limiter = rate.NewLimiter(rate.Limit(cp.cfg.RatePerSecond), max(1, int(cp.cfg.RatePerSecond/10)))
+		}
+		l.client, l.transport = newClient(cp.cfg, cfg.Retry, cfg.AllowPrivateNetworks)
+		s.lanes = append(s.lanes, l)
+		s.byID[l.id] = l
+	}
+	s.redact = newRedactor(cfg.Redact, sigParams)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for _, l := range s.lanes {
+		for range l.cfg.Concurrency {
+			s.workers.Add(1)
+			go l.work()
+		}
+	}
+	return s, nil
+}
+
+// readSecret returns the partner's signing secret ("" when it signs
+// nothing). It is never logged.
+func readSecret(p PartnerConfig) (string, error) {
+	switch {
+	case p.Secret != "":
+		return p.Secret, nil
+	case p.SecretEnv != "":
+		v, ok := os.LookupEnv(p.SecretEnv)
+		if !ok || v == "" {
+			return "", fmt.Errorf("%w: environment variable %s is not set", ErrMissingSecret, p.SecretEnv)
+		}
+		return v, nil
+	case p.SecretFile != "":
+		b, err := os.ReadFile(p.SecretFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrMissingSecret, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", nil
+}
+
+// Close stops taking work, lets queued and running deliveries finish
+// until ctx ends, then cancels what is left and releases connections.
+func (s *Sink) Close(ctx context.Context) error {
+	s.submitMu.Lock()
+	if s.closed {
+		s.submitMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, l := range s.lanes {
+		close(l.queue)
+	}
+	s.submitMu.Unlock()
+	done := make(chan struct{})
+	go func() { s.workers.Wait(); s.bg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.cancel()
+		<-done
+	}
+	s.cancel()
+	for _, l := range s.lanes {
+		l.transport.CloseIdleConnections()
+	}
+	return err
+}
+
+// Forget drops what the sink holds for a store, when its partition is
+// revoked: dedup writes of late deliveries not yet returned are lost, and
+// the partner's Idempotency-Key dedup covers the repeat that may follow.
+func (s *Sink) Forget(store state.Store) {
+	s.mu.Lock()
+	delete(s.pending, store)
+	s.mu.Unlock()
+}
+
+// DedupKey is the state key recording that postbackID was delivered to
+// partner.
+func DedupKey(partner, postbackID string) []byte {
+	return []byte("d/" + partner + "/" + postbackID)
+}
