@@ -1,0 +1,231 @@
+//go:build integration
+
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/replay"
+	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+)
+
+const testPartitions = 4
+
+// testConfig is a configuration with topics of its own, so tests never
+// see each other's records.
+func testConfig(t *testing.T, brokers []string) *config.Config {
+	t.Helper()
+	prefix := fmt.Sprintf("t%d.%s.", time.Now().UnixNano(), strings.ToLower(t.Name()))
+	yaml := fmt.Sprintf("kafka:\n  brokers: [%s]\n  partitions: %d\n  group_prefix: %s\ntopics:\n  prefix: %s\nclassified_format: json\nstate_dir: %s\n",
+		strings.Join(brokers, ","), testPartitions, prefix+"g", prefix, t.TempDir())
+	cfg, err := config.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// generate returns n generated raw records and the replay output for them.
+func generate(t *testing.T, gc generator.Config, n int) ([]generator.Record, map[string]string) {
+	t.Helper()
+	g := generator.New(gc)
+	recs := make([]generator.Record, n)
+	var in bytes.Buffer
+	for i := range recs {
+		recs[i] = g.Next()
+		in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
+		in.WriteByte('\n')
+	}
+	var out, rejects bytes.Buffer
+	if _, err := replay.Run(context.Background(), replay.Config{}, &in, &out, &rejects); err != nil {
+		t.Fatal(err)
+	}
+	return recs, byPostbackID(t, strings.Split(strings.TrimSpace(out.String()), "\n"))
+}
+
+func byPostbackID(t *testing.T, lines []string) map[string]string {
+	t.Helper()
+	m := make(map[string]string, len(lines))
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		var r struct {
+			PostbackID string `json:"postback_id"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("bad line %q: %v", l, err)
+		}
+		m[r.PostbackID] = l
+	}
+	return m
+}
+
+func produceRaw(t *testing.T, ctx context.Context, brokers []string, topic string, recs []generator.Record) {
+	t.Helper()
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const chunk = 5000
+	for i := 0; i < len(recs); i += chunk {
+		msgs := make([]kafka.Message, 0, chunk)
+		for _, r := range recs[i:min(i+chunk, len(recs))] {
+			msgs = append(msgs, kafka.Message{Topic: topic, Key: r.Key, Value: r.Value})
+		}
+		if err := p.Produce(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readUntil reads every partition of topic from the start until done says
+// the records seen are enough, or the deadline passes. It returns every
+// value read (duplicates included).
+func readUntil(t *testing.T, ctx context.Context, brokers []string, topic string, done func(n int, values [][]byte) bool) [][]byte {
+	t.Helper()
+	var values [][]byte
+	readers := make([]*kafka.Reader, testPartitions)
+	for p := range readers {
+		readers[p] = kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond, MaxBytes: 4 << 20})
+		defer readers[p].Close()
+	}
+	msgs := make(chan []byte, 1024)
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range readers {
+		g.Go(func() error {
+			for {
+				m, err := r.ReadMessage(gctx)
+				if err != nil {
+					return nil
+				}
+				select {
+				case msgs <- m.Value:
+				case <-gctx.Done():
+					return nil
+				}
+			}
+		})
+	}
+	defer g.Wait()
+	for {
+		select {
+		case v := <-msgs:
+			values = append(values, v)
+			if done(len(values), values) {
+				return values
+			}
+		case <-ctx.Done():
+			t.Errorf("%s: gave up after %d records: %v", topic, len(values), ctx.Err())
+			return values
+		}
+	}
+}
+
+func startStages(t *testing.T, ctx context.Context, cfg *config.Config) (stop func()) {
+	t.Helper()
+	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, pipeline.Topics(cfg)...); err != nil {
+		t.Fatal(err)
+	}
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: cfg.Kafka.Brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t).Named("stages")}
+	ns, err := pipeline.NewNormalizeStage(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := pipeline.NewDeviceStage(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := pipeline.NewUserStage(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	var g errgroup.Group
+	g.Go(func() error { return ns.Run(runCtx) })
+	g.Go(func() error { return ds.Run(runCtx) })
+	g.Go(func() error { return us.Run(runCtx) })
+	return func() {
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Errorf("stages: %v", err)
+		}
+		p.Close()
+	}
+}
+
+// TestIntegrationPipelineMatchesReplay: a generated stream of raw records
+// produced in order to the raw events topic comes out of the classified
+// topic as exactly the records replay gives, and every malformed record
+// reaches the deadletter topic.
+func TestIntegrationPipelineMatchesReplay(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	brokers := kafkatest.Brokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cfg := testConfig(t, brokers)
+
+	recs, want := generate(t, generator.Config{Seed: 7, Devices: 5000, SingleDeviceUsers: true, MalformedRate: 0.01}, n)
+	malformed := 0
+	for _, r := range recs {
+		if r.Malformed {
+			malformed++
+		}
+	}
+	stop := startStages(t, ctx, cfg)
+	defer stop()
+	start := time.Now()
+	produceRaw(t, ctx, brokers, cfg.Topics.RawEvents, recs)
+
+	got := make(map[string]string, len(want))
+	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, func(_ int, vs [][]byte) bool {
+		v := vs[len(vs)-1]
+		for k, l := range byPostbackID(t, []string{string(v)}) {
+			got[k] = l
+		}
+		return len(got) >= len(want)
+	})
+	t.Logf("%d raw records -> %d classified (%d before dedup) in %v", n, len(got), len(values), time.Since(start))
+	dead := readUntil(t, ctx, brokers, cfg.Topics.Deadletter, func(n int, _ [][]byte) bool { return n >= malformed })
+
+	if len(dead) != malformed {
+		t.Errorf("deadletter has %d records, want %d malformed", len(dead), malformed)
+	}
+	for id, line := range want {
+		if got[id] != line {
+			t.Errorf("postback %s:\n got %s\nwant %s", id, got[id], line)
+			break
+		}
+	}
+	for id, line := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("extra record not in replay: %s", line)
+			break
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d distinct records, want %d", len(got), len(want))
+	}
+}
