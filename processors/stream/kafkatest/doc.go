@@ -14,6 +14,11 @@
 //		...
 //	}
 //
+// Topic creates the topic through kafka.DefaultTransport, so a kafka.Writer
+// on the default transport with Addr kafka.TCP(brokers...) can write to it
+// at once; a Writer with a Transport of its own may see
+// UnknownTopicOrPartition until its metadata cache refreshes (MetadataTTL).
+//
 // Without KAFKA_BROKERS, or with a broker that does not answer, the test is
 // skipped on a developer's machine and fails under CI (CI=true), so a CI
 // run can never pass by skipping every integration test.

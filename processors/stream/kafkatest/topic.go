@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -71,18 +69,23 @@ func topicName(testName string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), topicSeq.Add(1))
 }
 
+// createTopic goes through a kafka.Client on kafka.DefaultTransport: the
+// transport refreshes its metadata cache for the new topic, so a Writer on
+// the default transport with Addr kafka.TCP(brokers...) sees the topic at
+// once instead of failing with UnknownTopicOrPartition until its next
+// refresh (MetadataTTL, 6 s).
 func createTopic(ctx context.Context, brokers []string, name string, partitions int) error {
-	conn, err := dialController(ctx, brokers)
+	if len(brokers) == 0 {
+		return errors.New("no brokers")
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: name, NumPartitions: partitions, ReplicationFactor: 1}},
+	})
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	err = conn.CreateTopics(kafka.TopicConfig{
-		Topic:             name,
-		NumPartitions:     partitions,
-		ReplicationFactor: 1,
-	})
-	if err != nil {
+	if err := res.Errors[name]; err != nil {
 		return err
 	}
 	return waitForLeaders(ctx, brokers, name, partitions)
@@ -125,38 +128,19 @@ func waitForLeaders(ctx context.Context, brokers []string, name string, partitio
 }
 
 func deleteTopic(ctx context.Context, brokers []string, name string) error {
-	conn, err := dialController(ctx, brokers)
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	res, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{name}})
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	err = conn.DeleteTopics(name)
-	if errors.Is(err, kafka.UnknownTopicOrPartition) {
-		return nil
+	if err := res.Errors[name]; err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
+		return err
 	}
-	return err
-}
-
-// dialController connects to the cluster's controller, the only broker
-// that accepts CreateTopics and DeleteTopics from kafka-go's Conn.
-func dialController(ctx context.Context, brokers []string) (*kafka.Conn, error) {
-	if len(brokers) == 0 {
-		return nil, errors.New("no brokers")
-	}
-	conn, err := dial(ctx, brokers[0])
-	if err != nil {
-		return nil, err
-	}
-	controller, err := conn.Controller()
-	conn.Close()
-	if err != nil {
-		return nil, fmt.Errorf("find controller: %w", err)
-	}
-	return dial(ctx, net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port)))
+	return nil
 }
 
 // dial connects with the context's deadline also set on the connection, so
-// requests cannot hang past it (kafka-go derives request timeouts from it).
+// requests cannot hang past it.
 func dial(ctx context.Context, addr string) (*kafka.Conn, error) {
 	conn, err := kafka.DialContext(ctx, "tcp", addr)
 	if err != nil {
