@@ -50,8 +50,11 @@ func TestProducerConfigValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if p.w.RequiredAcks != kafka.RequireAll || p.w.BatchTimeout != 2*time.Millisecond || p.w.Async {
+	if p.w.RequiredAcks != kafka.RequireAll || p.w.BatchTimeout != 2*time.Millisecond || p.w.Async || p.w.Compression != kafka.Lz4 {
 		t.Fatalf("writer not set up for acked, low-latency batches: %+v", p.w)
+	}
+	if _, err := NewProducer(ProducerConfig{Brokers: []string{"b:9092"}, Compression: "brotli"}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("unknown compression: err = %v", err)
 	}
 }
 

@@ -359,7 +359,7 @@ type failingHandler struct {
 	revoked chan struct{}
 }
 
-func (failingHandler) Process(context.Context, Batch) error { return errors.New("boom") }
+func (failingHandler) Process(context.Context, Batch) error   { return errors.New("boom") }
 func (h failingHandler) Revoked(context.Context, string, int) { h.revoked <- struct{}{} }
 
 func TestIntegrationHandlerErrorStopsConsumer(t *testing.T) {

@@ -25,9 +25,11 @@ type ProducerConfig struct {
 	// BatchBytes is the most bytes per partition per request. Default 1 MiB,
 	// the broker's default message.max.bytes.
 	BatchBytes int64
-	// Compression of record batches; default none (see README for
-	// measurements).
-	Compression kafka.Compression
+	// Compression of record batches: none, gzip, snappy, lz4 or zstd.
+	// Default lz4: on the pass-through benchmark it moved ~1.5x the
+	// records/s of none for ~300-byte JSON-like values, zstd no more than
+	// none.
+	Compression string
 	// WriteTimeout bounds one produce request. Default 10s.
 	WriteTimeout time.Duration
 	// MaxAttempts is how often a request failing with a retriable error is
@@ -52,9 +54,16 @@ func (c *ProducerConfig) setDefaults() {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 10
 	}
+	if c.Compression == "" {
+		c.Compression = "lz4"
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+}
+
+var compressionCodecs = map[string]kafka.Compression{
+	"none": 0, "gzip": kafka.Gzip, "snappy": kafka.Snappy, "lz4": kafka.Lz4, "zstd": kafka.Zstd,
 }
 
 // Validate reports a config NewProducer cannot use.
@@ -64,6 +73,9 @@ func (c *ProducerConfig) Validate() error {
 		return fmt.Errorf("%w: producer: no brokers", ErrInvalidConfig)
 	case c.BatchTimeout < 0, c.BatchSize < 0, c.BatchBytes < 0, c.WriteTimeout < 0, c.MaxAttempts < 0:
 		return fmt.Errorf("%w: producer: negative setting", ErrInvalidConfig)
+	}
+	if _, ok := compressionCodecs[c.Compression]; !ok {
+		return fmt.Errorf("%w: producer: unknown compression %q", ErrInvalidConfig, c.Compression)
 	}
 	return nil
 }
@@ -99,7 +111,7 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 		BatchTimeout: cfg.BatchTimeout,
 		WriteTimeout: cfg.WriteTimeout,
 		RequiredAcks: kafka.RequireAll,
-		Compression:  cfg.Compression,
+		Compression:  compressionCodecs[cfg.Compression],
 		ErrorLogger:  kafkaLogger(cfg.Logger.Warn),
 		Transport:    transport,
 	}
