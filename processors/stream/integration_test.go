@@ -287,13 +287,17 @@ func TestIntegrationConsumerGroupHandover(t *testing.T) {
 	defer stopB()
 	doneA, doneB := make(chan error, 1), make(chan error, 1)
 	go func() { doneA <- newMember("a").Run(ctxA) }()
+	// b joins once a owns everything: the rebalance a stage sees when a copy
+	// is added
+	waitFor(t, "a to own every partition", 60*time.Second, func() bool { return len(rec.owned("a")) == 6 })
+	joined := time.Now()
 	go func() { doneB <- newMember("b").Run(ctxB) }()
 
 	waitFor(t, "both members to own partitions", 60*time.Second, func() bool {
 		a, b := rec.owned("a"), rec.owned("b")
 		return len(a) > 0 && len(b) > 0 && len(a)+len(b) == 6
 	})
-	t.Logf("assignments before the leave: a=%v b=%v", rec.owned("a"), rec.owned("b"))
+	t.Logf("b joined and got partitions within %v; assignments: a=%v b=%v", time.Since(joined), rec.owned("a"), rec.owned("b"))
 
 	p, err := NewProducer(ProducerConfig{Brokers: brokers})
 	if err != nil {
