@@ -46,3 +46,31 @@ func TestBadgerGC(t *testing.T) {
 		t.Fatalf("gc after close = %v", err)
 	}
 }
+
+func TestBadgerLoadWritesWithoutOffsets(t *testing.T) {
+	b, err := OpenBadger(t.TempDir(), BadgerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	writes := make([]Write, 0, 50_000)
+	for i := 0; i < 50_000; i++ {
+		writes = append(writes, Write{Key: []byte(fmt.Sprintf("k%06d", i)), Value: []byte("v")})
+	}
+	writes = append(writes, Write{Key: []byte("k000001")}) // a later delete wins
+	if err := b.Load(writes); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := b.Get([]byte("k049999")); err != nil || string(v) != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	if _, err := b.Get([]byte("k000001")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted key: %v", err)
+	}
+	if _, ok, _ := b.Offset("input"); ok {
+		t.Fatal("Load must not write offsets")
+	}
+	if err := b.Load([]Write{{Key: []byte("\xffx"), Value: []byte("v")}}); !errors.Is(err, ErrReservedKey) {
+		t.Fatalf("reserved key: %v", err)
+	}
+}

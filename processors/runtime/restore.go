@@ -16,7 +16,7 @@ import (
 // restoreChunk is how many changelog records go into one store
 // transaction: large enough to amortize the commit, small enough that
 // memory stays bounded whatever the changelog's size.
-const restoreChunk = 8192
+const restoreChunk = 16384
 
 // tail is what the end of a changelog partition says.
 type tail struct {
@@ -105,8 +105,10 @@ type restoreTarget struct {
 }
 
 // restore replays the changelog partition from its first record to the
-// tail into an empty store, in chunks, and stores the tail's input offset
-// with the last chunk. It returns how many records it applied.
+// tail into an empty store, and stores the tail's input offset last. One
+// goroutine reads chunks while this one writes the previous chunk, so the
+// network and the disk work at once; at most three chunks are in memory.
+// It returns how many records it applied.
 func restore(ctx context.Context, t restoreTarget) (int64, error) {
 	conn, err := dialLeader(ctx, t.dialer, t.brokers, t.topic, t.partition)
 	if err != nil {
@@ -116,73 +118,117 @@ func restore(ctx context.Context, t restoreTarget) (int64, error) {
 	if _, err := conn.Seek(t.tail.first, kafka.SeekAbsolute); err != nil {
 		return 0, fmt.Errorf("%w: seek: %w", ErrChangelog, err)
 	}
-	var (
-		chunk = state.Batch{Writes: make([]state.Write, 0, restoreChunk)}
-		n     int64
-		next  = t.tail.first
-	)
-	flush := func(final bool) error {
-		if final {
-			chunk.SetOffset(InputOffsetName, t.tail.inputOffset)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan restoreChunkRead, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		readErr <- readChangelog(ctx, conn, t, chunks)
+	}()
+
+	loader, bulk := t.store.(state.BulkLoader)
+	var n int64
+	for c := range chunks {
+		var err error
+		if bulk {
+			err = loader.Load(c.writes)
+		} else {
+			err = applySplit(t.store, c.writes, nil)
 		}
-		if chunk.Len() == 0 && !final {
-			return nil
+		if err != nil {
+			cancel()
+			for range chunks { // let the reader finish
+			}
+			return n, err
 		}
-		if err := t.store.Apply(&chunk); err != nil {
-			return err
-		}
+		n += int64(len(c.writes))
 		if t.progress != nil {
-			t.progress(int64(chunk.Len()), t.tail.end-next)
+			t.progress(int64(len(c.writes)), t.tail.end-c.next)
 		}
-		chunk.Reset()
-		return nil
+	}
+	if err := <-readErr; err != nil {
+		return n, err
+	}
+	// The offset goes last: a restore cut short leaves none, and the next
+	// owner starts over on an empty store.
+	var b state.Batch
+	b.SetOffset(InputOffsetName, t.tail.inputOffset)
+	return n, t.store.Apply(&b)
+}
+
+type restoreChunkRead struct {
+	writes []state.Write
+	next   int64 // offset after the chunk's last record
+}
+
+// readChangelog reads the partition up to the tail in chunks of
+// restoreChunk records.
+func readChangelog(ctx context.Context, conn *kafka.Conn, t restoreTarget, out chan<- restoreChunkRead) error {
+	next := t.tail.first
+	chunk := make([]state.Write, 0, restoreChunk)
+	send := func() error {
+		select {
+		case out <- restoreChunkRead{writes: chunk, next: next}:
+			chunk = make([]state.Write, 0, restoreChunk)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	stalls := 0
 	for next < t.tail.end {
 		if err := ctx.Err(); err != nil {
-			return n, err
+			return err
 		}
 		before := next
 		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond})
 		for {
 			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			if m.Offset >= t.tail.end {
+			if err != nil || m.Offset >= t.tail.end {
 				break
 			}
 			next = m.Offset + 1
-			if m.Value == nil {
-				chunk.Delete(m.Key)
-			} else {
-				chunk.Set(m.Key, m.Value)
-			}
-			n++
-			if chunk.Len() >= restoreChunk {
-				if err := flush(false); err != nil {
+			chunk = append(chunk, state.Write{Key: m.Key, Value: m.Value}) // nil value: a tombstone, a delete
+			if len(chunk) >= restoreChunk {
+				if err := send(); err != nil {
 					batch.Close()
-					return n, err
+					return err
 				}
 			}
 		}
 		if err := batch.Close(); err != nil && !errors.Is(err, io.EOF) {
-			return n, fmt.Errorf("%w: read: %w", ErrChangelog, err)
+			return fmt.Errorf("%w: read: %w", ErrChangelog, err)
 		}
 		if off := batch.Offset(); off > next {
 			next = off // compacted gaps
 		}
 		if next == before {
 			if stalls++; stalls > 20 {
-				return n, fmt.Errorf("%w: %s partition %d: no progress at offset %d of %d", ErrChangelog, t.topic, t.partition, next, t.tail.end)
+				return fmt.Errorf("%w: %s partition %d: no progress at offset %d of %d", ErrChangelog, t.topic, t.partition, next, t.tail.end)
 			}
 			continue
 		}
 		stalls = 0
 	}
-	if err := flush(true); err != nil {
-		return n, err
+	if len(chunk) > 0 {
+		return send()
 	}
-	return n, nil
+	return nil
+}
+
+// applySplit applies writes (and then offsets) in as many transactions as
+// the store takes, halving a batch it refuses as too large.
+func applySplit(st state.Store, writes []state.Write, offsets map[string]int64) error {
+	b := state.Batch{Writes: writes, Offsets: offsets}
+	err := st.Apply(&b)
+	if !errors.Is(err, state.ErrBatchTooLarge) || len(writes) < 2 {
+		return err
+	}
+	half := len(writes) / 2
+	if err := applySplit(st, writes[:half], nil); err != nil {
+		return err
+	}
+	return applySplit(st, writes[half:], offsets)
 }

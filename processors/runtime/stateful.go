@@ -216,9 +216,29 @@ func (s *Stateful) store(p int) (state.Store, error) {
 	return st, nil
 }
 
-// Process runs one batch: outputs and changelog records produced and
-// acknowledged, then state and input offset applied in one transaction.
+// maxTxnRecords bounds the input records whose state goes into one store
+// transaction: a transaction must fit Badger's limit (a share of a
+// memtable), and a record writes at most one state value of a few hundred
+// bytes.
+const maxTxnRecords = 1000
+
+// Process runs a batch in parts of at most maxTxnRecords records: each
+// part's outputs and changelog records are produced and acknowledged, then
+// its state and input offset are applied in one transaction.
 func (s *Stateful) Process(ctx context.Context, b stream.Batch) error {
+	msgs := b.Messages
+	for len(msgs) > 0 {
+		part := b
+		part.Messages = msgs[:min(len(msgs), maxTxnRecords)]
+		msgs = msgs[len(part.Messages):]
+		if err := s.process(ctx, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
 	st, err := s.store(b.Partition)
 	if err != nil {
