@@ -18,7 +18,10 @@ var checkConfigCommand = command{
 			if len(env.args) != 1 {
 				return errUsage
 			}
-			_, err := loadConfig(env.args[0])
+			cfg, err := loadConfig(env.args[0])
+			if err == nil {
+				_, err = sinkConfig(cfg)
+			}
 			var probs config.Problems
 			if errors.As(err, &probs) {
 				for _, p := range probs {

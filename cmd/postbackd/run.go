@@ -101,7 +101,13 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	topics := pipeline.Topics(cfg)
-	topics = append(topics, sinkTopics(cfg)...)
+	if stages["sink"] {
+		st, err := sinkTopics(cfg)
+		if err != nil {
+			return err
+		}
+		topics = append(topics, st...)
+	}
 	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers, Dialer: dialer, Logger: logger}, topics...); err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
@@ -141,7 +147,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 		runners = append(runners, s.Run)
 	}
 	if stages["sink"] {
-		run, err := newSinkRunner(ctx, cfg, env, reg)
+		run, err := newSinkRunner(cfg, env, reg)
 		if err != nil {
 			return err
 		}

@@ -2,19 +2,62 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/sinks/partner"
+	"github.com/postbackd/postbackd/sinks/sinkstage"
 )
 
-// sinkTopics are the topics the sink stage needs.
-func sinkTopics(cfg *config.Config) []stream.TopicSpec { return nil }
+// sinkConfig parses the sink section of cfg, reporting problems with file,
+// line and field like the rest of the file.
+func sinkConfig(cfg *config.Config) (partner.Config, error) {
+	sc, problems := partner.ParseConfig(cfg.File, &cfg.Sink, cfg.KnownApp)
+	if len(problems) > 0 {
+		return sc, config.Problems(problems)
+	}
+	return sc, nil
+}
 
-// newSinkRunner builds the partner delivery sink stage.
-func newSinkRunner(ctx context.Context, cfg *config.Config, env pipeline.Env, reg prometheus.Registerer) (func(context.Context) error, error) {
-	return nil, fmt.Errorf("the sink stage is not wired yet")
+// sinkTopics are the topics the sink stage needs.
+func sinkTopics(cfg *config.Config) ([]stream.TopicSpec, error) {
+	sc, err := sinkConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sinkstage.Topics(pipeline.Env{Config: cfg}, len(sc.Retry.Tiers)), nil
+}
+
+// newSinkRunner builds the partner delivery sink stage, and its admin API
+// when a token is configured.
+func newSinkRunner(cfg *config.Config, env pipeline.Env, reg prometheus.Registerer) (func(context.Context) error, error) {
+	sc, err := sinkConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	stage, err := sinkstage.New(env, sc, partner.WithRegisterer(reg), partner.WithVersion(version))
+	if err != nil {
+		return nil, err
+	}
+	_, tokenErr := sc.AdminToken()
+	return func(ctx context.Context) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return stage.Run(gctx) })
+		if tokenErr == nil {
+			g.Go(func() error { return stage.Sink().RunAdmin(gctx) })
+		} else {
+			env.Logger.Warn("admin api off: no token configured", zap.Error(tokenErr))
+		}
+		err := g.Wait()
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}, nil
 }

@@ -32,6 +32,16 @@ func (r *Readiness) MarkStarted() {
 	r.mu.Unlock()
 }
 
+// MarkRestoring records that a stage's partition starts (true) or ends
+// (false) restoring its state.
+func (r *Readiness) MarkRestoring(stage string, partition int, restoring bool) {
+	if restoring {
+		r.restoringBegin(stage, partition)
+	} else {
+		r.restoringEnd(stage, partition)
+	}
+}
+
 func (r *Readiness) restoringBegin(stage string, partition int) {
 	r.mu.Lock()
 	r.restoring[fmt.Sprintf("%s/%d", stage, partition)] = 1

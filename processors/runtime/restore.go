@@ -105,11 +105,49 @@ type restoreTarget struct {
 }
 
 // restore replays the changelog partition from its first record to the
-// tail into an empty store, and stores the tail's input offset last. One
-// goroutine reads chunks while this one writes the previous chunk, so the
-// network and the disk work at once; at most three chunks are in memory.
-// It returns how many records it applied.
+// tail into an empty store, and stores the tail's input offset last: a
+// restore cut short leaves no offset, and the next owner starts over on an
+// empty store. It returns how many records it applied.
 func restore(ctx context.Context, t restoreTarget) (int64, error) {
+	n, err := loadRange(ctx, t)
+	if err != nil {
+		return n, err
+	}
+	var b state.Batch
+	b.SetOffset(InputOffsetName, t.tail.inputOffset)
+	return n, t.store.Apply(&b)
+}
+
+// CatchUp applies the records of a changelog partition from offset from
+// to its current end onto st, and returns that end offset and how many
+// records it applied. It suits state whose writes commute, such as the
+// sink's delivered-postback markers: re-reading a store's own writes
+// changes nothing.
+func CatchUp(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, p int, from int64, st state.Store) (end, n int64, err error) {
+	conn, err := dialLeader(ctx, dialer, brokers, topic, p)
+	if err != nil {
+		return 0, 0, err
+	}
+	first, end, err := conn.ReadOffsets()
+	conn.Close()
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %s partition %d: offsets: %w", ErrChangelog, topic, p, err)
+	}
+	if from > first {
+		first = from
+	}
+	if first >= end {
+		return end, 0, nil
+	}
+	n, err = loadRange(ctx, restoreTarget{store: st, dialer: dialer, brokers: brokers, topic: topic, partition: p, tail: tail{first: first, end: end}})
+	return end, n, err
+}
+
+// loadRange reads the changelog records in [t.tail.first, t.tail.end)
+// into t.store. One goroutine reads chunks while this one writes the
+// previous chunk, so the network and the disk work at once; at most three
+// chunks are in memory.
+func loadRange(ctx context.Context, t restoreTarget) (int64, error) {
 	conn, err := dialLeader(ctx, t.dialer, t.brokers, t.topic, t.partition)
 	if err != nil {
 		return 0, err
@@ -147,14 +185,7 @@ func restore(ctx context.Context, t restoreTarget) (int64, error) {
 			t.progress(int64(len(c.writes)), t.tail.end-c.next)
 		}
 	}
-	if err := <-readErr; err != nil {
-		return n, err
-	}
-	// The offset goes last: a restore cut short leaves none, and the next
-	// owner starts over on an empty store.
-	var b state.Batch
-	b.SetOffset(InputOffsetName, t.tail.inputOffset)
-	return n, t.store.Apply(&b)
+	return n, <-readErr
 }
 
 type restoreChunkRead struct {

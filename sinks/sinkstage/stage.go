@@ -1,0 +1,296 @@
+package sinkstage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/schemas"
+	"github.com/postbackd/postbackd/sinks/partner"
+	"github.com/postbackd/postbackd/state"
+)
+
+// StageName labels the sink stage in groups, metrics, logs and state dirs.
+const StageName = "sink"
+
+// changelogPosName is the store offset up to which the store holds the
+// changelog partition's records.
+const changelogPosName = "changelog"
+
+// Stage is the delivery sink on Kafka.
+type Stage struct {
+	env      pipeline.Env
+	sink     *partner.Sink
+	handler  *handler
+	consumer *stream.Consumer
+}
+
+// Topics lists the sink's topics: the retry tiers, the delivery log and
+// deadletter, and the compacted dedup changelog.
+func Topics(env pipeline.Env, tiers int) []stream.TopicSpec {
+	cfg := env.Config
+	spec := func(name string, compacted bool) stream.TopicSpec {
+		return stream.TopicSpec{Name: name, Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor, Compacted: compacted}
+	}
+	specs := []stream.TopicSpec{
+		spec(cfg.Topics.DeliveryLog, false), spec(cfg.Topics.DeliveryDeadletter, false), spec(cfg.Topics.SinkChangelog, true),
+	}
+	for i := 0; i < tiers; i++ {
+		specs = append(specs, spec(RetryTopic(cfg.Topics, i), false))
+	}
+	return specs
+}
+
+// New builds the stage from the sink's parsed configuration.
+func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, error) {
+	if env.Config == nil || env.Producer == nil {
+		return nil, fmt.Errorf("sinkstage: config and producer required")
+	}
+	if env.Logger == nil {
+		env.Logger = zap.NewNop()
+	}
+	if env.Metrics == nil {
+		env.Metrics = runtime.NewMetrics(nil)
+	}
+	if env.Readiness == nil {
+		env.Readiness = runtime.NewReadiness()
+	}
+	pub := &publisher{producer: env.Producer, topics: env.Config.Topics, json: env.Config.ClassifiedFormat == "json"}
+	sink, err := partner.New(cfg, pub, append([]partner.Option{partner.WithLogger(env.Logger)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{env: env, sink: sink, stores: make(map[int]*ownedStore)}
+	topics := []string{env.Config.Topics.Classified}
+	for i := range cfg.Retry.Tiers {
+		topics = append(topics, RetryTopic(env.Config.Topics, i))
+	}
+	cc := env.Consumer
+	cc.Brokers, cc.Dialer, cc.Topics = env.Config.Kafka.Brokers, env.Dialer, topics
+	cc.GroupID = env.Config.Kafka.GroupPrefix + "." + StageName
+	cc.Logger = env.Logger.With(zap.String("stage", StageName))
+	c, err := stream.NewConsumer(cc, h)
+	if err != nil {
+		return nil, err
+	}
+	return &Stage{env: env, sink: sink, handler: h, consumer: c}, nil
+}
+
+// Sink is the delivery engine, for the admin API.
+func (s *Stage) Sink() *partner.Sink { return s.sink }
+
+// Run consumes until ctx is cancelled, drains, lets running deliveries
+// finish (up to 30 s), and closes the stores.
+func (s *Stage) Run(ctx context.Context) error {
+	err := s.consumer.Run(ctx)
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(err, s.sink.Close(closeCtx), s.handler.close())
+}
+
+// ownedStore is a partition's store, shared by the classified topic and
+// every retry tier of that partition number.
+type ownedStore struct {
+	store state.Store
+	refs  int
+	mu    sync.Mutex // one Process at a time per store
+}
+
+type handler struct {
+	env    pipeline.Env
+	sink   *partner.Sink
+	mu     sync.Mutex
+	stores map[int]*ownedStore
+}
+
+func (h *handler) dir(p int) string {
+	return filepath.Join(h.env.Config.StateDir, StageName, strconv.Itoa(p))
+}
+
+// Assigned opens (or shares) the partition's store, first catching up
+// with the changelog: the dedup markers only ever get set, so applying the
+// changelog over the local store, own writes included, yields every
+// postback any copy delivered.
+func (h *handler) Assigned(ctx context.Context, topic string, p int) (int64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ps, ok := h.stores[p]
+	if !ok {
+		st, err := h.open(ctx, p)
+		if err != nil {
+			return 0, err
+		}
+		ps = &ownedStore{store: st}
+		h.stores[p] = ps
+	}
+	ps.refs++
+	off, ok, err := ps.store.Offset("in:" + topic)
+	if err != nil || !ok {
+		return stream.CommittedOffset, err
+	}
+	return off, nil
+}
+
+func (h *handler) open(ctx context.Context, p int) (state.Store, error) {
+	h.env.Readiness.MarkRestoring(StageName, p, true)
+	defer h.env.Readiness.MarkRestoring(StageName, p, false)
+	dir := h.dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	st, err := state.OpenBadger(dir, state.BadgerOptions{Logger: h.env.Logger})
+	if err != nil {
+		return nil, err
+	}
+	from, _, err := st.Offset(changelogPosName)
+	if err == nil {
+		var end, n int64
+		start := time.Now()
+		end, n, err = runtime.CatchUp(ctx, h.env.Dialer, h.env.Config.Kafka.Brokers, h.env.Config.Topics.SinkChangelog, p, from, st)
+		if err == nil {
+			var b state.Batch
+			b.SetOffset(changelogPosName, end)
+			err = st.Apply(&b)
+			h.env.Logger.Info("sink state caught up with changelog", zap.Int("partition", p), zap.Int64("records", n), zap.Duration("took", time.Since(start)))
+		}
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("sink partition %d: %w", p, err)
+	}
+	return st, nil
+}
+
+func (h *handler) owned(p int) (*ownedStore, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ps, ok := h.stores[p]
+	if !ok {
+		return nil, fmt.Errorf("%w: sink partition %d", runtime.ErrNotOwned, p)
+	}
+	return ps, nil
+}
+
+func (h *handler) Process(ctx context.Context, b stream.Batch) error {
+	start := time.Now()
+	ps, err := h.owned(b.Partition)
+	if err != nil {
+		return err
+	}
+	jobs, err := h.jobs(ctx, b)
+	if err != nil {
+		return err
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	writes, err := h.sink.Process(ctx, ps.store, jobs)
+	if err != nil {
+		return err
+	}
+	if len(writes) > 0 {
+		msgs := make([]kafka.Message, len(writes))
+		for i, w := range writes {
+			msgs[i] = stream.AtPartition(kafka.Message{Topic: h.env.Config.Topics.SinkChangelog, Key: w.Key, Value: w.Value}, b.Partition)
+		}
+		if err := h.env.Producer.Produce(ctx, msgs...); err != nil {
+			return err
+		}
+	}
+	batch := state.Batch{Writes: writes}
+	batch.SetOffset("in:"+b.Topic, b.NextOffset())
+	if err := ps.store.Apply(&batch); err != nil {
+		return fmt.Errorf("sink partition %d: apply: %w", b.Partition, err)
+	}
+	m := h.env.Metrics
+	m.RecordsIn.WithLabelValues(StageName).Add(float64(len(b.Messages)))
+	m.Lag.WithLabelValues(StageName, b.Topic, strconv.Itoa(b.Partition)).Set(float64(b.Lag()))
+	m.BatchSeconds.WithLabelValues(StageName).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// jobs decodes a batch: classified records, or retry jobs, which wait
+// until due. A record that cannot be decoded is logged and skipped: it
+// cannot be delivered, and holding the partition would stop every other
+// postback behind it.
+func (h *handler) jobs(ctx context.Context, b stream.Batch) ([]partner.Job, error) {
+	jobs := make([]partner.Job, 0, len(b.Messages))
+	retry := b.Topic != h.env.Config.Topics.Classified
+	for _, m := range b.Messages {
+		var (
+			j   partner.Job
+			err error
+		)
+		if retry {
+			err = json.Unmarshal(m.Value, &j)
+		} else {
+			j.Record, err = decodeClassified(m.Value)
+		}
+		if err != nil {
+			h.env.Logger.Error("undecodable record skipped", zap.String("topic", b.Topic), zap.Int("partition", b.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
+			h.env.Metrics.Rejects.WithLabelValues(StageName, "record").Inc()
+			continue
+		}
+		if retry {
+			if wait := time.Until(j.Due); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return nil, ctx.Err()
+				}
+			}
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+func decodeClassified(v []byte) (schemas.Classified, error) {
+	if schemas.DetectFormat(v) == schemas.FormatJSON {
+		return schemas.DecodeClassifiedJSON(v)
+	}
+	return schemas.DecodeClassified(v)
+}
+
+func (h *handler) Revoked(_ context.Context, _ string, p int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ps, ok := h.stores[p]
+	if !ok {
+		return
+	}
+	if ps.refs--; ps.refs > 0 {
+		return
+	}
+	delete(h.stores, p)
+	h.sink.Forget(ps.store)
+	if err := ps.store.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+		h.env.Logger.Warn("closing sink state", zap.Int("partition", p), zap.Error(err))
+	}
+}
+
+func (h *handler) close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for p, ps := range h.stores {
+		if err := ps.store.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+			errs = append(errs, err)
+		}
+		delete(h.stores, p)
+	}
+	return errors.Join(errs...)
+}
