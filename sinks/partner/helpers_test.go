@@ -42,14 +42,22 @@ func (f *fakePub) DeadLetter(_ context.Context, j Job, reason string) error {
 	return nil
 }
 
-func (f *fakePub) takeRetries() []Job {
+func (f *fakePub) takeRetries() []Job { return f.takeRetriesOf("") }
+
+// takeRetriesOf takes the scheduled retries of one partner ("": all).
+func (f *fakePub) takeRetriesOf(partner string) []Job {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []Job
+	keep := f.retries[:0]
 	for _, r := range f.retries {
-		out = append(out, r.job)
+		if partner == "" || r.job.Partner == partner {
+			out = append(out, r.job)
+		} else {
+			keep = append(keep, r)
+		}
 	}
-	f.retries = nil
+	f.retries = keep
 	return out
 }
 
@@ -171,6 +179,13 @@ func newTestSink(t testing.TB, cfg Config, opts ...Option) (*Sink, *fakePub) {
 // due time) until none are left.
 func run(t testing.TB, s *Sink, pub *fakePub, store state.Store, batch []Job) {
 	t.Helper()
+	runFor(t, s, pub, store, batch, "")
+}
+
+// runFor is run taking back only the retries of partner ("": all), for
+// tests that run several partitions at once.
+func runFor(t testing.TB, s *Sink, pub *fakePub, store state.Store, batch []Job, partner string) {
+	t.Helper()
 	for round := 0; len(batch) > 0; round++ {
 		if round > 50 {
 			t.Fatalf("retries do not converge")
@@ -184,7 +199,7 @@ func run(t testing.TB, s *Sink, pub *fakePub, store state.Store, batch []Job) {
 				t.Fatalf("apply: %v", err)
 			}
 		}
-		batch = pub.takeRetries()
+		batch = pub.takeRetriesOf(partner)
 	}
 }
 

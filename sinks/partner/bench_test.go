@@ -1,0 +1,111 @@
+package partner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/postbackd/postbackd/schemas"
+	"github.com/postbackd/postbackd/state"
+)
+
+const benchConcurrency = 32
+
+// bareRate is BenchmarkBareHTTPLoop's postbacks/s, for the ratio that
+// BenchmarkDeliverLoopback reports when both run (bare first).
+var bareRate atomic.Uint64
+
+func benchServer(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// BenchmarkBareHTTPLoop is the baseline: a plain net/http client sending
+// the same GETs, with the same headers and concurrency, and nothing else.
+func BenchmarkBareHTTPLoop(b *testing.B) {
+	srv := benchServer(b)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * benchConcurrency}}
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range benchConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				id := schemas.PostbackID(fmt.Sprint("e", i), "install")
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/pb?id="+id+"&ev=install&dev=dev-e&rev=9.99", nil)
+				req.Header.Set("Idempotency-Key", id)
+				req.Header.Set("User-Agent", "postbackd/bench")
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	rate := float64(b.N) / time.Since(start).Seconds()
+	bareRate.Store(uint64(rate))
+	b.ReportMetric(rate, "postbacks/s")
+}
+
+// BenchmarkDeliverLoopback runs postbacks through Process (rule matching,
+// dedup reads, rendering, retryablehttp, delivery log, dedup writes
+// applied to a memory store) in batches of 1000.
+func BenchmarkDeliverLoopback(b *testing.B) {
+	srv := benchServer(b)
+	cfg := testConfig(PartnerConfig{ID: "p", Concurrency: benchConcurrency, QueueSize: 2000, Rules: []RuleConfig{{
+		Types: []string{"install"}, URL: srv.URL + "/pb?id={postback_id}&ev={partner_event}&dev={device_id}&rev={revenue}"}}})
+	s, err := New(cfg, &discardPub{}, WithVersion("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	store := state.NewMemory()
+	recs := make([]Job, b.N)
+	for i := range recs {
+		recs[i] = Job{Record: record(fmt.Sprint("e", i), "install", "p")}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < len(recs); i += 1000 {
+		writes, err := s.Process(context.Background(), store, recs[i:min(i+1000, len(recs))])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := store.Apply(&state.Batch{Writes: writes}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rate := float64(b.N) / time.Since(start).Seconds()
+	b.ReportMetric(rate, "postbacks/s")
+	if bare := bareRate.Load(); bare > 0 {
+		b.ReportMetric(100*rate/float64(bare), "%_of_bare")
+	}
+}
+
+// discardPub acknowledges everything at once.
+type discardPub struct{}
+
+func (discardPub) PublishLog(context.Context, []DeliveryLogEntry) error { return nil }
+func (discardPub) ScheduleRetry(context.Context, int, Job) error        { return nil }
+func (discardPub) DeadLetter(context.Context, Job, string) error        { return nil }

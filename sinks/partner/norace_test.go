@@ -1,0 +1,5 @@
+//go:build !race
+
+package partner
+
+const raceEnabled = false
