@@ -58,8 +58,8 @@ func faultyPartners(t *testing.T) (map[string]*partnerServer, []PartnerConfig) {
 			timeouts.Total = Duration(200 * time.Millisecond)
 		}
 		cfgs = append(cfgs, PartnerConfig{ID: id, Concurrency: 16, Timeouts: timeouts,
-			Breaker:  BreakerConfig{Failures: 1000, OpenFor: Duration(time.Second)},
-			Rules:    []RuleConfig{{Types: []string{"install"}, URL: servers[id].URL + "/pb?id={postback_id}"}}})
+			Breaker: BreakerConfig{Failures: 1000, OpenFor: Duration(time.Second)},
+			Rules:   []RuleConfig{{Types: []string{"install"}, URL: servers[id].URL + "/pb?id={postback_id}"}}})
 	}
 	return servers, cfgs
 }
