@@ -1,0 +1,161 @@
+package replay
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/postbackd/postbackd/schemas"
+)
+
+func TestScenarios(t *testing.T) {
+	ins, _ := filepath.Glob("testdata/scenarios/*.in.jsonl")
+	if len(ins) == 0 {
+		t.Fatal("no scenarios in testdata/scenarios")
+	}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.jsonl")
+		t.Run(name, func(t *testing.T) {
+			input, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(strings.TrimSuffix(in, ".in.jsonl") + ".out.jsonl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, size := range []int{1, 4096} {
+				var out, rejects bytes.Buffer
+				if _, err := Run(context.Background(), Config{BatchSize: size}, bytes.NewReader(input), &out, &rejects); err != nil {
+					t.Fatal(err)
+				}
+				g, w := recordSet(t, out.Bytes()), recordSet(t, want)
+				if g != w {
+					t.Fatalf("batch size %d:\ngot:\n%s\nwant:\n%s", size, g, w)
+				}
+				if g, w := recordOrder(t, out.Bytes()), recordOrder(t, want); g != w {
+					t.Errorf("batch size %d: order differs:\ngot:\n%s\nwant:\n%s", size, g, w)
+				}
+			}
+		})
+	}
+}
+
+func TestScenarioCopiesMatchOriginals(t *testing.T) {
+	orig := findShared()
+	if orig == "" {
+		t.Skip("shared/scenarios not found above the package")
+	}
+	files, _ := filepath.Glob(filepath.Join(orig, "*.jsonl"))
+	for _, f := range files {
+		want, _ := os.ReadFile(f)
+		got, err := os.ReadFile(filepath.Join("testdata/scenarios", filepath.Base(f)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("testdata/scenarios/%s differs from %s (copy it again)", filepath.Base(f), f)
+		}
+	}
+}
+
+func findShared() string {
+	dir, _ := os.Getwd()
+	for {
+		for _, p := range []string{filepath.Join(dir, "shared", "scenarios"), filepath.Join(dir, "..", "shared", "scenarios")} {
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				return p
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+func TestRejectsCarryLineNumbers(t *testing.T) {
+	input := `{"kind": "event", "event_id": "e1", "app_id": "a", "platform": "android", "device_id": "d", "type": "install", "ts": "2026-03-01T10:05:00Z"}
+
+not json
+{"kind": "event", "event_id": "e2", "app_id": "a", "platform": "android", "device_id": "d", "type": "teleport", "ts": "2026-03-01T10:05:00Z"}
+{"kind": "event", "event_id": "e3", "app_id": "a", "platform": "android", "device_id": "d", "type": "launch", "ts": "2026-03-01T10:05:00Z", "params": {"x": "` + strings.Repeat("y", MaxLineBytes) + `"}}
+{"kind": "event", "event_id": "e4", "app_id": "a", "platform": "android", "device_id": "d", "type": "login", "ts": "2026-03-01T10:06:00Z"}`
+	var out, rejects bytes.Buffer
+	stats, err := Run(context.Background(), Config{}, strings.NewReader(input), &out, &rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []int
+	sc := bufio.NewScanner(&rejects)
+	for sc.Scan() {
+		var r struct {
+			Line   int    `json:"line"`
+			Field  string `json:"field"`
+			Reason string `json:"reason"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil || r.Reason == "" {
+			t.Fatalf("reject line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, r.Line)
+	}
+	if fmt.Sprint(lines) != "[3 4 5]" {
+		t.Fatalf("rejected lines %v, want [3 4 5]\n%s", lines, rejects.String())
+	}
+	if stats.Lines != 6 || stats.Rejected != 3 || stats.Inputs != 2 || stats.Records != 4 {
+		t.Fatalf("stats %+v", stats)
+	}
+	if !strings.Contains(out.String(), `"first_login"`) {
+		t.Fatalf("the line after a too-long one was lost:\n%s", out.String())
+	}
+}
+
+func TestStateDirKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	first := `{"kind": "event", "event_id": "e1", "app_id": "a", "platform": "android", "device_id": "d", "type": "install", "ts": "2026-03-01T10:05:00Z"}`
+	again := `{"kind": "event", "event_id": "e2", "app_id": "a", "platform": "android", "device_id": "d", "type": "install", "ts": "2026-03-02T10:05:00Z"}`
+	for i, in := range []string{first, again} {
+		var out bytes.Buffer
+		if _, err := Run(context.Background(), Config{StateDir: dir}, strings.NewReader(in), &out, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(out.String(), "\n"); got != 1-i {
+			t.Fatalf("run %d: %d records, want %d:\n%s", i, got, 1-i, out.String())
+		}
+	}
+}
+
+func recordSet(t *testing.T, b []byte) string {
+	t.Helper()
+	ks := recordKeys(t, b)
+	sort.Strings(ks)
+	return strings.Join(ks, "\n")
+}
+
+// recordOrder is the order of records per event: the scenarios list an
+// event's device records, then its user records.
+func recordOrder(t *testing.T, b []byte) string {
+	return strings.Join(recordKeys(t, b), "\n")
+}
+
+func recordKeys(t *testing.T, b []byte) []string {
+	t.Helper()
+	var ks []string
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		c, err := schemas.DecodeClassifiedJSON(line)
+		if err != nil {
+			t.Fatalf("decode %s: %v", line, err)
+		}
+		a := c.Attribution
+		ks = append(ks, fmt.Sprintf("%s %s %s dev=%s user=%s attr=%s/%s/%s/%s", c.Type, c.EventID, c.PostbackID, c.DeviceID, c.UserID, a.Touch, a.Partner, a.Campaign, a.ClickID))
+	}
+	return ks
+}
