@@ -56,9 +56,11 @@ func (e *Env) consumerConfig(stage string, topics ...string) stream.ConsumerConf
 	return c
 }
 
-// windows adapts the config's per-app windows to the classifier's.
-func (e *Env) windows() classify.WindowsFunc {
-	cfg := e.Config
+func (e *Env) windows() classify.WindowsFunc { return Windows(e.Config) }
+
+// Windows adapts the config's per-app windows to the classifier's; replay
+// uses it too, so both classify with the same windows.
+func Windows(cfg *config.Config) classify.WindowsFunc {
 	return func(appID string) classify.Windows {
 		w := cfg.WindowsFor(appID)
 		return classify.Windows{
