@@ -41,8 +41,11 @@ type inputJSON struct {
 // ErrBadTime. A missing ts leaves TS zero.
 func DecodeInputJSON(b []byte) (Input, error) {
 	var r inputJSON
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Input{}, jsonError(err)
+	if !decodeInputFast(b, &r) {
+		r = inputJSON{}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return Input{}, jsonError(err)
+		}
 	}
 	ts, err := parseTS("ts", r.TS)
 	if err != nil {

@@ -1,0 +1,16 @@
+package normalize
+
+import "testing"
+
+// BenchmarkNormalizeJSON: one raw JSON event line to a validated Input, the
+// per-event cost replay pays before classification.
+func BenchmarkNormalizeJSON(b *testing.B) {
+	n := newNormalizer(b)
+	line := []byte(okEvent)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := n.Normalize(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
