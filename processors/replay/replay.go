@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer, rejects i
 	}
 	// Replay owns the machine for its run, so larger memtables than a
 	// stage's: fewer flushes, and a batch's writes fit one transaction.
-	opts := state.BadgerOptions{MemTableSize: 64 << 20, BlockCacheSize: 64 << 20, Logger: cfg.Logger}
+	opts := state.BadgerOptions{MemTableSize: 32 << 20, BlockCacheSize: 32 << 20, Logger: cfg.Logger}
 	devices, err := state.OpenBadger(filepath.Join(dir, "device"), opts)
 	if err != nil {
 		return Stats{}, fmt.Errorf("replay: %w", err)
