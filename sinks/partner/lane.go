@@ -139,7 +139,11 @@ func (l *lane) send(t *task) result {
 	res := result{method: r.method, url: l.sink.redact.url(u)}
 	rec := &tryRecorder{}
 	ctx := withRecorder(l.sink.ctx, rec)
-	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, body)
+	var raw any // a nil []byte in an interface would make a GET carry an empty, probed body
+	if body != nil {
+		raw = body
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, raw)
 	if err != nil {
 		res.verdict, res.err = vFinal, fmt.Errorf("build request: %w", err)
 		return res
