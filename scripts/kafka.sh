@@ -18,7 +18,9 @@
 #   KAFKA_PORT           client port (default 9092 when free, else any free port)
 #   KAFKA_HEAP_OPTS      default -Xms128m -Xmx512m
 #   KAFKA_START_TIMEOUT  seconds to wait for the broker to answer (default 90)
-#   KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 20)
+#   KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 60: the
+#                        first broker of a cache dumps its class-data-sharing archive at exit)
+#   KAFKA_NO_CDS         set to skip making that archive
 #
 # Topics are not auto-created (auto.create.topics.enable=false): the stages
 # create theirs at start and tests use kafkatest.Topic, and a typo in a topic
@@ -33,7 +35,7 @@ cache=${POSTBACKD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/postbackd}
 libs=$cache/kafka-$KAFKA_VERSION/libs
 state=${KAFKA_STATE_DIR:-$repo/.cache/kafka}
 start_timeout=${KAFKA_START_TIMEOUT:-90}
-stop_timeout=${KAFKA_STOP_TIMEOUT:-20}
+stop_timeout=${KAFKA_STOP_TIMEOUT:-60}
 
 log() { echo "kafka.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -220,6 +222,18 @@ jvm_args() {
 	jvm=(java ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError
 		-Djava.awt.headless=true -Dkafka.logs.dir="$state/logs"
 		-Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -cp "$libs/*")
+	set_cds_file
+	if [ -f "$cds_file" ]; then jvm+=(-XX:SharedArchiveFile="$cds_file"); fi
+}
+
+# set_cds_file names the class-data-sharing archive of the broker's classes
+# for this JDK: with it a start costs ~40% less CPU (measured 3.8 -> 2.3 CPU s).
+# The first broker without one dumps it at exit (a few seconds more in
+# `down`), and stop() moves it into the cache. The JVM ignores an archive that
+# does not fit, so a stale one costs nothing but its benefit.
+cds_file=
+set_cds_file() {
+	[ -n "$cds_file" ] || cds_file=$cache/kafka-$KAFKA_VERSION/classes-$(java -version 2>&1 | md5sum | cut -c1-12).jsa
 }
 
 print_env() { echo "KAFKA_BROKERS=$(cat "$state/brokers")"; }
@@ -254,6 +268,7 @@ cmd_up() {
 		{ cat "$state/logs/format.out" >&2; die "formatting KRaft storage failed"; }
 
 	# setsid: the broker outlives this script and is not hit by the caller's ^C.
+	[ -f "$cds_file" ] || [ -n "${KAFKA_NO_CDS:-}" ] || jvm+=(-XX:ArchiveClassesAtExit="$state/classes.jsa")
 	setsid nohup "${jvm[@]}" kafka.Kafka "$state/server.properties" \
 		>"$state/logs/kafka.out" 2>&1 </dev/null &
 	pid=$!
@@ -297,6 +312,13 @@ stop() {
 			log "broker (pid $pid) still up ${stop_timeout}s after SIGTERM: SIGKILL"
 			kill -KILL "$pid" 2>/dev/null || true
 			while ours "$pid"; do sleep 0.1; done
+			rm -f "$state/classes.jsa" # cut short: may be incomplete
+		fi
+	fi
+	if [ -s "$state/classes.jsa" ]; then
+		set_cds_file
+		if [ ! -f "$cds_file" ]; then
+			cp "$state/classes.jsa" "$cds_file.$$" && mv -f "$cds_file.$$" "$cds_file" || rm -f "$cds_file.$$"
 		fi
 	fi
 	rm -rf "$state"

@@ -19,7 +19,7 @@ const EnvBrokers = "KAFKA_BROKERS"
 // milliseconds, and a missing one should not stall a test run.
 const dialTimeout = 5 * time.Second
 
-const howToRun = "run `make test-integration`, or `eval \"$(scripts/kafka.sh up)\"` and export " + EnvBrokers
+const howToRun = "run `make test-integration`, or `export $(scripts/kafka.sh up)` and go test -tags integration"
 
 // Brokers returns the addresses of the test broker from KAFKA_BROKERS after
 // checking that one of them answers a metadata request. When the variable
