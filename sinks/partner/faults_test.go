@@ -31,7 +31,7 @@ func faultyPartners(t *testing.T) (map[string]*partnerServer, []PartnerConfig) {
 		"slow": newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 			if n == 1 {
 				select {
-				case <-time.After(2 * time.Second):
+				case <-time.After(5 * time.Second):
 				case <-r.Context().Done(): // the sink gave up: the partner never answered
 					return false
 				}
@@ -55,7 +55,7 @@ func faultyPartners(t *testing.T) (map[string]*partnerServer, []PartnerConfig) {
 	for _, id := range []string{"flaky", "slow", "limited", "bad"} {
 		var timeouts TimeoutsConfig
 		if id == "slow" {
-			timeouts.Total = Duration(200 * time.Millisecond)
+			timeouts.Total = Duration(time.Second) // generous: a loaded CI machine must not time out the fast retries
 		}
 		cfgs = append(cfgs, PartnerConfig{ID: id, Concurrency: 16, Timeouts: timeouts,
 			Breaker: BreakerConfig{Failures: 1000, OpenFor: Duration(time.Second)},

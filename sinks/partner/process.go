@@ -78,6 +78,16 @@ func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]s
 				}
 			}
 			seen[key] = true
+			s.mu.Lock()
+			running := s.inflight[key]
+			s.mu.Unlock()
+			if running {
+				// A handed-off try of it is still out: sending again now
+				// could deliver it twice.
+				t.res, t.finished = result{verdict: vParked, parkReason: "previous delivery still running"}, true
+				s.conclude(&out, t, t.res)
+				continue
+			}
 			tasks = append(tasks, t)
 		}
 	}
@@ -176,7 +186,7 @@ func (s *Sink) wait(ctx context.Context, tasks []*task, out *outputs) error {
 					if !t.finished && !t.handedOff {
 						t.handedOff = true
 						if t.started {
-							s.bg.Add(1) // its worker will call afterHandOff
+							s.markHandedOff(t)
 						}
 					}
 					t.mu.Unlock()
@@ -189,7 +199,7 @@ func (s *Sink) wait(ctx context.Context, tasks []*task, out *outputs) error {
 		if !finished && !(started && t.job.Tier >= len(s.tiers)) {
 			t.handedOff = true
 			if started {
-				s.bg.Add(1) // its worker will call afterHandOff
+				s.markHandedOff(t)
 			}
 		}
 		handedOff := t.handedOff
@@ -268,6 +278,15 @@ func (s *Sink) handOff(out *outputs, t *task) {
 	out.retries = append(out.retries, scheduled{tier, j})
 }
 
+// markHandedOff registers a running delivery Process stops waiting for,
+// under t.mu, before its worker can call afterHandOff.
+func (s *Sink) markHandedOff(t *task) {
+	s.bg.Add(1)
+	s.mu.Lock()
+	s.inflight[string(DedupKey(t.lane.id, t.job.Record.PostbackID))] = true
+	s.mu.Unlock()
+}
+
 // afterHandOff reports a handed-off delivery that has ended: its log
 // entries, and on success a dedup write for the next Process call of its
 // store. A failure needs nothing more: its tier retry is scheduled.
@@ -275,6 +294,12 @@ func (s *Sink) afterHandOff(t *task) {
 	defer s.bg.Done()
 	var out outputs
 	res := t.res
+	key := string(DedupKey(t.lane.id, t.job.Record.PostbackID))
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
+	}()
 	if res.verdict == vDelivered {
 		s.conclude(&out, t, res)
 		s.mu.Lock()

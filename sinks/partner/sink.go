@@ -37,8 +37,9 @@ type Sink struct {
 	submitMu sync.RWMutex // held to send to lane queues; Close takes it to close them
 	closed   bool
 
-	mu      sync.Mutex
-	pending map[state.Store]*pendingWrites
+	mu       sync.Mutex
+	pending  map[state.Store]*pendingWrites
+	inflight map[string]bool // dedup keys of handed-off deliveries still running
 }
 
 // pendingWrites are dedup writes of deliveries that finished after their
@@ -85,7 +86,7 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 	s := &Sink{
 		cfg: cfg, pub: pub, log: o.log, version: o.version, metrics: m,
 		status: newStatusCache(cfg.StatusCacheSize), byID: make(map[string]*lane),
-		pending: make(map[state.Store]*pendingWrites),
+		pending: make(map[state.Store]*pendingWrites), inflight: make(map[string]bool),
 	}
 	for _, t := range cfg.Retry.Tiers {
 		s.tiers = append(s.tiers, t.D())
