@@ -22,7 +22,6 @@ classified_format: json
 sink:
   allow_private_networks: true
   admin: {listen: "127.0.0.1:0"}
-  batch_wait: 1s
   retry:
     in_process: {max_attempts: 3, max_wait: 200ms}
     tiers: [2s, 5s, 10s]

@@ -3,28 +3,34 @@ package main
 import (
 	"context"
 	"maps"
+	"strings"
 	"sync"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/processors/runtime"
 	"github.com/postbackd/postbackd/schemas"
 )
 
 // classifiedCounter wraps the pipeline's producer to count classified
-// records by type as the classifiers write them. The metrics count records
-// per topic only, and reading the topic back would need one more consumer.
+// records by type as the classifiers write them, and the sink's retry
+// jobs. The metrics count records per topic only, and reading the topics
+// back would need more consumers.
 type classifiedCounter struct {
 	runtime.Producer
-	topic string
-	json  bool
+	topic       string
+	json        bool
+	retryPrefix string // retry tier topics are <DeliveryRetry>.<tier>
 
-	mu     sync.Mutex
-	byType map[string]int64
+	mu      sync.Mutex
+	byType  map[string]int64
+	retries int64
 }
 
-func newClassifiedCounter(p runtime.Producer, topic string, json bool) *classifiedCounter {
-	return &classifiedCounter{Producer: p, topic: topic, json: json, byType: make(map[string]int64)}
+func newClassifiedCounter(p runtime.Producer, topics config.Topics, json bool) *classifiedCounter {
+	return &classifiedCounter{Producer: p, topic: topics.Classified, json: json,
+		retryPrefix: topics.DeliveryRetry + ".", byType: make(map[string]int64)}
 }
 
 // Produce counts once the records are acknowledged: a failed produce is
@@ -33,22 +39,26 @@ func (c *classifiedCounter) Produce(ctx context.Context, msgs ...kafka.Message) 
 	if err := c.Producer.Produce(ctx, msgs...); err != nil {
 		return err
 	}
-	var types []string
+	var (
+		types   []string
+		retries int64
+	)
 	for i := range msgs {
-		if msgs[i].Topic != c.topic {
-			continue
-		}
-		if t := c.recordType(msgs[i].Value); t != "" {
-			types = append(types, t)
+		switch {
+		case msgs[i].Topic == c.topic:
+			types = append(types, c.recordType(msgs[i].Value))
+		case strings.HasPrefix(msgs[i].Topic, c.retryPrefix):
+			retries++
 		}
 	}
-	if len(types) == 0 {
+	if len(types) == 0 && retries == 0 {
 		return nil
 	}
 	c.mu.Lock()
 	for _, t := range types {
 		c.byType[t]++
 	}
+	c.retries += retries
 	c.mu.Unlock()
 	return nil
 }
@@ -69,9 +79,10 @@ func (c *classifiedCounter) recordType(v []byte) string {
 	return rec.Type
 }
 
-// counts returns a copy of the counts so far.
-func (c *classifiedCounter) counts() map[string]int64 {
+// counts returns a copy of the counts by type so far, and the retry jobs
+// produced.
+func (c *classifiedCounter) counts() (byType map[string]int64, retries int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return maps.Clone(c.byType)
+	return maps.Clone(c.byType), c.retries
 }

@@ -53,7 +53,7 @@ func tryDevPipeline(ctx context.Context, cfg *config.Config, logger *zap.Logger,
 	// and a second registration would panic.
 	p := &devPipeline{
 		registry:   prometheus.NewRegistry(),
-		classified: newClassifiedCounter(nil, cfg.Topics.Classified, cfg.ClassifiedFormat == "json"),
+		classified: newClassifiedCounter(nil, cfg.Topics, cfg.ClassifiedFormat == "json"),
 		done:       make(chan error, 1),
 	}
 	var readiness atomic.Pointer[runtime.Readiness]

@@ -82,7 +82,7 @@ loop:
 				break loop
 			}
 		case now := <-poll.C:
-			snap, counts, err := w.snapshot()
+			snap, counts, retries, err := w.snapshot()
 			if err != nil {
 				runErr = err
 				break loop
@@ -95,11 +95,11 @@ loop:
 			if feeding {
 				continue
 			}
-			fp := fingerprint(snap, counts)
+			fp := fingerprint(snap, counts, retries)
 			if fp != lastFingerprint {
 				lastFingerprint, unchangedSince = fp, now
 			}
-			if w.caughtUp(snap, counts) && now.Sub(unchangedSince) >= settleFor {
+			if w.caughtUp(snap, counts, retries) && now.Sub(unchangedSince) >= settleFor {
 				settled = true
 				break loop
 			}
@@ -117,7 +117,7 @@ loop:
 	if feedDone != nil {
 		<-feedDone
 	}
-	final, _, err := w.snapshot()
+	final, _, _, err := w.snapshot()
 	if err != nil {
 		final = last
 	}
@@ -154,38 +154,41 @@ func (w *devWatch) stopPipeline() error {
 	}
 }
 
-// snapshot reads every counter of the run.
-func (w *devWatch) snapshot() (devmode.Snapshot, devmode.PipelineCounts, error) {
+// snapshot reads every counter of the run; retries are the sink's retry
+// jobs produced.
+func (w *devWatch) snapshot() (devmode.Snapshot, devmode.PipelineCounts, int64, error) {
 	counts, err := devmode.ReadPipeline(w.pipeline.registry, w.deadletterTopic)
 	if err != nil {
-		return devmode.Snapshot{}, counts, err
+		return devmode.Snapshot{}, counts, 0, err
 	}
+	byType, retries := w.pipeline.classified.counts()
 	return devmode.Snapshot{
 		Elapsed:     time.Since(w.start),
 		Generated:   w.feed.generated.Load(),
 		Malformed:   w.feed.malformed.Load(),
 		EventsIn:    counts.RecordsIn["normalize"],
-		Classified:  w.pipeline.classified.counts(),
+		Classified:  byType,
 		Deadletters: counts.Deadletters,
 		Sink:        counts.Sink,
 		Received:    w.partner.received(),
-	}, counts, nil
+	}, counts, retries, nil
 }
 
-// caughtUp says every stage has read what the stage before it wrote.
-func (w *devWatch) caughtUp(s devmode.Snapshot, c devmode.PipelineCounts) bool {
+// caughtUp says every stage has read what the stage before it wrote; the
+// sink reads the classified records and its own retry jobs.
+func (w *devWatch) caughtUp(s devmode.Snapshot, c devmode.PipelineCounts, retries int64) bool {
 	if c.RecordsIn["normalize"] < s.Generated ||
 		c.RecordsIn["device"] < c.RecordsOut["normalize"][w.eventsByDevice] ||
 		c.RecordsIn["user"] < c.RecordsOut["device"][w.eventsByUser] {
 		return false
 	}
-	if in, ok := c.RecordsIn["sink"]; ok && in < s.ClassifiedTotal() {
+	if in, ok := c.RecordsIn["sink"]; ok && in < s.ClassifiedTotal()+retries {
 		return false
 	}
 	return true
 }
 
 // fingerprint changes whenever any output of the run changes.
-func fingerprint(s devmode.Snapshot, c devmode.PipelineCounts) string {
-	return fmt.Sprint(c.RecordsIn, c.RecordsOut, s.Classified, s.Sink, s.Received)
+func fingerprint(s devmode.Snapshot, c devmode.PipelineCounts, retries int64) string {
+	return fmt.Sprint(c.RecordsIn, c.RecordsOut, s.Classified, s.Sink, s.Received, retries)
 }

@@ -20,7 +20,7 @@ const (
 var (
 	outcomeDelivered = map[string]bool{"delivered": true}
 	outcomeFailed    = map[string]bool{"deadlettered": true}
-	outcomeRetrying  = map[string]bool{"retry_scheduled": true, "handed_off": true, "parked": true}
+	outcomeRetried   = map[string]bool{"retry_scheduled": true, "handed_off": true, "parked": true}
 )
 
 // PipelineCounts are the counters of a running pipeline that the live
@@ -71,8 +71,8 @@ func ReadPipeline(g prometheus.Gatherer, deadletterTopic string) (PipelineCounts
 					out.Delivered += counter(m)
 				case outcomeFailed[o]:
 					out.Failed += counter(m)
-				case outcomeRetrying[o]:
-					out.Retrying += counter(m)
+				case outcomeRetried[o]:
+					out.Retried += counter(m)
 				}
 				c.Sink[p] = out
 			}

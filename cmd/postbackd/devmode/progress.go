@@ -23,7 +23,7 @@ func NewProgress(w io.Writer, terminal bool) *Progress {
 
 // Show prints s.
 func (p *Progress) Show(s Snapshot) {
-	lines := progressLines(s)
+	lines := progressLines(s, p.terminal)
 	if !p.terminal {
 		fmt.Fprintln(p.w, strings.Join(lines, " | "))
 		return
@@ -45,7 +45,13 @@ func (p *Progress) Show(s Snapshot) {
 // Done ends the live view, so what follows starts on fresh lines.
 func (p *Progress) Done() { p.drawn = 0 }
 
-func progressLines(s Snapshot) []string {
+// typesPerLine keeps a terminal's lines short: a wrapped line would throw
+// off the cursor movement that redraws the block.
+const typesPerLine = 5
+
+// progressLines are the lines of one frame; wrap splits the record types
+// over several lines.
+func progressLines(s Snapshot, wrap bool) []string {
 	lines := []string{fmt.Sprintf("[%s] generated %d (%d malformed), normalized %d, deadletter %d",
 		s.Elapsed.Truncate(time.Second), s.Generated, s.Malformed, s.EventsIn, s.Deadletters)}
 
@@ -53,7 +59,12 @@ func progressLines(s Snapshot) []string {
 	fmt.Fprintf(&cl, "classified %d", s.ClassifiedTotal())
 	if types := sortedTypes(s.Classified); len(types) > 0 {
 		cl.WriteString(":")
-		for _, t := range types {
+		for i, t := range types {
+			if wrap && i > 0 && i%typesPerLine == 0 {
+				lines = append(lines, cl.String())
+				cl.Reset()
+				cl.WriteString("   ")
+			}
 			fmt.Fprintf(&cl, " %s %d", t, s.Classified[t])
 		}
 	}
@@ -67,8 +78,8 @@ func progressLines(s Snapshot) []string {
 	for _, partner := range s.Partners() {
 		o := s.Sink[partner]
 		fmt.Fprintf(&pb, " %s %d ok", partner, o.Delivered)
-		if o.Failed > 0 || o.Retrying > 0 {
-			fmt.Fprintf(&pb, "/%d failed/%d retrying", o.Failed, o.Retrying)
+		if o.Failed > 0 || o.Retried > 0 {
+			fmt.Fprintf(&pb, "/%d failed/%d retried", o.Failed, o.Retried)
 		}
 		if r, ok := s.Received[partner]; ok && r.Requests != o.Delivered {
 			fmt.Fprintf(&pb, " (partner saw %d)", r.Requests)

@@ -30,9 +30,10 @@ type Outcomes struct {
 	Delivered int64
 	// Failed deliveries went to the delivery deadletter.
 	Failed int64
-	// Retrying were scheduled on a retry tier (or handed off or parked)
-	// and may still succeed later.
-	Retrying int64
+	// Retried counts deliveries handed to a retry tier (scheduled, handed
+	// off at batch_wait, or parked behind an open breaker); each ends
+	// later as delivered or failed.
+	Retried int64
 }
 
 // Received is what the demo partner recorded for one partner.

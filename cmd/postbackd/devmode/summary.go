@@ -55,23 +55,23 @@ func (s Summary) Write(w io.Writer) error {
 	}
 	// Numbers right-aligned under their headings.
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	p("partner\tdelivered\tfailed\tretrying\treceived\tunique\tduplicates\t\n")
+	p("partner\tdelivered\tfailed\tretried\treceived\tunique\tduplicates\t\n")
 	var total Outcomes
 	var totalRecv Received
 	for _, partner := range s.Partners() {
 		o, r := s.Sink[partner], s.Received[partner]
-		p("%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", partner, o.Delivered, o.Failed, o.Retrying, r.Requests, r.Unique, r.Duplicates)
+		p("%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", partner, o.Delivered, o.Failed, o.Retried, r.Requests, r.Unique, r.Duplicates)
 		total.Delivered += o.Delivered
 		total.Failed += o.Failed
-		total.Retrying += o.Retrying
+		total.Retried += o.Retried
 		totalRecv.Requests += r.Requests
 		totalRecv.Unique += r.Unique
 		totalRecv.Duplicates += r.Duplicates
 	}
-	p("total\t%d\t%d\t%d\t%d\t%d\t%d\t\n", total.Delivered, total.Failed, total.Retrying, totalRecv.Requests, totalRecv.Unique, totalRecv.Duplicates)
+	p("total\t%d\t%d\t%d\t%d\t%d\t%d\t\n", total.Delivered, total.Failed, total.Retried, totalRecv.Requests, totalRecv.Unique, totalRecv.Duplicates)
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write summary: %w", err)
 	}
-	fmt.Fprintln(w, "(delivered, failed, retrying: the sink's count; received, unique, duplicates: the demo partner's)")
+	fmt.Fprintln(w, "(delivered, failed, retried: the sink's count; received, unique, duplicates: the demo partner's)")
 	return nil
 }
