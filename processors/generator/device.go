@@ -34,11 +34,11 @@ type device struct {
 type stepKind uint8
 
 const (
-	stepTouch      stepKind = iota // a click or an impression from a partner
-	stepInstall                    // install
-	stepOpen                       // launch, or visit on web
-	stepAction                     // an in-app action, chosen when it is emitted
-	stepDuplicate                  // the previous event again (an SDK retry)
+	stepTouch     stepKind = iota // a click or an impression from a partner
+	stepInstall                   // install
+	stepOpen                      // launch, or visit on web
+	stepAction                    // an in-app action, chosen when it is emitted
+	stepDuplicate                 // the previous event again (an SDK retry)
 )
 
 type step struct {

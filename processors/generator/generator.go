@@ -40,7 +40,7 @@ type Generator struct {
 	cfg         Config
 	rng         *rand.Rand
 	ordinaryGap int64
-	queue       []*device // a min-heap by (next record time, device index)
+	queue       []slot // a min-heap by (next record time, device index)
 	ts          tsFormatter
 	buf         []byte
 	values      arena
@@ -56,7 +56,7 @@ func New(cfg Config) *Generator {
 		cfg:         cfg,
 		rng:         rand.New(rand.NewPCG(uint64(cfg.Seed), 0x853c49e6748fea9b)),
 		ordinaryGap: ordinaryGap(cfg.TimeCompression.Seconds(), cfg.Devices),
-		queue:       make([]*device, 0, cfg.Devices),
+		queue:       make([]slot, 0, cfg.Devices),
 		buf:         make([]byte, 0, 512),
 	}
 	// Devices appear over about one ordinary gap, so that the start of the
@@ -66,7 +66,7 @@ func New(cfg Config) *Generator {
 	for i := range cfg.Devices {
 		d := g.newDevice(i)
 		g.planFirst(d, start+g.rng.Int64N(spread))
-		g.queue = append(g.queue, d)
+		g.queue = append(g.queue, slot{at: d.next(), idx: int32(i), d: d})
 	}
 	for i := len(g.queue)/2 - 1; i >= 0; i-- {
 		g.down(i)
@@ -79,7 +79,7 @@ func (g *Generator) Config() Config { return g.cfg }
 
 // Next returns the next record of the stream. The stream never ends.
 func (g *Generator) Next() Record {
-	d := g.queue[0]
+	d := g.queue[0].d
 	if g.cfg.MalformedRate > 0 && g.chance(g.cfg.MalformedRate) {
 		// A malformed record takes the place of no real one: the device's
 		// lifecycle is untouched.
@@ -91,14 +91,23 @@ func (g *Generator) Next() Record {
 	if d.head == len(d.plan) {
 		g.planNext(d)
 	}
+	g.queue[0].at = d.next()
 	g.down(0)
 	return rec
 }
 
+// slot is a device in the queue, with its sort key at hand: the heap is the
+// generator's hottest data, and 100,000 devices do not fit in a cache.
+type slot struct {
+	at  int64
+	idx int32
+	d   *device
+}
+
 func (g *Generator) less(i, j int) bool {
-	a, b := g.queue[i], g.queue[j]
-	if ta, tb := a.next(), b.next(); ta != tb {
-		return ta < tb
+	a, b := &g.queue[i], &g.queue[j]
+	if a.at != b.at {
+		return a.at < b.at
 	}
 	return a.idx < b.idx
 }
