@@ -1,0 +1,51 @@
+package demopartner
+
+// PartnerStats counts the postbacks one partner received.
+type PartnerStats struct {
+	// Received counts every request, failed ones included.
+	Received int
+	// Accepted counts requests answered 200.
+	Accepted int
+	// Unique counts accepted requests with an Idempotency-Key not accepted
+	// before (or with none: those cannot be deduplicated).
+	Unique int
+	// Duplicates counts accepted requests whose Idempotency-Key was
+	// already accepted: what the partner's own dedup saves it from.
+	Duplicates int
+	// Failed and Throttled count the injected 500 and 429 answers.
+	Failed    int
+	Throttled int
+	// ByType counts unique postbacks by record type ("" when the request
+	// named none).
+	ByType map[string]int
+}
+
+// Stats is a snapshot of what the server received.
+type Stats struct {
+	Partners map[string]PartnerStats
+	Total    PartnerStats
+}
+
+func (p *PartnerStats) add(o PartnerStats) {
+	p.Received += o.Received
+	p.Accepted += o.Accepted
+	p.Unique += o.Unique
+	p.Duplicates += o.Duplicates
+	p.Failed += o.Failed
+	p.Throttled += o.Throttled
+	if p.ByType == nil {
+		p.ByType = make(map[string]int, len(o.ByType))
+	}
+	for t, n := range o.ByType {
+		p.ByType[t] += n
+	}
+}
+
+func (p PartnerStats) clone() PartnerStats {
+	c := p
+	c.ByType = make(map[string]int, len(p.ByType))
+	for t, n := range p.ByType {
+		c.ByType[t] = n
+	}
+	return c
+}
