@@ -31,13 +31,15 @@ type Config struct {
 	// Start is the simulated time of the first record (default
 	// 2026-03-01T00:00:00Z).
 	Start time.Time
-	// TimeCompression is the simulated time the stream advances per record,
-	// on average. The ordinary gaps between a device's sessions are sized
-	// for it (within 1 hour and 20 days); long pauses keep their length
-	// (at least 30 days), so a stream cannot advance slower than they
-	// allow. Zero keeps an ordinary gap of two days, which with the
-	// default 1000 devices makes about 5 minutes per record: 20,000
-	// records span some 70 days, with re-engagements and re-installs.
+	// TimeCompression is the simulated time the stream should advance per
+	// record, on average. The ordinary gaps between a device's sessions
+	// are sized for it, within 1 hour and 20 days; long pauses keep their
+	// length (30 days and more, which re-engagements and re-installs
+	// need), so in a long run the stream advances at least about
+	// 3 days / Devices per record and at most about 8 days / Devices.
+	// Zero keeps an ordinary gap of two days: with the default 1000
+	// devices, 20,000 records span about 55 days, with hundreds of
+	// re-engagements and dozens of re-installs.
 	TimeCompression time.Duration
 	// MultiDeviceUsers is the share of devices whose user also uses a
 	// second device of the same app. Zero means the default, 0.1: set
