@@ -8,5 +8,5 @@
 //
 // The partner is the path segment after /p/ (/p/adnet/install?...), else
 // the first path segment. The record type is the `type` query parameter,
-// else the "type" field of a JSON body.
+// else the X-Record-Type header, else the "type" field of a JSON body.
 package demopartner

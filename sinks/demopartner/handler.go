@@ -57,7 +57,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		Body:           body,
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 	}
-	req.Type = typeOf(req.Query, body)
+	req.Type = typeOf(req.Query, r.Header, body)
 	if req.IdempotencyKey == "" {
 		req.IdempotencyKey = req.Query.Get("postback_id")
 	}
@@ -97,7 +97,7 @@ func (s *Server) record(req *Request) (delay time.Duration, retryAfter int) {
 	p := s.partners[req.Partner]
 	if p == nil {
 		p = &partner{
-			stats: PartnerStats{ByType: map[string]int{}},
+			stats: PartnerStats{ByType: map[string]int{}, ByMethod: map[string]int{}},
 			fault: faultState{Fault: s.faultOf(req.Partner)},
 			keys:  map[string]*keyState{},
 		}
@@ -116,6 +116,7 @@ func (s *Server) record(req *Request) (delay time.Duration, retryAfter int) {
 	ks.attempts++
 	req.Attempt = ks.attempts
 	p.stats.Received++
+	p.stats.ByMethod[req.Method]++
 	req.Status = p.fault.verdict(ks.attempts)
 	switch req.Status {
 	case http.StatusInternalServerError:
@@ -158,9 +159,13 @@ func partnerOf(path string) string {
 }
 
 // typeOf is the record type a postback names: the type query parameter,
-// else the "type" field of a JSON object body.
-func typeOf(q url.Values, body []byte) string {
+// else the X-Record-Type header (which postbackd dev's rules add), else the
+// "type" field of a JSON object body.
+func typeOf(q url.Values, h http.Header, body []byte) string {
 	if t := q.Get("type"); t != "" {
+		return t
+	}
+	if t := h.Get("X-Record-Type"); t != "" {
 		return t
 	}
 	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '{' {

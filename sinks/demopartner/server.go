@@ -141,7 +141,7 @@ func (s *Server) Close() error {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Partners: make(map[string]PartnerStats, len(s.partners)), Total: PartnerStats{ByType: map[string]int{}}}
+	st := Stats{Partners: make(map[string]PartnerStats, len(s.partners)), Total: PartnerStats{ByType: map[string]int{}, ByMethod: map[string]int{}}}
 	for name, p := range s.partners {
 		st.Partners[name] = p.stats.clone()
 		st.Total.add(p.stats)

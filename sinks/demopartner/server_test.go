@@ -42,7 +42,11 @@ func TestCountsAndDedup(t *testing.T) {
 	send(t, http.MethodPost, ts.URL+"/p/adnet/postback", "k2", `{"type":"first_purchase","revenue":"4.99"}`)
 	send(t, http.MethodPost, ts.URL+"/videonet", "k1", `{"type":"install"}`)
 	send(t, http.MethodGet, ts.URL+"/p/videonet/x?type=login", "", "")
-	send(t, http.MethodGet, ts.URL+"/p/videonet/x?type=login", "", "")
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/videonet/x", nil)
+	req.Header.Set("X-Record-Type", "login")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
 
 	st := s.Stats()
 	adnet := st.Partners["adnet"]
@@ -55,7 +59,8 @@ func TestCountsAndDedup(t *testing.T) {
 	// The same key at another partner is another postback; without a key
 	// nothing can be deduplicated.
 	video := st.Partners["videonet"]
-	if video.Unique != 3 || video.Duplicates != 0 || video.ByType["login"] != 2 {
+	if video.Unique != 3 || video.Duplicates != 0 || video.ByType["login"] != 2 ||
+		video.ByMethod["GET"] != 2 || video.ByMethod["POST"] != 1 {
 		t.Errorf("videonet = %+v", video)
 	}
 	if st.Total.Received != 6 || st.Total.Unique != 5 || st.Total.Duplicates != 1 || st.Total.ByType["install"] != 2 {

@@ -1,5 +1,7 @@
 package demopartner
 
+import "maps"
+
 // PartnerStats counts the postbacks one partner received.
 type PartnerStats struct {
 	// Received counts every request, failed ones included.
@@ -18,6 +20,8 @@ type PartnerStats struct {
 	// ByType counts unique postbacks by record type ("" when the request
 	// named none).
 	ByType map[string]int
+	// ByMethod counts every request by HTTP method.
+	ByMethod map[string]int
 }
 
 // Stats is a snapshot of what the server received.
@@ -39,13 +43,17 @@ func (p *PartnerStats) add(o PartnerStats) {
 	for t, n := range o.ByType {
 		p.ByType[t] += n
 	}
+	if p.ByMethod == nil {
+		p.ByMethod = make(map[string]int, len(o.ByMethod))
+	}
+	for m, n := range o.ByMethod {
+		p.ByMethod[m] += n
+	}
 }
 
 func (p PartnerStats) clone() PartnerStats {
 	c := p
-	c.ByType = make(map[string]int, len(p.ByType))
-	for t, n := range p.ByType {
-		c.ByType[t] = n
-	}
+	c.ByType = maps.Clone(p.ByType)
+	c.ByMethod = maps.Clone(p.ByMethod)
 	return c
 }
