@@ -124,14 +124,20 @@ func restore(ctx context.Context, t restoreTarget) (int64, error) {
 // sink's delivered-postback markers: re-reading a store's own writes
 // changes nothing.
 func CatchUp(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, p int, from int64, st state.Store) (end, n int64, err error) {
-	conn, err := dialLeader(ctx, dialer, brokers, topic, p)
+	var first int64
+	err = retry(ctx, func() error {
+		conn, err := dialLeader(ctx, dialer, brokers, topic, p)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if first, end, err = conn.ReadOffsets(); err != nil {
+			return fmt.Errorf("%w: %s partition %d: offsets: %w", ErrChangelog, topic, p, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, 0, err
-	}
-	first, end, err := conn.ReadOffsets()
-	conn.Close()
-	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %s partition %d: offsets: %w", ErrChangelog, topic, p, err)
 	}
 	if from > first {
 		first = from

@@ -146,7 +146,11 @@ func (s *Stateful) Assigned(ctx context.Context, topic string, p int) (int64, er
 		st.Close()
 		return 0, fmt.Errorf("%s partition %d: read offset: %w", s.cfg.Stage, p, err)
 	}
-	tail, err := changelogTail(ctx, s.cfg.Dialer, s.cfg.Brokers, s.cfg.ChangelogTopic, p)
+	var tail tail
+	err = retry(ctx, func() (err error) {
+		tail, err = changelogTail(ctx, s.cfg.Dialer, s.cfg.Brokers, s.cfg.ChangelogTopic, p)
+		return err
+	})
 	if err != nil {
 		st.Close()
 		return 0, fmt.Errorf("%s partition %d: %w", s.cfg.Stage, p, err)
@@ -174,14 +178,18 @@ func (s *Stateful) Assigned(ctx context.Context, topic string, p int) (int64, er
 			return 0, fmt.Errorf("%s partition %d: open state: %w", s.cfg.Stage, p, err)
 		}
 		start := time.Now()
-		n, err := restore(ctx, restoreTarget{
-			store: st, dialer: s.cfg.Dialer, brokers: s.cfg.Brokers,
-			topic: s.cfg.ChangelogTopic, partition: p, tail: tail,
-			progress: func(done, remaining int64) {
-				lbl := partitionLabel(p)
-				s.cfg.Metrics.RestoreRecords.WithLabelValues(s.cfg.Stage, lbl).Add(float64(done))
-				s.cfg.Metrics.RestoreRemain.WithLabelValues(s.cfg.Stage, lbl).Set(float64(remaining))
-			},
+		var n int64
+		err = retry(ctx, func() (err error) {
+			n, err = restore(ctx, restoreTarget{
+				store: st, dialer: s.cfg.Dialer, brokers: s.cfg.Brokers,
+				topic: s.cfg.ChangelogTopic, partition: p, tail: tail,
+				progress: func(done, remaining int64) {
+					lbl := partitionLabel(p)
+					s.cfg.Metrics.RestoreRecords.WithLabelValues(s.cfg.Stage, lbl).Add(float64(done))
+					s.cfg.Metrics.RestoreRemain.WithLabelValues(s.cfg.Stage, lbl).Set(float64(remaining))
+				},
+			})
+			return err
 		})
 		if err != nil {
 			st.Close()
