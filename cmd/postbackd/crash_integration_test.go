@@ -151,6 +151,8 @@ func TestIntegrationScaleOutAndCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	// produce may run on another goroutine, so it reports with Error and
+	// cancels the wait rather than calling Fatal.
 	produce := func(part []generator.Record) {
 		msgs := make([]kafka.Message, len(part))
 		for i, r := range part {
@@ -158,7 +160,9 @@ func TestIntegrationScaleOutAndCrash(t *testing.T) {
 		}
 		for i := 0; i < len(msgs); i += 5000 {
 			if err := p.Produce(ctx, msgs[i:min(i+5000, len(msgs))]...); err != nil {
-				t.Fatal(err)
+				t.Errorf("produce: %v", err)
+				cancel()
+				return
 			}
 		}
 	}
