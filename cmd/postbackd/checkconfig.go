@@ -19,11 +19,16 @@ var checkConfigCommand = command{
 				return errUsage
 			}
 			cfg, err := loadConfig(env.args[0])
-			if err == nil {
-				_, err = sinkConfig(cfg)
-			}
 			var probs config.Problems
-			if errors.As(err, &probs) {
+			if errors.As(err, &probs) || err == nil {
+				// The sink section is checked even when the rest has
+				// problems, so every problem shows in one pass.
+				var sinkProbs config.Problems
+				if _, serr := sinkConfig(cfg); errors.As(serr, &sinkProbs) {
+					probs = append(probs, sinkProbs...)
+				}
+			}
+			if len(probs) > 0 {
 				for _, p := range probs {
 					fmt.Fprintln(env.stderr, p)
 				}
