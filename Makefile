@@ -10,6 +10,9 @@ PKG                 ?= ./...
 GOTESTFLAGS         ?= -race -count=1
 INTEGRATION_RUN     ?= Integration
 INTEGRATION_TIMEOUT ?= 20m
+# Integration packages run one at a time: they share one small broker on a
+# 2-core machine, and in parallel they time each other's requests out.
+INTEGRATION_P       ?= 1
 BENCH               ?= .
 BENCHTIME           ?= 1s
 BENCHFLAGS          ?= -benchmem
@@ -36,7 +39,7 @@ test-unit: ## unit tests with -race, no broker needed
 	$(GO) test $(GOTESTFLAGS) $(PKG)
 
 test-integration: ## integration tests on a real Kafka (started and stopped here unless KAFKA_BROKERS is set)
-	scripts/with-kafka.sh $(GO) test $(GOTESTFLAGS) -tags integration -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
+	scripts/with-kafka.sh $(GO) test $(GOTESTFLAGS) -tags integration -p $(INTEGRATION_P) -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
 
 test: vet test-unit test-integration ## what CI runs: vet, unit, integration
 

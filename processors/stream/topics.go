@@ -112,7 +112,13 @@ func EnsureTopics(ctx context.Context, cfg TopicsConfig, specs ...TopicSpec) err
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport}
 
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	// A broker that is starting or busy can time a request out; retry
+	// until ReadyTimeout rather than fail a whole process at start.
+	var meta *kafka.MetadataResponse
+	err := retryFor(ctx, cfg.ReadyTimeout, func() (err error) {
+		meta, err = client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("stream: read topic metadata: %w", err)
 	}
@@ -136,7 +142,11 @@ func EnsureTopics(ctx context.Context, cfg TopicsConfig, specs ...TopicSpec) err
 	if len(create) == 0 {
 		return nil
 	}
-	res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: create})
+	var res *kafka.CreateTopicsResponse
+	err = retryFor(ctx, cfg.ReadyTimeout, func() (err error) {
+		res, err = client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: create})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCreateTopic, err)
 	}
@@ -197,4 +207,23 @@ func topicsReady(meta *kafka.MetadataResponse, names []string) bool {
 		ready++
 	}
 	return ready == len(names)
+}
+
+// retryFor calls fn until it succeeds, ctx ends or d passes, backing off
+// from 100 ms to 2 s, and returns fn's last error.
+func retryFor(ctx context.Context, d time.Duration, fn func() error) error {
+	deadline := time.Now().Add(d)
+	wait := 100 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
