@@ -1,0 +1,420 @@
+//go:build integration
+
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/replay"
+	pdruntime "github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+)
+
+// The workload of BenchmarkIntegrationPipeline: every user stays on one
+// device, so the number of classified records is exactly replay's and can
+// serve as the completion signal.
+const (
+	benchRecords    = 200_000
+	benchDevices    = 50_000
+	benchPartitions = 4
+	benchSeed       = 11
+	// benchPoll is how often completion is checked; it bounds the error
+	// of each measured window.
+	benchPoll = 5 * time.Millisecond
+	// benchRunTimeout bounds one phase (pass-through or pipeline): at the
+	// target 50,000 events/s a run takes 4s.
+	benchRunTimeout = 5 * time.Minute
+)
+
+// BenchmarkIntegrationPipeline measures raw events topic -> classified
+// topic through the normalize, device and user stages running in this
+// process on the real broker, next to a stateless pass-through over the
+// same records, partition count, producer and consumer settings, in the
+// same iteration:
+//
+//	events/s             raw records / seconds from the first batch normalize
+//	                     finished to the moment the stages had every expected
+//	                     classified record acknowledged by the broker
+//	passthrough-events/s raw records / seconds from the pass-through's first
+//	                     finished batch to its last acknowledged record
+//	x-passthrough        events/s / passthrough-events/s (target >= 0.5)
+//	join-ms              stages' start to normalize's first finished batch
+//	                     (group join, Badger open), not in events/s
+//	wall-events/s        raw records / seconds from the stages' start, join
+//	                     included
+//
+// The benchmark timer covers the pipeline's wall time only (join included);
+// generating the records, computing the expected count with replay,
+// creating topics, pre-producing the raw records and the pass-through run
+// are outside it.
+//
+// b.N: one iteration is one whole run of the fixed workload over fresh
+// topics and a fresh state dir; N only repeats it, and the metrics are
+// totals over all iterations. Use -benchtime=1x. Under make bench's
+// default -benchtime=1s the first probe (N=1) already times several
+// seconds, so the framework stops there; should a fast machine finish
+// under 1s, it runs a few more whole iterations, which stays correct.
+//
+// Profile with -cpuprofile: the pipeline's goroutines carry the pprof label
+// phase=pipeline and the pass-through's phase=passthrough, so
+// `go tool pprof -tagfocus phase=pipeline` shows only the stages.
+func BenchmarkIntegrationPipeline(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	w := benchLoadWorkload(b)
+	b.Logf("workload: %d raw records over %d devices, %d partitions, %d classified records expected (replay %v)",
+		len(w.recs), benchDevices, benchPartitions, w.classified, w.replayTook.Round(time.Millisecond))
+
+	var pipe, pass, joins, walls time.Duration
+	b.ResetTimer()
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		cfg := benchConfig(b, brokers, i)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*benchRunTimeout+time.Minute)
+		benchSetupTopics(b, ctx, cfg)
+		benchProduce(b, ctx, brokers, cfg.Topics.RawEvents, w.recs)
+
+		pt := benchPassThrough(b, ctx, cfg, len(w.recs))
+		pr := benchRunPipeline(b, ctx, cfg, w.classified)
+		cancel()
+		b.Logf("run %d: pipeline %.0f events/s (steady %v, join %v, wall %v); pass-through %.0f events/s (steady %v, join %v)",
+			i, float64(len(w.recs))/pr.steady.Seconds(), pr.steady.Round(time.Millisecond), pr.join.Round(time.Millisecond), pr.wall.Round(time.Millisecond),
+			float64(len(w.recs))/pt.steady.Seconds(), pt.steady.Round(time.Millisecond), pt.join.Round(time.Millisecond))
+		pipe += pr.steady
+		pass += pt.steady
+		joins += pr.join
+		walls += pr.wall
+	}
+	events := float64(len(w.recs) * b.N)
+	pipeRate, passRate := events/pipe.Seconds(), events/pass.Seconds()
+	b.ReportMetric(pipeRate, "events/s")
+	b.ReportMetric(passRate, "passthrough-events/s")
+	b.ReportMetric(pipeRate/passRate, "x-passthrough")
+	b.ReportMetric(float64(joins.Milliseconds())/float64(b.N), "join-ms")
+	b.ReportMetric(events/walls.Seconds(), "wall-events/s")
+}
+
+// benchWorkload is the generated raw stream and what replay makes of it.
+type benchWorkload struct {
+	recs       []generator.Record
+	classified int // classified records replay writes for recs
+	replayTook time.Duration
+}
+
+var (
+	benchWorkloadOnce sync.Once
+	benchWorkloadVal  benchWorkload
+	benchWorkloadErr  error
+)
+
+// benchLoadWorkload generates the records and replays them once per test
+// binary: the framework may call the benchmark more than once.
+func benchLoadWorkload(b *testing.B) benchWorkload {
+	b.Helper()
+	benchWorkloadOnce.Do(func() {
+		g := generator.New(generator.Config{Seed: benchSeed, Devices: benchDevices, SingleDeviceUsers: true})
+		recs := make([]generator.Record, benchRecords)
+		var in bytes.Buffer
+		for i := range recs {
+			recs[i] = g.Next()
+			in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
+			in.WriteByte('\n')
+		}
+		start := time.Now()
+		st, err := replay.Run(context.Background(), replay.Config{}, &in, discard{}, nil)
+		if err != nil {
+			benchWorkloadErr = fmt.Errorf("replay: %w", err)
+			return
+		}
+		benchWorkloadVal = benchWorkload{recs: recs, classified: st.Records, replayTook: time.Since(start)}
+	})
+	if benchWorkloadErr != nil {
+		b.Fatal(benchWorkloadErr)
+	}
+	return benchWorkloadVal
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// benchConfig is a configuration whose topics, groups and state are the
+// iteration's own.
+func benchConfig(b *testing.B, brokers []string, iter int) *config.Config {
+	b.Helper()
+	prefix := fmt.Sprintf("b%d.%d.", time.Now().UnixNano(), iter)
+	yaml := fmt.Sprintf("kafka:\n  brokers: [%s]\n  partitions: %d\n  group_prefix: %s\ntopics:\n  prefix: %s\nclassified_format: json\nstate_dir: %s\n",
+		strings.Join(brokers, ","), benchPartitions, prefix+"g", prefix, b.TempDir())
+	cfg, err := config.Parse("bench.yaml", []byte(yaml))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cfg
+}
+
+// benchPassThroughTopic is where the pass-through writes.
+func benchPassThroughTopic(cfg *config.Config) string {
+	return cfg.Topics.Prefix + "passthrough"
+}
+
+// benchSetupTopics creates the stages' topics and the pass-through's, all
+// with the same partition count, and deletes them when the benchmark ends.
+func benchSetupTopics(b *testing.B, ctx context.Context, cfg *config.Config) {
+	b.Helper()
+	specs := append(pipeline.Topics(cfg), stream.TopicSpec{
+		Name: benchPassThroughTopic(cfg), Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor,
+	})
+	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, specs...); err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...)}
+		if _, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: names}); err != nil {
+			b.Logf("deleting bench topics: %v", err)
+		}
+	})
+}
+
+// benchProduce writes recs to topic keyed by device, in order, before the
+// timed part.
+func benchProduce(b *testing.B, ctx context.Context, brokers []string, topic string, recs []generator.Record) {
+	b.Helper()
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	const chunk = 10_000
+	msgs := make([]kafka.Message, 0, chunk)
+	for i := 0; i < len(recs); i += chunk {
+		msgs = msgs[:0]
+		for _, r := range recs[i:min(i+chunk, len(recs))] {
+			msgs = append(msgs, kafka.Message{Topic: topic, Key: r.Key, Value: r.Value})
+		}
+		if err := p.Produce(ctx, msgs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchTimes are one phase's measured windows.
+type benchTimes struct {
+	join   time.Duration // start to first finished batch
+	steady time.Duration // first finished batch to done
+	wall   time.Duration // start to done
+}
+
+// benchWait polls started and done every benchPoll from start until done
+// holds, a run fails (errc) or ctx ends.
+func benchWait(ctx context.Context, start time.Time, started, done func() bool, errc <-chan error) (benchTimes, error) {
+	tick := time.NewTicker(benchPoll)
+	defer tick.Stop()
+	var first time.Time
+	for {
+		select {
+		case <-tick.C:
+		case err := <-errc:
+			return benchTimes{}, fmt.Errorf("stopped before done: %w", err)
+		case <-ctx.Done():
+			return benchTimes{}, ctx.Err()
+		}
+		now := time.Now()
+		if first.IsZero() && started() {
+			first = now
+		}
+		if done() {
+			if first.IsZero() {
+				first = now
+			}
+			return benchTimes{join: first.Sub(start), steady: now.Sub(first), wall: now.Sub(start)}, nil
+		}
+	}
+}
+
+// benchPassThroughHandler produces every record it gets, unchanged and
+// keyed as before, to out: the stateless baseline.
+type benchPassThroughHandler struct {
+	p   *stream.Producer
+	out string
+	n   atomic.Int64
+}
+
+func (h *benchPassThroughHandler) Assigned(context.Context, string, int) (int64, error) {
+	return stream.CommittedOffset, nil
+}
+
+func (h *benchPassThroughHandler) Revoked(context.Context, string, int) {}
+
+func (h *benchPassThroughHandler) Process(ctx context.Context, b stream.Batch) error {
+	out := make([]kafka.Message, len(b.Messages))
+	for i, m := range b.Messages {
+		out[i] = kafka.Message{Topic: h.out, Key: m.Key, Value: m.Value, Headers: m.Headers}
+	}
+	if err := h.p.Produce(ctx, out...); err != nil {
+		return err
+	}
+	h.n.Add(int64(len(out)))
+	return nil
+}
+
+// benchPassThrough consumes the raw events topic with stream.Consumer and
+// produces each record to another topic until all n are acknowledged.
+func benchPassThrough(b *testing.B, ctx context.Context, cfg *config.Config, n int) benchTimes {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(ctx, benchRunTimeout)
+	defer cancel()
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: cfg.Kafka.Brokers})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	h := &benchPassThroughHandler{p: p, out: benchPassThroughTopic(cfg)}
+	c, err := stream.NewConsumer(stream.ConsumerConfig{
+		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupPrefix + ".passthrough", Topics: []string{cfg.Topics.RawEvents},
+	}, h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	start := time.Now()
+	go pprof.Do(runCtx, pprof.Labels("phase", "passthrough"), func(ctx context.Context) { errc <- c.Run(ctx) })
+	times, err := benchWait(ctx, start,
+		func() bool { return h.n.Load() > 0 },
+		func() bool { return h.n.Load() >= int64(n) }, errc)
+	stop()
+	if err != nil {
+		b.Fatalf("pass-through: %v", err)
+	}
+	if err := <-errc; err != nil {
+		b.Fatalf("pass-through: %v", err)
+	}
+	return times
+}
+
+// benchRunPipeline runs the three stages until the metrics say they had
+// want classified records acknowledged, under the benchmark timer, and
+// then checks the classified topic holds them.
+func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, want int) benchTimes {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(ctx, benchRunTimeout)
+	defer cancel()
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: cfg.Kafka.Brokers})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	m := pdruntime.NewMetrics(nil)
+	env := pipeline.Env{Config: cfg, Producer: p, Metrics: m, Logger: zap.NewNop()}
+	ns, err := pipeline.NewNormalizeStage(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, err := pipeline.NewDeviceStage(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	us, err := pipeline.NewUserStage(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	normalizedIn := m.RecordsIn.WithLabelValues(pipeline.NormalizeStageName)
+	deviceOut := m.RecordsOut.WithLabelValues(pipeline.DeviceStageName, cfg.Topics.Classified)
+	userOut := m.RecordsOut.WithLabelValues(pipeline.UserStageName, cfg.Topics.Classified)
+	classified := func() int { return int(benchCount(deviceOut) + benchCount(userOut)) }
+
+	runCtx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 3)
+	var g errgroup.Group
+	b.StartTimer()
+	start := time.Now()
+	for _, run := range []func(context.Context) error{ns.Run, ds.Run, us.Run} {
+		g.Go(func() (err error) {
+			pprof.Do(runCtx, pprof.Labels("phase", "pipeline"), func(ctx context.Context) { err = run(ctx) })
+			if err != nil {
+				errc <- err
+			}
+			return err
+		})
+	}
+	times, err := benchWait(ctx, start,
+		func() bool { return benchCount(normalizedIn) > 0 },
+		func() bool { return classified() >= want }, errc)
+	b.StopTimer()
+	stop()
+	if err != nil {
+		b.Fatalf("pipeline (%d of %d classified): %v", classified(), want, err)
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatalf("pipeline: %v", err)
+	}
+	if got := classified(); got != want {
+		b.Errorf("stages produced %d classified records, replay %d", got, want)
+	}
+	held, err := benchTopicRecords(ctx, cfg.Kafka.Brokers, cfg.Topics.Classified, cfg.Kafka.Partitions)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if held != int64(want) {
+		b.Errorf("classified topic holds %d records, replay wrote %d", held, want)
+	}
+	return times
+}
+
+// benchTopicRecords sums the end offsets of topic's partitions.
+func benchTopicRecords(ctx context.Context, brokers []string, topic string, partitions int) (int64, error) {
+	reqs := make([]kafka.OffsetRequest, partitions)
+	for p := range reqs {
+		reqs[p] = kafka.LastOffsetOf(p)
+	}
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	var errs []error
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			errs = append(errs, po.Error)
+		}
+		sum += po.LastOffset
+	}
+	if len(resp.Topics[topic]) != partitions {
+		errs = append(errs, fmt.Errorf("%s: offsets of %d partitions, want %d", topic, len(resp.Topics[topic]), partitions))
+	}
+	return sum, errors.Join(errs...)
+}
+
+// benchCount reads a counter of the stages' metrics.
+func benchCount(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err) // a counter always writes
+	}
+	return m.GetCounter().GetValue()
+}
