@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sync/errgroup"
 
@@ -159,7 +160,7 @@ func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t).Named("stages")}
+	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("stages")}
 	ns, err := pipeline.NewNormalizeStage(env)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestConsumerConfigDefaultsAndValidation(t *testing.T) {
@@ -92,5 +94,16 @@ func TestOffsetMarksRestoreKeepsNewer(t *testing.T) {
 	got := m.take()
 	if got["t"][0] != 20 || got["t"][1] != 5 {
 		t.Fatalf("restored marks = %v", got)
+	}
+}
+
+func TestReaderLoggerDemotesIdleFetchTimeouts(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	log := readerLogger(zap.New(core))
+	log("the kafka reader got an unknown error reading partition %d of %s at offset %d: %s", 1, "t", 0, "read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout")
+	log("error initializing the kafka reader for partition %d of %s: %s", 2, "t", "Not Leader For Partition")
+	entries := logs.All()
+	if len(entries) != 2 || entries[0].Level != zap.DebugLevel || entries[1].Level != zap.WarnLevel {
+		t.Fatalf("levels = %v", entries)
 	}
 }

@@ -149,7 +149,7 @@ func (c *Consumer) readerSource(topic string, partition int, offset int64) messa
 		MaxBytes:      c.cfg.FetchMaxBytes,
 		MaxWait:       c.cfg.FetchMaxWait,
 		QueueCapacity: c.cfg.MaxBatchRecords,
-		ErrorLogger:   kafkaLogger(c.log.Warn),
+		ErrorLogger:   readerLogger(c.log),
 	})
 	_ = r.SetOffset(offset) // fails only on a closed reader
 	return r

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -145,5 +146,20 @@ func (p *Producer) Close() error {
 func kafkaLogger(log func(string, ...zap.Field)) kafka.LoggerFunc {
 	return func(format string, args ...any) {
 		log(fmt.Sprintf(format, args...), zap.String("source", "kafka-go"))
+	}
+}
+
+// readerLogger logs a partition reader's errors at warn level, except the
+// i/o timeouts of a fetch that found nothing new, which kafka-go reports as
+// errors on every idle poll of a quiet partition: those go to debug, so that
+// a warning in the logs means something.
+func readerLogger(log *zap.Logger) kafka.LoggerFunc {
+	return func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		level := log.Warn
+		if strings.HasSuffix(msg, "i/o timeout") {
+			level = log.Debug
+		}
+		level(msg, zap.String("source", "kafka-go"))
 	}
 }
