@@ -1,0 +1,125 @@
+package state
+
+// clockTable is a fixed-capacity map from key to value (or to "absent")
+// with CLOCK eviction: one reference bit per slot, a hand sweeping the
+// slots. It costs a map lookup and a bit store per hit, where an LRU list
+// would also move a node. Not safe for concurrent use; Cached locks it.
+type clockTable struct {
+	index map[string]int32
+	slots []clockSlot
+	max   int
+	hand  int
+	bytes int64 // keys plus value capacities, for Stats
+}
+
+type clockSlot struct {
+	key     string
+	val     []byte // owned by the table; nil for an absent key
+	present bool   // false: a negative entry, the key is known absent
+	ref     bool   // used since the hand last passed
+}
+
+func newClockTable(max int) *clockTable {
+	return &clockTable{index: make(map[string]int32, min(max, 1<<16)), max: max}
+}
+
+// get returns the slot of key, marking it used, or nil.
+func (t *clockTable) get(key []byte) *clockSlot {
+	i, ok := t.index[string(key)]
+	if !ok {
+		return nil
+	}
+	s := &t.slots[i]
+	s.ref = true
+	return s
+}
+
+// put stores a copy of val under key (present false: key is absent),
+// evicting another key when full; it reports whether it evicted.
+func (t *clockTable) put(key []byte, val []byte, present bool) (evicted bool) {
+	if i, ok := t.index[string(key)]; ok {
+		s := &t.slots[i]
+		t.setValue(s, val, present)
+		s.ref = true
+		return false
+	}
+	var i int
+	if len(t.slots) < t.max {
+		t.slots = append(t.slots, clockSlot{})
+		i = len(t.slots) - 1
+	} else {
+		i = t.victim()
+		delete(t.index, t.slots[i].key)
+		t.bytes -= int64(len(t.slots[i].key))
+		evicted = true
+	}
+	s := &t.slots[i]
+	s.key = string(key)
+	t.bytes += int64(len(s.key))
+	t.index[s.key] = int32(i)
+	t.setValue(s, val, present)
+	// A new entry has not been used again yet: a stream of one-off keys
+	// then evicts itself before it evicts keys that were hit.
+	s.ref = false
+	return evicted
+}
+
+// victim advances the hand to a slot not used since its last pass,
+// clearing reference bits on the way: at most two sweeps.
+func (t *clockTable) victim() int {
+	for {
+		s := &t.slots[t.hand]
+		i := t.hand
+		t.hand++
+		if t.hand == len(t.slots) {
+			t.hand = 0
+		}
+		if !s.ref {
+			return i
+		}
+		s.ref = false
+	}
+}
+
+// setValue copies val into the slot, reusing its buffer when that wastes
+// little: a device's state is rewritten at every event with about the same
+// size, so updates mostly allocate nothing.
+func (t *clockTable) setValue(s *clockSlot, val []byte, present bool) {
+	t.bytes -= int64(cap(s.val))
+	s.present = present
+	switch {
+	case !present:
+		s.val = s.val[:0]
+	case cap(s.val) >= len(val) && cap(s.val) <= 2*len(val)+64:
+		s.val = append(s.val[:0], val...)
+	default:
+		s.val = append(make([]byte, 0, len(val)), val...)
+	}
+	if !present && cap(s.val) > 64 {
+		s.val = nil // a negative entry should not pin a big buffer
+	}
+	t.bytes += int64(cap(s.val))
+}
+
+// remove drops key; it reports whether key was there.
+func (t *clockTable) remove(key []byte) bool {
+	i, ok := t.index[string(key)]
+	if !ok {
+		return false
+	}
+	delete(t.index, string(key))
+	s := &t.slots[i]
+	t.bytes -= int64(len(s.key) + cap(s.val))
+	// Move the last slot into the hole so that slots stays dense.
+	last := len(t.slots) - 1
+	if int(i) != last {
+		*s = t.slots[last]
+		t.index[s.key] = i
+	}
+	t.slots[last] = clockSlot{}
+	t.slots = t.slots[:last]
+	if t.hand >= len(t.slots) {
+		t.hand = 0
+	}
+	return true
+}
