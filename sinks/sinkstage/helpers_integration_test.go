@@ -1,0 +1,341 @@
+//go:build integration
+
+package sinkstage_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/schemas"
+	"github.com/postbackd/postbackd/sinks/partner"
+	"github.com/postbackd/postbackd/sinks/sinkstage"
+)
+
+const testPartitions = 4
+
+// configText is a whole configuration file with topics and groups of its
+// own (so tests never see each other's records) and the given sink section,
+// whose lines are indented under `sink:`.
+func configText(t *testing.T, brokers []string, stateDir, sink string) string {
+	t.Helper()
+	prefix := fmt.Sprintf("t%d.%s.", time.Now().UnixNano(), strings.ToLower(t.Name()))
+	var b strings.Builder
+	fmt.Fprintf(&b, "kafka:\n  brokers: [%s]\n  partitions: %d\n  group_prefix: %sg\ntopics:\n  prefix: %s\nclassified_format: json\n",
+		strings.Join(brokers, ","), testPartitions, prefix, prefix)
+	if stateDir != "" {
+		fmt.Fprintf(&b, "state_dir: %s\n", stateDir)
+	}
+	b.WriteString("sink:\n")
+	for _, l := range strings.Split(strings.TrimRight(sink, "\n"), "\n") {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
+
+// parseConfig parses a configuration file's text, sink section included,
+// as `postbackd run` does.
+func parseConfig(t *testing.T, text string) (*config.Config, partner.Config) {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, text)
+	}
+	sc, problems := partner.ParseConfig(cfg.File, &cfg.Sink, cfg.KnownApp)
+	if len(problems) > 0 {
+		t.Fatalf("sink config: %v\n%s", problems, text)
+	}
+	return cfg, sc
+}
+
+// ensureTopics creates the pipeline's and the sink's topics.
+func ensureTopics(t *testing.T, ctx context.Context, cfg *config.Config, tiers int) {
+	t.Helper()
+	topics := append(pipeline.Topics(cfg), sinkstage.Topics(pipeline.Env{Config: cfg}, tiers)...)
+	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, topics...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newProducer(t *testing.T, brokers []string) *stream.Producer {
+	t.Helper()
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// startStage runs the sink stage in-process until the returned stop is
+// called (or the test ends). A stage that fails is reported.
+func startStage(t *testing.T, cfg *config.Config, sc partner.Config, consumer stream.ConsumerConfig) (stop func()) {
+	t.Helper()
+	p := newProducer(t, cfg.Kafka.Brokers)
+	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("sink"), Consumer: consumer}
+	st, err := sinkstage.New(env, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := st.Run(ctx); err != nil {
+			t.Errorf("sink stage stopped: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// install is a classified install record attributed to partnerID.
+func install(eventID, partnerID string) schemas.Classified {
+	return schemas.Classified{
+		PostbackID: schemas.PostbackID(eventID, schemas.TypeInstall),
+		Type:       schemas.TypeInstall,
+		EventID:    eventID,
+		AppID:      "app.test",
+		Platform:   "android",
+		DeviceID:   "dev-" + eventID,
+		EventTS:    time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
+		Attribution: schemas.Attribution{
+			Partner: partnerID, Campaign: "spring", ClickID: "click-" + eventID, Touch: schemas.TouchClick,
+		},
+	}
+}
+
+// produceClassified writes records to the classified topic as the device
+// classifier does: JSON lines keyed by postback_id.
+func produceClassified(t *testing.T, ctx context.Context, p *stream.Producer, topic string, recs []schemas.Classified) {
+	t.Helper()
+	msgs := make([]kafka.Message, len(recs))
+	for i := range recs {
+		msgs[i] = kafka.Message{Topic: topic, Key: []byte(recs[i].PostbackID), Value: schemas.AppendClassifiedJSON(nil, &recs[i])}
+	}
+	for i := 0; i < len(msgs); i += 2000 {
+		if err := p.Produce(ctx, msgs[i:min(i+2000, len(msgs))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fakePartner is a partner endpoint on loopback that dedups by
+// Idempotency-Key, as a partner should: it counts every request (hits) and
+// every request it accepted with a 2xx (accepted), per key, and when each
+// acceptance happened.
+type fakePartner struct {
+	*httptest.Server
+	answer func(w http.ResponseWriter, r *http.Request, n int) bool // n: this key's request count
+
+	mu       sync.Mutex
+	hits     map[string]int
+	hitTimes map[string][]time.Time
+	accepted map[string]int
+	acceptAt []time.Time
+}
+
+// newFakePartner starts a partner; answer writes the response to the n-th
+// request of a key and says whether it accepted it (nil: always 200).
+func newFakePartner(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, n int) bool) *fakePartner {
+	t.Helper()
+	fp := &fakePartner{answer: answer, hits: make(map[string]int), hitTimes: make(map[string][]time.Time), accepted: make(map[string]int)}
+	fp.Server = httptest.NewServer(http.HandlerFunc(fp.serve))
+	t.Cleanup(fp.Close)
+	return fp
+}
+
+func (fp *fakePartner) serve(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	key := r.Header.Get("Idempotency-Key")
+	fp.mu.Lock()
+	fp.hits[key]++
+	n := fp.hits[key]
+	fp.hitTimes[key] = append(fp.hitTimes[key], time.Now())
+	fp.mu.Unlock()
+	if fp.answer != nil && !fp.answer(w, r, n) {
+		return
+	}
+	fp.mu.Lock()
+	fp.accepted[key]++
+	fp.acceptAt = append(fp.acceptAt, time.Now())
+	fp.mu.Unlock()
+}
+
+func (fp *fakePartner) counts() (hits, accepted map[string]int) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	hits, accepted = make(map[string]int, len(fp.hits)), make(map[string]int, len(fp.accepted))
+	for k, v := range fp.hits {
+		hits[k] = v
+	}
+	for k, v := range fp.accepted {
+		accepted[k] = v
+	}
+	return hits, accepted
+}
+
+func (fp *fakePartner) acceptedCount() int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return len(fp.accepted)
+}
+
+func (fp *fakePartner) totalHits() int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	n := 0
+	for _, c := range fp.hits {
+		n += c
+	}
+	return n
+}
+
+// acceptTimes returns the times of acceptances number from..to-1.
+func (fp *fakePartner) acceptTimes(from, to int) []time.Time {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return append([]time.Time(nil), fp.acceptAt[from:min(to, len(fp.acceptAt))]...)
+}
+
+// rate is acceptances per second between the first and the last of ts.
+func rate(ts []time.Time) float64 {
+	if len(ts) < 2 {
+		return 0
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	return float64(len(ts)-1) / ts[len(ts)-1].Sub(ts[0]).Seconds()
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// readTopic reads every partition of topic from the start until done says
+// the records read are enough, or nothing new came for idle, or ctx ends.
+func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, idle time.Duration, done func([]kafka.Message) bool) []kafka.Message {
+	t.Helper()
+	readCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	msgs := make(chan kafka.Message, 1024)
+	var g errgroup.Group
+	for p := range testPartitions {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond, MaxBytes: 4 << 20})
+		g.Go(func() error {
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(readCtx)
+				if err != nil {
+					return nil
+				}
+				select {
+				case msgs <- m:
+				case <-readCtx.Done():
+					return nil
+				}
+			}
+		})
+	}
+	defer func() { stop(); _ = g.Wait() }()
+	var got []kafka.Message
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	for {
+		if done != nil && done(got) {
+			return got
+		}
+		select {
+		case m := <-msgs:
+			got = append(got, m)
+			timer.Reset(idle)
+		case <-timer.C:
+			return got
+		case <-ctx.Done():
+			t.Errorf("%s: gave up after %d records: %v", topic, len(got), ctx.Err())
+			return got
+		}
+	}
+}
+
+// deadLetter is a record of the delivery deadletter topic.
+type deadLetter struct {
+	partner.Job
+	Reason string `json:"reason"`
+	Header string `json:"-"` // the reason header
+}
+
+func decodeDeadLetters(t *testing.T, msgs []kafka.Message) []deadLetter {
+	t.Helper()
+	out := make([]deadLetter, 0, len(msgs))
+	for _, m := range msgs {
+		var d deadLetter
+		if err := json.Unmarshal(m.Value, &d); err != nil {
+			t.Fatalf("deadletter %q: %v", m.Value, err)
+		}
+		for _, h := range m.Headers {
+			if h.Key == sinkstage.HeaderDeadletterReason {
+				d.Header = string(h.Value)
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func decodeLog(t *testing.T, msgs []kafka.Message) []partner.DeliveryLogEntry {
+	t.Helper()
+	out := make([]partner.DeliveryLogEntry, 0, len(msgs))
+	for _, m := range msgs {
+		var e partner.DeliveryLogEntry
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			t.Fatalf("delivery log %q: %v", m.Value, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// tries counts the delivery log's entries of HTTP tries (attempt > 0).
+func tries(msgs []kafka.Message) int {
+	n := 0
+	for _, m := range msgs {
+		var e struct {
+			Attempt int `json:"attempt"`
+		}
+		if json.Unmarshal(m.Value, &e) == nil && e.Attempt > 0 {
+			n++
+		}
+	}
+	return n
+}
