@@ -1,0 +1,188 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/replay"
+	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/schemas"
+)
+
+// keyCounter is a partner endpoint counting calls by Idempotency-Key.
+type keyCounter struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (k *keyCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	k.calls[r.Header.Get("Idempotency-Key")]++
+	k.mu.Unlock()
+}
+
+func (k *keyCounter) snapshot() (unique, total int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, n := range k.calls {
+		unique++
+		total += n
+	}
+	return unique, total
+}
+
+// TestIntegrationSIGTERMLosesNothing stops the whole pipeline (every stage
+// in one process) with SIGTERM mid-stream and starts it again: it must
+// exit cleanly, and after the restart (on an empty disk) every record
+// replay gives is classified and delivered to the partner, each exactly
+// once.
+func TestIntegrationSIGTERMLosesNothing(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	bin := buildBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+
+	partnerSrv := &keyCounter{calls: make(map[string]int)}
+	partner := httptest.NewServer(partnerSrv)
+	defer partner.Close()
+
+	types := strings.Join(schemas.RecordTypes, ", ")
+	prefix := fmt.Sprintf("term%d.", time.Now().UnixNano())
+	cfgText := fmt.Sprintf(`kafka:
+  brokers: [%s]
+  partitions: 4
+  group_prefix: %sg
+topics:
+  prefix: %s
+classified_format: json
+sink:
+  allow_private_networks: true
+  retry:
+    tiers: [1s, 2s]
+  partners:
+    - id: demo
+      concurrency: 16
+      rules:
+        - types: [%s]
+          mode: all
+          url: "%s/pb?id={postback_id}&type={type}"
+`, strings.Join(brokers, ","), prefix, prefix, types, partner.URL)
+	cfgFile := filepath.Join(t.TempDir(), "postbackd.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: brokers}, pipeline.Topics(cfg)...); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 30_000
+	g := generator.New(generator.Config{Seed: 5, Devices: 3000, SingleDeviceUsers: true, MalformedRate: 0.005})
+	recs := make([]generator.Record, n)
+	var in bytes.Buffer
+	for i := range recs {
+		recs[i] = g.Next()
+		in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
+		in.WriteByte('\n')
+	}
+	var out, rejects bytes.Buffer
+	if _, err := replay.Run(ctx, replay.Config{}, &in, &out, &rejects); err != nil {
+		t.Fatal(err)
+	}
+	want := make(map[string]bool)
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var c classifiedLine
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Fatal(err)
+		}
+		want[c.PostbackID] = true
+	}
+
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	msgs := make([]kafka.Message, n)
+	for i, r := range recs {
+		msgs[i] = kafka.Message{Topic: cfg.Topics.RawEvents, Key: r.Key, Value: r.Value}
+	}
+	if err := p.Produce(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each copy has a disk of its own, so the restarted one also rebuilds
+	// every store from the changelogs.
+	start := func(name string) *copyProc { return startCopy(t, bin, cfgFile, name, "normalize,device,user,sink") }
+	first := start("first")
+	// Let it work through part of the stream, then ask it to stop.
+	for {
+		if u, _ := partnerSrv.snapshot(); u >= len(want)/4 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no deliveries before the deadline")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.cmd.Wait(); err != nil {
+		t.Fatalf("SIGTERM: exit %v\n%s", err, tail(first.log.String(), 3000))
+	}
+	atStop, _ := partnerSrv.snapshot()
+	t.Logf("stopped with SIGTERM after %d of %d postbacks delivered", atStop, len(want))
+
+	second := start("second")
+	defer func() { _ = second.cmd.Process.Signal(syscall.SIGTERM); _ = second.cmd.Wait() }()
+	for {
+		if u, _ := partnerSrv.snapshot(); u >= len(want) {
+			break
+		}
+		if ctx.Err() != nil {
+			u, _ := partnerSrv.snapshot()
+			t.Fatalf("after restart only %d of %d postbacks delivered", u, len(want))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // let duplicates, if any, show
+	unique, total := partnerSrv.snapshot()
+	partnerSrv.mu.Lock()
+	for id := range partnerSrv.calls {
+		if !want[id] {
+			t.Errorf("partner got postback %s that replay does not give", id)
+			break
+		}
+	}
+	partnerSrv.mu.Unlock()
+	t.Logf("partner: %d unique postbacks, %d calls (%d repeated)", unique, total, total-unique)
+	if unique != len(want) {
+		t.Errorf("partner got %d unique postbacks, want %d", unique, len(want))
+	}
+	if total != unique {
+		t.Errorf("a clean SIGTERM must not repeat calls: %d calls for %d postbacks", total, unique)
+	}
+}
