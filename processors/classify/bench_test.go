@@ -76,8 +76,53 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// benchCacheEntries holds every device of the stream (100,000) with room
+// to spare, as replay sizes its caches.
+const benchCacheEntries = 200000
+
+// BenchmarkDeviceClassifyBadger is the production setup: Badger behind a
+// state.Cached that starts complete (fresh store), so Gets never reach
+// Badger and Badger only pays for Apply.
 func BenchmarkDeviceClassifyBadger(b *testing.B) {
+	st := state.NewCached(openBadger(b), benchCacheEntries)
+	benchmarkDevice(b, st)
+	reportCache(b, st)
+}
+
+// BenchmarkDeviceClassifyBadgerCachedCold is a cache over a store that
+// already held state (a restored partition): it cannot trust its misses,
+// so each device's first Get reads Badger.
+func BenchmarkDeviceClassifyBadgerCachedCold(b *testing.B) {
+	inner := openBadger(b)
+	var seed state.Batch
+	seed.Set([]byte("seed"), []byte("x"))
+	if err := inner.Apply(&seed); err != nil {
+		b.Fatal(err)
+	}
+	st := state.NewCached(inner, benchCacheEntries)
+	benchmarkDevice(b, st)
+	reportCache(b, st)
+}
+
+// BenchmarkDeviceClassifyBadgerSmallCache evicts: a cache of a fifth of
+// the devices, the case of a partition with more devices than its cache.
+func BenchmarkDeviceClassifyBadgerSmallCache(b *testing.B) {
+	st := state.NewCached(openBadger(b), benchDevices/5)
+	benchmarkDevice(b, st)
+	reportCache(b, st)
+}
+
+// BenchmarkDeviceClassifyBadgerUncached is plain Badger, the baseline the
+// cache is measured against.
+func BenchmarkDeviceClassifyBadgerUncached(b *testing.B) {
 	benchmarkDevice(b, openBadger(b))
+}
+
+func reportCache(b *testing.B, st *state.Cached) {
+	s := st.Stats()
+	if gets := s.Hits + s.Complete + s.Misses; gets > 0 {
+		b.ReportMetric(float64(s.Misses)/float64(gets), "miss-ratio")
+	}
 }
 
 func BenchmarkDeviceClassifyMemory(b *testing.B) {
