@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +63,11 @@ const (
 //	                     (group join, Badger open), not in events/s
 //	wall-events/s        raw records / seconds from the stages' start, join
 //	                     included
+//	cpu-us/event         this process's CPU time (user+system, from /proc;
+//	                     Linux only) per raw record over the pipeline's wall
+//	                     time, and passthrough-cpu-us/event the same for the
+//	                     pass-through: on a shared machine CPU per event is
+//	                     steadier than events/s. The broker's CPU is not in it.
 //
 // The benchmark timer covers the pipeline's wall time only (join included);
 // generating the records, computing the expected count with replay,
@@ -83,7 +90,7 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 	b.Logf("workload: %d raw records over %d devices, %d partitions, %d classified records expected (replay %v)",
 		len(w.recs), benchDevices, benchPartitions, w.classified, w.replayTook.Round(time.Millisecond))
 
-	var pipe, pass, joins, walls time.Duration
+	var pipe, pass, joins, walls, pipeCPU, passCPU time.Duration
 	b.ResetTimer()
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
@@ -95,13 +102,15 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 		pt := benchPassThrough(b, ctx, cfg, len(w.recs))
 		pr := benchRunPipeline(b, ctx, cfg, w.classified)
 		cancel()
-		b.Logf("run %d: pipeline %.0f events/s (steady %v, join %v, wall %v); pass-through %.0f events/s (steady %v, join %v)",
-			i, float64(len(w.recs))/pr.steady.Seconds(), pr.steady.Round(time.Millisecond), pr.join.Round(time.Millisecond), pr.wall.Round(time.Millisecond),
-			float64(len(w.recs))/pt.steady.Seconds(), pt.steady.Round(time.Millisecond), pt.join.Round(time.Millisecond))
+		b.Logf("run %d: pipeline %.0f events/s (steady %v, join %v, wall %v, go cpu %v); pass-through %.0f events/s (steady %v, join %v, go cpu %v)",
+			i, float64(len(w.recs))/pr.steady.Seconds(), pr.steady.Round(time.Millisecond), pr.join.Round(time.Millisecond), pr.wall.Round(time.Millisecond), pr.cpu,
+			float64(len(w.recs))/pt.steady.Seconds(), pt.steady.Round(time.Millisecond), pt.join.Round(time.Millisecond), pt.cpu)
 		pipe += pr.steady
 		pass += pt.steady
 		joins += pr.join
 		walls += pr.wall
+		pipeCPU += pr.cpu
+		passCPU += pt.cpu
 	}
 	events := float64(len(w.recs) * b.N)
 	pipeRate, passRate := events/pipe.Seconds(), events/pass.Seconds()
@@ -110,6 +119,10 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 	b.ReportMetric(pipeRate/passRate, "x-passthrough")
 	b.ReportMetric(float64(joins.Milliseconds())/float64(b.N), "join-ms")
 	b.ReportMetric(events/walls.Seconds(), "wall-events/s")
+	if pipeCPU > 0 && passCPU > 0 {
+		b.ReportMetric(float64(pipeCPU.Microseconds())/events, "cpu-us/event")
+		b.ReportMetric(float64(passCPU.Microseconds())/events, "passthrough-cpu-us/event")
+	}
 }
 
 // benchWorkload is the generated raw stream and what replay makes of it.
@@ -226,6 +239,32 @@ type benchTimes struct {
 	join   time.Duration // start to first finished batch
 	steady time.Duration // first finished batch to done
 	wall   time.Duration // start to done
+	cpu    time.Duration // this process's CPU time from start to done; 0 if unknown
+}
+
+// benchCPU is this process's user+system CPU time, from /proc (Linux);
+// 0 where that is not available.
+func benchCPU() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	// fields after the parenthesized command: state is field 3, utime 14,
+	// stime 15, in clock ticks (USER_HZ, 100 on Linux)
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // benchWait polls started and done every benchPoll from start until done
@@ -234,6 +273,7 @@ func benchWait(ctx context.Context, start time.Time, started, done func() bool, 
 	tick := time.NewTicker(benchPoll)
 	defer tick.Stop()
 	var first time.Time
+	cpu0 := benchCPU()
 	for {
 		select {
 		case <-tick.C:
@@ -250,7 +290,11 @@ func benchWait(ctx context.Context, start time.Time, started, done func() bool, 
 			if first.IsZero() {
 				first = now
 			}
-			return benchTimes{join: first.Sub(start), steady: now.Sub(first), wall: now.Sub(start)}, nil
+			t := benchTimes{join: first.Sub(start), steady: now.Sub(first), wall: now.Sub(start)}
+			if cpu0 > 0 {
+				t.cpu = benchCPU() - cpu0
+			}
+			return t, nil
 		}
 	}
 }
@@ -329,16 +373,22 @@ func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, wan
 	}
 	defer p.Close()
 	m := pdruntime.NewMetrics(nil)
-	env := pipeline.Env{Config: cfg, Producer: p, Metrics: m, Logger: zap.NewNop()}
-	ns, err := pipeline.NewNormalizeStage(env)
+	// The stages share one producer, as in postbackd run; each sees it
+	// through a wrapper that times its Produce calls.
+	produced := map[string]*benchTimedProducer{}
+	env := func(stage string) pipeline.Env {
+		produced[stage] = &benchTimedProducer{p: p}
+		return pipeline.Env{Config: cfg, Producer: produced[stage], Metrics: m, Logger: zap.NewNop()}
+	}
+	ns, err := pipeline.NewNormalizeStage(env(pipeline.NormalizeStageName))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ds, err := pipeline.NewDeviceStage(env)
+	ds, err := pipeline.NewDeviceStage(env(pipeline.DeviceStageName))
 	if err != nil {
 		b.Fatal(err)
 	}
-	us, err := pipeline.NewUserStage(env)
+	us, err := pipeline.NewUserStage(env(pipeline.UserStageName))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -372,6 +422,17 @@ func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, wan
 	if err := g.Wait(); err != nil {
 		b.Fatalf("pipeline: %v", err)
 	}
+	for _, stage := range []string{pipeline.NormalizeStageName, pipeline.DeviceStageName, pipeline.UserStageName} {
+		n, sum := benchHistogram(m.BatchSeconds.WithLabelValues(stage))
+		recs := benchCount(m.RecordsIn.WithLabelValues(stage))
+		if n > 0 {
+			tp := produced[stage]
+			b.Logf("%s: %d batches, %.0f records/batch, %.1f ms/batch; %d produce calls, %.0f records/call, %.1f ms/call",
+				stage, n, recs/float64(n), 1000*sum/float64(n),
+				tp.calls.Load(), float64(tp.records.Load())/float64(max(tp.calls.Load(), 1)),
+				float64(tp.nanos.Load())/1e6/float64(max(tp.calls.Load(), 1)))
+		}
+	}
 	if got := classified(); got != want {
 		b.Errorf("stages produced %d classified records, replay %d", got, want)
 	}
@@ -383,6 +444,22 @@ func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, wan
 		b.Errorf("classified topic holds %d records, replay wrote %d", held, want)
 	}
 	return times
+}
+
+// benchTimedProducer counts one stage's Produce calls, records and time
+// spent waiting for acknowledgements.
+type benchTimedProducer struct {
+	p                     pdruntime.Producer
+	calls, records, nanos atomic.Int64
+}
+
+func (t *benchTimedProducer) Produce(ctx context.Context, msgs ...kafka.Message) error {
+	start := time.Now()
+	err := t.p.Produce(ctx, msgs...)
+	t.nanos.Add(int64(time.Since(start)))
+	t.calls.Add(1)
+	t.records.Add(int64(len(msgs)))
+	return err
 }
 
 // benchTopicRecords sums the end offsets of topic's partitions.
@@ -417,4 +494,14 @@ func benchCount(c prometheus.Counter) float64 {
 		panic(err) // a counter always writes
 	}
 	return m.GetCounter().GetValue()
+}
+
+// benchHistogram reads the sample count and sum of a histogram of the
+// stages' metrics.
+func benchHistogram(o prometheus.Observer) (uint64, float64) {
+	var m dto.Metric
+	if err := o.(prometheus.Metric).Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
 }
