@@ -32,6 +32,9 @@ type Cached struct {
 	gen      uint64 // bumped by every change, so a racing Get's fill is dropped
 	closed   bool
 	stats    CachedStats
+
+	writeBack bool             // see NewWriteBack
+	offsets   map[string]int64 // write-back: offsets not yet in inner
 }
 
 // CachedStats counts what a Cached did.
@@ -41,6 +44,8 @@ type CachedStats struct {
 	Complete     int64 // Gets answered "not found" because the cache is complete
 	Misses       int64 // Gets that read the inner store
 	Evictions    int64
+	Spills       int64 // write-back: times the dirty entries went to inner
+	SpilledKeys  int64 // write-back: writes those spills made
 	Entries      int   // current entries
 	Bytes        int64 // current keys plus value buffers, without overheads
 }
@@ -102,18 +107,24 @@ func (c *Cached) Get(key []byte) ([]byte, error) {
 	}
 	c.mu.Lock()
 	if !c.closed && c.gen == gen {
-		c.fill(key, v, err == nil)
+		if ferr := c.fill(key, v, err == nil, false); ferr != nil {
+			c.mu.Unlock()
+			return nil, ferr
+		}
 	}
 	c.mu.Unlock()
 	return v, err
 }
 
-// fill caches what the inner store said; c.mu is held.
-func (c *Cached) fill(key, val []byte, present bool) {
-	if c.table.put(key, val, present) {
+// fill caches a value (dirty: not yet in inner); c.mu is held. It fails
+// only in write-back mode, when spilling dirty entries to inner fails.
+func (c *Cached) fill(key, val []byte, present, dirty bool) error {
+	evicted, err := c.table.put(key, val, present, dirty)
+	if evicted {
 		c.stats.Evictions++
 		c.complete = false
 	}
+	return err
 }
 
 // Apply writes b to the inner store, then its sets and deletes to the
@@ -121,6 +132,9 @@ func (c *Cached) fill(key, val []byte, present bool) {
 // was; after any other error the inner state of b's keys is unknown, so
 // they are dropped from the cache.
 func (c *Cached) Apply(b *Batch) error {
+	if c.writeBack {
+		return c.applyBack(b)
+	}
 	err := c.inner.Apply(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -133,7 +147,7 @@ func (c *Cached) Apply(b *Batch) error {
 	switch {
 	case err == nil:
 		for _, w := range b.Writes {
-			c.fill(w.Key, w.Value, w.Value != nil)
+			c.fill(w.Key, w.Value, w.Value != nil, false) // cannot fail: nothing dirty
 		}
 	case errors.Is(err, ErrBatchTooLarge), errors.Is(err, ErrReservedKey), errors.Is(err, ErrClosed):
 		return err
@@ -161,6 +175,9 @@ func (c *Cached) forget(ws []Write) {
 // keys from the cache: a restore writes many keys once, which would only
 // evict the ones in use.
 func (c *Cached) Load(ws []Write) error {
+	if err := c.Flush(); err != nil {
+		return err
+	}
 	var err error
 	if bl, ok := c.inner.(BulkLoader); ok {
 		err = bl.Load(ws)
@@ -196,24 +213,18 @@ func applyHalves(st Store, ws []Write) error {
 // Offset returns the inner store's offset: offsets are read once per
 // partition assignment, not worth caching.
 func (c *Cached) Offset(name string) (int64, bool, error) {
-	if c.isClosed() {
-		return 0, false, ErrClosed
+	if err := c.Flush(); err != nil {
+		return 0, false, err
 	}
 	return c.inner.Offset(name)
 }
 
 // Iterate walks the inner store, which holds every write Apply accepted.
 func (c *Cached) Iterate(fn func(key, value []byte) error) error {
-	if c.isClosed() {
-		return ErrClosed
+	if err := c.Flush(); err != nil {
+		return err
 	}
 	return c.inner.Iterate(fn)
-}
-
-func (c *Cached) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
 }
 
 // Stats returns the counters so far.
@@ -233,8 +244,12 @@ func (c *Cached) Close() error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
+	ferr := c.spill()
 	c.closed = true
 	c.table = newClockTable(1)
 	c.mu.Unlock()
-	return c.inner.Close()
+	if err := c.inner.Close(); err != nil {
+		return err
+	}
+	return ferr
 }

@@ -10,6 +10,11 @@ type clockTable struct {
 	max   int
 	hand  int
 	bytes int64 // keys plus value capacities, for Stats
+	dirty int   // slots with dirty set
+
+	// spill, when set, is called before a dirty slot would be evicted; it
+	// must write every dirty slot somewhere and clear their dirty bits.
+	spill func() error
 }
 
 type clockSlot struct {
@@ -17,6 +22,7 @@ type clockSlot struct {
 	val     []byte // owned by the table; nil for an absent key
 	present bool   // false: a negative entry, the key is known absent
 	ref     bool   // used since the hand last passed
+	dirty   bool   // written here and not yet to the inner store
 }
 
 func newClockTable(max int) *clockTable {
@@ -35,13 +41,15 @@ func (t *clockTable) get(key []byte) *clockSlot {
 }
 
 // put stores a copy of val under key (present false: key is absent),
-// evicting another key when full; it reports whether it evicted.
-func (t *clockTable) put(key []byte, val []byte, present bool) (evicted bool) {
+// evicting another key when full; it reports whether it evicted. dirty
+// marks the entry as not yet written to the inner store.
+func (t *clockTable) put(key []byte, val []byte, present, dirty bool) (evicted bool, err error) {
 	if i, ok := t.index[string(key)]; ok {
 		s := &t.slots[i]
 		t.setValue(s, val, present)
 		s.ref = true
-		return false
+		t.setDirty(s, dirty)
+		return false, nil
 	}
 	var i int
 	if len(t.slots) < t.max {
@@ -49,6 +57,11 @@ func (t *clockTable) put(key []byte, val []byte, present bool) (evicted bool) {
 		i = len(t.slots) - 1
 	} else {
 		i = t.victim()
+		if t.slots[i].dirty {
+			if err := t.spill(); err != nil {
+				return false, err
+			}
+		}
 		delete(t.index, t.slots[i].key)
 		t.bytes -= int64(len(t.slots[i].key))
 		evicted = true
@@ -61,7 +74,19 @@ func (t *clockTable) put(key []byte, val []byte, present bool) (evicted bool) {
 	// A new entry has not been used again yet: a stream of one-off keys
 	// then evicts itself before it evicts keys that were hit.
 	s.ref = false
-	return evicted
+	s.dirty = false
+	t.setDirty(s, dirty)
+	return evicted, nil
+}
+
+func (t *clockTable) setDirty(s *clockSlot, dirty bool) {
+	switch {
+	case dirty && !s.dirty:
+		t.dirty++
+	case !dirty && s.dirty:
+		t.dirty--
+	}
+	s.dirty = dirty
 }
 
 // victim advances the hand to a slot not used since its last pass,
@@ -110,6 +135,7 @@ func (t *clockTable) remove(key []byte) bool {
 	delete(t.index, string(key))
 	s := &t.slots[i]
 	t.bytes -= int64(len(s.key) + cap(s.val))
+	t.setDirty(s, false)
 	// Move the last slot into the hole so that slots stays dense.
 	last := len(t.slots) - 1
 	if int(i) != last {
