@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"context"
-
 	"github.com/segmentio/kafka-go"
 
 	"github.com/postbackd/postbackd/processors/classify"
 	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
@@ -17,14 +14,11 @@ const DeviceStageName = "device"
 
 // DeviceStage classifies events.by-device per (app, device) into the
 // classified topic, and forwards events with a user_id, enriched with the
-// device's current attribution, to events.by-user.
-type DeviceStage struct {
-	stateful *runtime.Stateful
-	consumer *stream.Consumer
-}
-
-// NewDeviceStage builds the stage; its state lives under
+// device's current attribution, to events.by-user. Its state lives under
 // <state_dir>/device/<partition>.
+type DeviceStage struct{ statefulStage }
+
+// NewDeviceStage builds the stage.
 func NewDeviceStage(env Env) (*DeviceStage, error) {
 	env.setDefaults()
 	if err := env.validate(); err != nil {
@@ -36,19 +30,12 @@ func NewDeviceStage(env Env) (*DeviceStage, error) {
 		enc:        classifiedEncoder{json: env.Config.ClassifiedFormat == "json"},
 		classified: t.Classified, byUser: t.EventsByUser, deadletter: t.Deadletter,
 	}
-	sf, err := env.stateful(DeviceStageName, t.DeviceChangelog, logic)
+	s, err := newStatefulStage(env, DeviceStageName, t.EventsByDevice, t.DeviceChangelog, logic)
 	if err != nil {
 		return nil, err
 	}
-	c, err := stream.NewConsumer(env.consumerConfig(DeviceStageName, t.EventsByDevice), sf)
-	if err != nil {
-		return nil, err
-	}
-	return &DeviceStage{stateful: sf, consumer: c}, nil
+	return &DeviceStage{s}, nil
 }
-
-// Run consumes until ctx is cancelled, drains, and closes the stores.
-func (s *DeviceStage) Run(ctx context.Context) error { return runStateful(ctx, s.consumer, s.stateful) }
 
 type deviceLogic struct {
 	classifier                     *classify.Device
@@ -58,27 +45,16 @@ type deviceLogic struct {
 
 func (l *deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runtime.Result, error) {
 	var res runtime.Result
-	inputs := make([]schemas.Input, 0, len(msgs))
-	for _, m := range msgs {
-		in, err := schemas.DecodeInput(m.Value)
-		if err != nil {
-			if err := addDeadletter(&res, l.enc, l.deadletter, m, err); err != nil {
-				return res, err
-			}
-			continue
-		}
-		inputs = append(inputs, in)
+	inputs, err := decodeAll(&res, l.enc, l.deadletter, msgs, schemas.DecodeInput)
+	if err != nil {
+		return res, err
 	}
 	dr, err := l.classifier.Classify(st, inputs)
 	if err != nil {
 		return res, err
 	}
-	for i := range dr.Classified {
-		msg, err := l.enc.message(l.classified, &dr.Classified[i])
-		if err != nil {
-			return res, err
-		}
-		res.Outputs = append(res.Outputs, msg)
+	if res.Outputs, err = l.enc.appendMessages(res.Outputs, l.classified, dr.Classified); err != nil {
+		return res, err
 	}
 	for i := range dr.UserEvents {
 		ue := &dr.UserEvents[i]

@@ -41,6 +41,18 @@ func (e classifiedEncoder) message(topic string, c *schemas.Classified) (kafka.M
 	return kafka.Message{Topic: topic, Key: []byte(c.PostbackID), Value: v}, nil
 }
 
+// appendMessages appends the messages of records to out.
+func (e classifiedEncoder) appendMessages(out []kafka.Message, topic string, records []schemas.Classified) ([]kafka.Message, error) {
+	for i := range records {
+		msg, err := e.message(topic, &records[i])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}
+
 // rejectJSON is the JSON form of a deadletter record.
 type rejectJSON struct {
 	Reason    string `json:"reason"`

@@ -13,34 +13,57 @@ import (
 	"github.com/postbackd/postbackd/processors/stream"
 )
 
-func (e *Env) stateful(stage, changelog string, logic runtime.Logic) (*runtime.Stateful, error) {
-	return runtime.NewStateful(runtime.StatefulConfig{
-		Stage: stage, ChangelogTopic: changelog, StateDir: e.Config.StateDir,
-		Brokers: e.Config.Kafka.Brokers, Dialer: e.Dialer, Producer: e.Producer, Logic: logic,
-		Metrics: e.Metrics, Readiness: e.Readiness, Logger: e.Logger.With(zap.String("stage", stage)),
+// statefulStage is a consumer of one input topic driving a Logic through
+// the runtime's per-partition stores.
+type statefulStage struct {
+	stateful *runtime.Stateful
+	consumer *stream.Consumer
+}
+
+func newStatefulStage(env Env, stage, input, changelog string, logic runtime.Logic) (statefulStage, error) {
+	sf, err := runtime.NewStateful(runtime.StatefulConfig{
+		Stage: stage, ChangelogTopic: changelog, StateDir: env.Config.StateDir,
+		Brokers: env.Config.Kafka.Brokers, Dialer: env.Dialer, Producer: env.Producer, Logic: logic,
+		Metrics: env.Metrics, Readiness: env.Readiness, Logger: env.Logger.With(zap.String("stage", stage)),
 	})
-}
-
-// runStateful runs the consumer, then closes the stores it left open.
-func runStateful(ctx context.Context, c *stream.Consumer, sf *runtime.Stateful) error {
-	err := c.Run(ctx)
-	return errors.Join(err, sf.Close())
-}
-
-// deadletter sends an internal record that cannot be decoded to the
-// deadletter topic rather than stopping the partition: one bad record must
-// not hold up every device behind it.
-func addDeadletter(res *runtime.Result, enc classifiedEncoder, topic string, m kafka.Message, cause error) error {
-	dl, err := enc.deadletter(topic, m, "", fmt.Errorf("%w: %w", ErrCorrupt, cause).Error())
 	if err != nil {
-		return err
+		return statefulStage{}, err
 	}
-	res.Outputs = append(res.Outputs, dl)
-	if res.Rejected == nil {
-		res.Rejected = make(map[string]int)
+	c, err := stream.NewConsumer(env.consumerConfig(stage, input), sf)
+	if err != nil {
+		return statefulStage{}, err
 	}
-	res.Rejected["record"]++
-	return nil
+	return statefulStage{stateful: sf, consumer: c}, nil
+}
+
+// Run consumes until ctx is cancelled, drains, and closes the stores.
+func (s statefulStage) Run(ctx context.Context) error {
+	err := s.consumer.Run(ctx)
+	return errors.Join(err, s.stateful.Close())
+}
+
+// decodeAll decodes the values of an internal topic's batch; a record that
+// cannot be decoded goes to the deadletter topic rather than stopping the
+// partition: one bad record must not hold up every key behind it.
+func decodeAll[T any](res *runtime.Result, enc classifiedEncoder, deadletter string, msgs []kafka.Message, decode func([]byte) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(msgs))
+	for _, m := range msgs {
+		v, err := decode(m.Value)
+		if err != nil {
+			dl, err := enc.deadletter(deadletter, m, "", fmt.Errorf("%w: %w", ErrCorrupt, err).Error())
+			if err != nil {
+				return nil, err
+			}
+			res.Outputs = append(res.Outputs, dl)
+			if res.Rejected == nil {
+				res.Rejected = make(map[string]int)
+			}
+			res.Rejected["record"]++
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func partitionLabel(p int) string { return strconv.Itoa(p) }
