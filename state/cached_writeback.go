@@ -110,3 +110,17 @@ func applySplit(st Store, ws []Write, offsets map[string]int64) error {
 	}
 	return applySplit(st, ws[len(ws)/2:], offsets)
 }
+
+// Discard closes the inner store without writing the dirty entries, for a
+// store whose directory is deleted next: the spill would be wasted work.
+func (c *Cached) Discard() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.closed = true
+	c.table = newClockTable(1)
+	c.mu.Unlock()
+	return c.inner.Close()
+}

@@ -125,3 +125,27 @@ func TestWriteBackSplitsLargeSpills(t *testing.T) {
 		t.Fatal("offset not spilled")
 	}
 }
+
+func TestWriteBackDiscardWritesNothing(t *testing.T) {
+	inner := &countingApplies{Store: NewMemory()}
+	c := NewWriteBack(inner, 10)
+	var b Batch
+	b.Set([]byte("k"), []byte("v"))
+	mustApply(t, c, &b)
+	if err := c.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if inner.applies != 0 {
+		t.Fatalf("discard applied %d batches", inner.applies)
+	}
+	if _, err := c.Get([]byte("k")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("get after discard: %v", err)
+	}
+}
+
+type countingApplies struct {
+	Store
+	applies int
+}
+
+func (s *countingApplies) Apply(b *Batch) error { s.applies++; return s.Store.Apply(b) }
