@@ -68,6 +68,9 @@ const (
 //	                     time, and passthrough-cpu-us/event the same for the
 //	                     pass-through: on a shared machine CPU per event is
 //	                     steadier than events/s. The broker's CPU is not in it.
+//	x-passthrough-cpu    passthrough-cpu-us/event / cpu-us/event: the ratio
+//	                     events/s would approach if this process's CPU were
+//	                     the only limit
 //
 // The benchmark timer covers the pipeline's wall time only (join included);
 // generating the records, computing the expected count with replay,
@@ -122,6 +125,7 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 	if pipeCPU > 0 && passCPU > 0 {
 		b.ReportMetric(float64(pipeCPU.Microseconds())/events, "cpu-us/event")
 		b.ReportMetric(float64(passCPU.Microseconds())/events, "passthrough-cpu-us/event")
+		b.ReportMetric(passCPU.Seconds()/pipeCPU.Seconds(), "x-passthrough-cpu")
 	}
 }
 
