@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,7 +33,13 @@ func TestReplayMillion(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	generate(w, n, 100000)
+	// REPLAY_DEVICES overrides the device count, to measure a working set
+	// larger than the state caches (they spill to Badger then).
+	devices := 100000
+	if d, err := strconv.Atoi(os.Getenv("REPLAY_DEVICES")); err == nil && d > 0 {
+		devices = d
+	}
+	generate(w, n, devices)
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +54,10 @@ func TestReplayMillion(t *testing.T) {
 	elapsed, cpu := time.Since(start), cpuTime()-startCPU
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	t.Logf("replayed %d lines (%d records out, %d duplicates) in %v (%v CPU): %.0f lines/s; VmHWM %s; Go heap sys %d MB",
-		stats.Lines, stats.Records, stats.Duplicates, elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(n)/elapsed.Seconds(), vmHWM(), ms.HeapSys>>20)
+	t.Logf("replayed %d lines over %d devices (%d records out, %d duplicates) in %v (%v CPU): %.0f lines/s; VmHWM %s; Go heap sys %d MB",
+		stats.Lines, devices, stats.Records, stats.Duplicates, elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(n)/elapsed.Seconds(), vmHWM(), ms.HeapSys>>20)
+	t.Logf("device cache %+v", stats.DeviceCache)
+	t.Logf("user cache %+v", stats.UserCache)
 	if stats.Lines != n || stats.Rejected != 0 {
 		t.Fatalf("stats %+v", stats)
 	}

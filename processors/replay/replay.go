@@ -62,6 +62,9 @@ type Stats struct {
 	Rejected   int // lines rejected
 	Duplicates int // events dropped as duplicates
 	Records    int // classified records written
+
+	// DeviceCache and UserCache are the state caches' counters at the end.
+	DeviceCache, UserCache state.CachedStats
 }
 
 // Run reads input JSON lines from in, in stream order, and writes
@@ -108,13 +111,16 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer, rejects i
 	if ferr := r.out.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("%w: %w", ErrWrite, ferr)
 	}
+	r.stats.DeviceCache, r.stats.UserCache = devices.Stats(), users.Stats()
 	for _, st := range []*state.Cached{devices, users} {
 		if cerr := closeStore(st, keep); err == nil && cerr != nil {
 			err = fmt.Errorf("replay: %w", cerr)
 		}
 	}
 	cfg.Logger.Info("replay done", zap.Int("lines", r.stats.Lines), zap.Int("inputs", r.stats.Inputs),
-		zap.Int("rejected", r.stats.Rejected), zap.Int("duplicates", r.stats.Duplicates), zap.Int("records", r.stats.Records))
+		zap.Int("rejected", r.stats.Rejected), zap.Int("duplicates", r.stats.Duplicates), zap.Int("records", r.stats.Records),
+		zap.Int("device_cache_entries", r.stats.DeviceCache.Entries), zap.Int64("device_cache_bytes", r.stats.DeviceCache.Bytes),
+		zap.Int64("device_cache_spills", r.stats.DeviceCache.Spills), zap.Int("user_cache_entries", r.stats.UserCache.Entries))
 	return r.stats, err
 }
 
