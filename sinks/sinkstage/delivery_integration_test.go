@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/processors/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -49,10 +47,10 @@ partners:
 		}
 	}
 	produceClassified(t, ctx, newProducer(t, brokers), cfg.Topics.Classified, recs)
-	startStage(t, cfg, sc, stream.ConsumerConfig{})
+	startStage(t, cfg, sc, stream.ConsumerConfig{}, nil)
 
 	dead := decodeDeadLetters(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, 15*time.Second,
-		func(ms []kafka.Message) bool { return len(ms) >= len(want) }))
+		atLeast(len(want))))
 	time.Sleep(time.Second) // anything extra would show now
 	dead = decodeDeadLetters(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, 2*time.Second, nil))
 	if len(dead) != len(want) {
@@ -117,7 +115,7 @@ partners:
 		recs = append(recs, install(fmt.Sprintf("tiers-%d", i), "flaky"))
 	}
 	produceClassified(t, ctx, newProducer(t, brokers), cfg.Topics.Classified, recs)
-	startStage(t, cfg, sc, stream.ConsumerConfig{})
+	startStage(t, cfg, sc, stream.ConsumerConfig{}, nil)
 
 	waitFor(t, 40*time.Second, "deliveries from tier 2", func() bool { return fp.acceptedCount() == n })
 	time.Sleep(500 * time.Millisecond)
@@ -153,7 +151,7 @@ partners:
 	// classified record was on.
 	for tier := range tiers {
 		msgs := readTopic(t, ctx, brokers, sinkstage.RetryTopic(cfg.Topics, tier), 2*time.Second,
-			func(ms []kafka.Message) bool { return len(ms) >= n })
+			atLeast(n))
 		seen := make(map[string]int)
 		for _, m := range msgs {
 			var j partner.Job
@@ -176,7 +174,7 @@ partners:
 	}
 	// The delivery log has every try.
 	entries := decodeLog(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryLog, 2*time.Second,
-		func(ms []kafka.Message) bool { return tries(ms) >= n*(2*inProcess+1) }))
+		triesAtLeast(n*(2*inProcess+1))))
 	perID := make(map[string][]partner.DeliveryLogEntry)
 	for _, e := range entries {
 		if e.Attempt > 0 {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/runtime"
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
@@ -84,11 +86,15 @@ func newProducer(t *testing.T, brokers []string) *stream.Producer {
 }
 
 // startStage runs the sink stage in-process until the returned stop is
-// called (or the test ends). A stage that fails is reported.
-func startStage(t *testing.T, cfg *config.Config, sc partner.Config, consumer stream.ConsumerConfig) (stop func()) {
+// called (or the test ends). A stage that fails is reported. The stage's
+// metrics are registered on reg when it is not nil.
+func startStage(t *testing.T, cfg *config.Config, sc partner.Config, consumer stream.ConsumerConfig, reg *prometheus.Registry) (stop func()) {
 	t.Helper()
 	p := newProducer(t, cfg.Kafka.Brokers)
 	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("sink"), Consumer: consumer}
+	if reg != nil {
+		env.Metrics = runtime.NewMetrics(reg)
+	}
 	st, err := sinkstage.New(env, sc)
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +116,29 @@ func startStage(t *testing.T, cfg *config.Config, sc partner.Config, consumer st
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// batchStats sums the stage's batch histograms: batches processed, their
+// records and their seconds.
+func batchStats(t *testing.T, reg *prometheus.Registry) (batches uint64, records, seconds float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			switch mf.GetName() {
+			case "postbackd_batch_records":
+				records += h.GetSampleSum()
+			case "postbackd_batch_duration_seconds":
+				batches += h.GetSampleCount()
+				seconds += h.GetSampleSum()
+			}
+		}
+	}
+	return batches, records, seconds
 }
 
 // install is a classified install record attributed to partnerID.
@@ -242,9 +271,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// readTopic reads every partition of topic from the start until done says
-// the records read are enough, or nothing new came for idle, or ctx ends.
-func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, idle time.Duration, done func([]kafka.Message) bool) []kafka.Message {
+// readTopic reads every partition of topic from the start until done,
+// called with each record read, says the records read are enough, or
+// nothing new came for idle, or ctx ends.
+func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, idle time.Duration, done func(kafka.Message) bool) []kafka.Message {
 	t.Helper()
 	readCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -272,12 +302,12 @@ func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
 	for {
-		if done != nil && done(got) {
-			return got
-		}
 		select {
 		case m := <-msgs:
 			got = append(got, m)
+			if done != nil && done(m) {
+				return got
+			}
 			timer.Reset(idle)
 		case <-timer.C:
 			return got
@@ -326,16 +356,23 @@ func decodeLog(t *testing.T, msgs []kafka.Message) []partner.DeliveryLogEntry {
 	return out
 }
 
-// tries counts the delivery log's entries of HTTP tries (attempt > 0).
-func tries(msgs []kafka.Message) int {
-	n := 0
-	for _, m := range msgs {
+// atLeast is a readTopic done that counts records until n.
+func atLeast(n int) func(kafka.Message) bool {
+	seen := 0
+	return func(kafka.Message) bool { seen++; return seen >= n }
+}
+
+// triesAtLeast is a readTopic done for the delivery log that counts the
+// entries of HTTP tries (attempt > 0) until n.
+func triesAtLeast(n int) func(kafka.Message) bool {
+	seen := 0
+	return func(m kafka.Message) bool {
 		var e struct {
 			Attempt int `json:"attempt"`
 		}
 		if json.Unmarshal(m.Value, &e) == nil && e.Attempt > 0 {
-			n++
+			seen++
 		}
+		return seen >= n
 	}
-	return n
 }

@@ -215,6 +215,7 @@ func (h *handler) Process(ctx context.Context, b stream.Batch) error {
 	}
 	m := h.env.Metrics
 	m.RecordsIn.WithLabelValues(StageName).Add(float64(len(b.Messages)))
+	m.BatchRecords.WithLabelValues(StageName).Observe(float64(len(b.Messages)))
 	m.Lag.WithLabelValues(StageName, b.Topic, strconv.Itoa(b.Partition)).Set(float64(b.Lag()))
 	m.BatchSeconds.WithLabelValues(StageName).Observe(time.Since(start).Seconds())
 	return nil
