@@ -86,8 +86,27 @@ func (c *Cached) spill() error {
 			}
 		}
 	}
-	if err := applySplit(c.inner, ws, c.offsets); err != nil {
-		return fmt.Errorf("state: write-back spill: %w", err)
+	// Chunks well under any Badger transaction limit: trying the whole
+	// spill and halving on ErrBatchTooLarge redid most of the work.
+	for start := 0; start < len(ws); {
+		end, size := start, 0
+		for end < len(ws) && (end == start || size < spillChunkBytes) {
+			size += len(ws[end].Key) + len(ws[end].Value)
+			end++
+		}
+		var offsets map[string]int64
+		if end == len(ws) {
+			offsets = c.offsets
+		}
+		if err := applySplit(c.inner, ws[start:end], offsets); err != nil {
+			return fmt.Errorf("state: write-back spill: %w", err)
+		}
+		start = end
+	}
+	if len(ws) == 0 && len(c.offsets) > 0 {
+		if err := c.inner.Apply(&Batch{Offsets: c.offsets}); err != nil {
+			return fmt.Errorf("state: write-back spill: %w", err)
+		}
 	}
 	for _, i := range dirty {
 		t.setDirty(&t.slots[i], false)
@@ -97,6 +116,9 @@ func (c *Cached) spill() error {
 	c.stats.SpilledKeys += int64(len(ws))
 	return nil
 }
+
+// spillChunkBytes bounds the keys and values of one inner Apply of a spill.
+const spillChunkBytes = 512 << 10
 
 // applySplit applies ws with offsets in one batch, or in halves when that
 // is too large, the offsets going with the last half.
