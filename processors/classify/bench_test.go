@@ -112,6 +112,15 @@ func BenchmarkDeviceClassifyBadgerSmallCache(b *testing.B) {
 	reportCache(b, st)
 }
 
+// BenchmarkDeviceClassifyBadgerWriteBack is replay's setup: writes stay in
+// the cache until evicted, so a working set that fits never writes Badger.
+// Not for a stage: it gives up Apply's crash atomicity.
+func BenchmarkDeviceClassifyBadgerWriteBack(b *testing.B) {
+	st := state.NewWriteBack(openBadger(b), benchCacheEntries)
+	benchmarkDevice(b, st)
+	reportCache(b, st)
+}
+
 // BenchmarkDeviceClassifyBadgerUncached is plain Badger, the baseline the
 // cache is measured against.
 func BenchmarkDeviceClassifyBadgerUncached(b *testing.B) {
