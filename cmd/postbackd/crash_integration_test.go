@@ -20,8 +20,6 @@ import (
 
 	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/processors/generator"
-	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/replay"
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/processors/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -94,50 +92,25 @@ func isUserLevel(typ string) bool {
 func TestIntegrationScaleOutAndCrash(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	bin := buildBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
 	prefix := fmt.Sprintf("crash%d.", time.Now().UnixNano())
 	cfgText := fmt.Sprintf("kafka:\n  brokers: [%s]\n  partitions: %d\n  group_prefix: %sg\ntopics:\n  prefix: %s\nclassified_format: json\n",
 		strings.Join(brokers, ","), crashPartitions, prefix, prefix)
-	cfgFile := filepath.Join(t.TempDir(), "postbackd.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: brokers}, pipeline.Topics(cfg)...); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile, cfg := writeConfig(t, ctx, brokers, cfgText)
 
 	// Replay's answer for the same stream.
 	const n = 100_000
-	g := generator.New(generator.Config{Seed: 11, Devices: 8000, MalformedRate: 0.005})
-	recs := make([]generator.Record, n)
-	var in bytes.Buffer
-	for i := range recs {
-		recs[i] = g.Next()
-		in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
-		in.WriteByte('\n')
-	}
-	var out, rejects bytes.Buffer
-	if _, err := replay.Run(ctx, replay.Config{}, &in, &out, &rejects); err != nil {
-		t.Fatal(err)
-	}
+	recs, records, lines := generateWithReplay(t, ctx, generator.Config{Seed: 11, Devices: 8000, MalformedRate: 0.005}, n)
 	wantDevice := make(map[string]string)
 	wantUsers := make(map[string]bool)
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var c classifiedLine
-		if err := json.Unmarshal([]byte(l), &c); err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range records {
 		if c.Type == schemas.TypeNewUser {
 			wantUsers[c.AppID+"\x00"+c.UserID] = true
 		}
 		if !isUserLevel(c.Type) {
-			wantDevice[c.PostbackID] = l
+			wantDevice[c.PostbackID] = lines[c.PostbackID]
 		}
 	}
 
@@ -240,6 +213,8 @@ func TestIntegrationScaleOutAndCrash(t *testing.T) {
 			}
 		case <-time.After(200 * time.Millisecond):
 		case <-ctx.Done():
+			stopReading()
+			reportMissing(t, brokers, cfg.Topics.EventsByDevice, wantDevice, gotDevice)
 			t.Fatalf("timed out: %d/%d device-level records, %d/%d users; %d read", len(gotDevice), len(wantDevice), len(newUsers), len(wantUsers), total)
 		}
 		if !settleUntil.IsZero() && time.Now().After(settleUntil) {
@@ -273,4 +248,62 @@ func TestIntegrationScaleOutAndCrash(t *testing.T) {
 	if len(newUsers) != len(wantUsers) {
 		t.Errorf("%d users got new_user, want %d", len(newUsers), len(wantUsers))
 	}
+}
+
+// reportMissing tells, for some device-level records replay gives and the
+// pipeline did not, whether their event reached events.by-device: it
+// places a loss before or after normalize.
+func reportMissing(t *testing.T, brokers []string, byDevice string, want, got map[string]string) {
+	t.Helper()
+	missing := make(map[string]string) // event_id -> line
+	for id, line := range want {
+		if _, ok := got[id]; !ok {
+			var c struct {
+				EventID  string `json:"event_id"`
+				DeviceID string `json:"device_id"`
+			}
+			_ = json.Unmarshal([]byte(line), &c)
+			missing[c.EventID] = line
+		}
+	}
+	seen := make(map[string]int)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for p := 0; p < crashPartitions; p++ {
+		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], byDevice, p)
+		if err != nil {
+			t.Log(err)
+			continue
+		}
+		_, end, _ := conn.ReadOffsets()
+		conn.Close()
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: byDevice, Partition: p, MaxBytes: 8 << 20})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				break
+			}
+			in, err := schemas.DecodeInput(m.Value)
+			if err == nil && in.Event != nil {
+				if _, ok := missing[in.Event.EventID]; ok {
+					seen[in.Event.EventID]++
+					if seen[in.Event.EventID] == 1 && len(seen) <= 5 {
+						t.Logf("missing record's event %s on %s/%d at offset %d of %d", in.Event.EventID, byDevice, p, m.Offset, end)
+					}
+				}
+			}
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		r.Close()
+	}
+	n := 0
+	for id, line := range missing {
+		if seen[id] == 0 && n < 5 {
+			t.Logf("missing record's event never reached %s: %s", byDevice, line)
+			n++
+		}
+	}
+	t.Logf("%d events with missing records; %d of them reached %s", len(missing), len(seen), byDevice)
 }

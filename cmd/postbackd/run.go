@@ -155,19 +155,14 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 	}
 
 	health := &runtime.HealthServer{Addr: cfg.HTTP.Listen, Readiness: env.Readiness, Gatherer: reg, Logger: logger}
+	// One failing stage stops the others and the process exits non-zero,
+	// so that its supervisor restarts it and the group moves its
+	// partitions meanwhile, rather than running on with a stage missing.
 	g, gctx := errgroup.WithContext(ctx)
-	stageCtx, stopStages := context.WithCancel(gctx)
-	defer stopStages()
-	var stagesDone errgroup.Group
 	for _, r := range runners {
-		stagesDone.Go(func() error { return r(stageCtx) })
+		g.Go(func() error { return r(gctx) })
 	}
-	g.Go(func() error {
-		err := stagesDone.Wait()
-		stopStages()
-		return err
-	})
-	g.Go(func() error { return health.Run(stageCtx) })
+	g.Go(func() error { return health.Run(gctx) })
 	env.Readiness.MarkStarted()
 	logger.Info("pipeline running", zap.Strings("brokers", cfg.Kafka.Brokers), zap.Any("stages", stages))
 	err = g.Wait()

@@ -257,20 +257,28 @@ func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 		return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
 	}
 	next := b.NextOffset()
-	msgs := res.Outputs
+	// Outputs first, changelog second: a new owner resumes after the input
+	// offset on the changelog's last record, so that record must never
+	// exist for a batch whose outputs were not all acknowledged. One
+	// Produce for both could land the changelog and lose outputs to a
+	// crash in between, and the new owner would skip them.
+	if len(res.Outputs) > 0 {
+		if err := s.cfg.Producer.Produce(ctx, res.Outputs...); err != nil {
+			return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
+		}
+	}
 	if len(res.Writes) > 0 {
 		var hdr [8]byte
 		binary.BigEndian.PutUint64(hdr[:], uint64(next))
 		headers := []kafka.Header{{Key: inputOffsetHeader, Value: hdr[:]}}
-		for _, w := range res.Writes {
-			msgs = append(msgs, stream.AtPartition(kafka.Message{
+		changelog := make([]kafka.Message, len(res.Writes))
+		for i, w := range res.Writes {
+			changelog[i] = stream.AtPartition(kafka.Message{
 				Topic: s.cfg.ChangelogTopic, Key: w.Key, Value: w.Value, Headers: headers,
-			}, b.Partition))
+			}, b.Partition)
 		}
-	}
-	if len(msgs) > 0 {
-		if err := s.cfg.Producer.Produce(ctx, msgs...); err != nil {
-			return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
+		if err := s.cfg.Producer.Produce(ctx, changelog...); err != nil {
+			return fmt.Errorf("%s partition %d: changelog: %w", s.cfg.Stage, b.Partition, err)
 		}
 	}
 	batch := state.Batch{Writes: res.Writes}

@@ -47,14 +47,19 @@ func (countLogic) Process(st state.Store, _ int, msgs []kafka.Message) (Result, 
 }
 
 type fakeProducer struct {
-	fail error
-	got  []kafka.Message
+	fail      error
+	failTopic string // fail only calls with a record for this topic
+	got       []kafka.Message
+	calls     [][]kafka.Message
 }
 
 func (f *fakeProducer) Produce(_ context.Context, msgs ...kafka.Message) error {
-	if f.fail != nil {
-		return f.fail
+	for _, m := range msgs {
+		if f.fail != nil && (f.failTopic == "" || m.Topic == f.failTopic) {
+			return f.fail
+		}
 	}
+	f.calls = append(f.calls, msgs)
 	f.got = append(f.got, msgs...)
 	return nil
 }
@@ -209,5 +214,33 @@ func TestReadyzWaitsForRestores(t *testing.T) {
 	}
 	if status("/metrics") != http.StatusOK {
 		t.Error("metrics not served")
+	}
+}
+
+// The changelog's last record tells a new owner where to resume, so it
+// must not be written for a batch whose outputs could still be lost: the
+// outputs are acknowledged first, in a call of their own.
+func TestChangelogOnlyAfterOutputsAcknowledged(t *testing.T) {
+	p := &fakeProducer{fail: errors.New("leader moved"), failTopic: "out"}
+	s, st := newTestStateful(t, p)
+	if err := s.Process(context.Background(), batchOf(0, "a", "b")); err == nil {
+		t.Fatal("Process succeeded although its outputs failed")
+	}
+	for _, m := range p.got {
+		if m.Topic == "cl" {
+			t.Fatalf("changelog written for a batch whose outputs failed")
+		}
+	}
+	if _, ok, _ := st.Offset(InputOffsetName); ok {
+		t.Fatal("offset stored for a batch whose outputs failed")
+	}
+
+	ok := &fakeProducer{}
+	s, _ = newTestStateful(t, ok)
+	if err := s.Process(context.Background(), batchOf(0, "a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	if len(ok.calls) != 2 || ok.calls[0][0].Topic != "out" || ok.calls[1][0].Topic != "cl" {
+		t.Fatalf("want outputs then changelog in two calls, got %d calls", len(ok.calls))
 	}
 }
