@@ -65,6 +65,9 @@ type StatefulConfig struct {
 	Readiness      *Readiness
 	Logger         *zap.Logger
 	Badger         state.BadgerOptions
+	// CacheEntries bounds each partition's read cache of state values
+	// (default 100,000: about 10-25 MB of device states).
+	CacheEntries int
 	// OpenStore opens a partition's store; default Badger in the state dir.
 	// A test seam.
 	OpenStore func(dir string) (state.Store, error)
@@ -80,12 +83,23 @@ func (c *StatefulConfig) setDefaults() {
 	if c.Readiness == nil {
 		c.Readiness = NewReadiness()
 	}
+	if c.CacheEntries <= 0 {
+		c.CacheEntries = 100_000
+	}
 	if c.OpenStore == nil {
 		opts := c.Badger
 		if opts.Logger == nil {
 			opts.Logger = c.Logger
 		}
-		c.OpenStore = func(dir string) (state.Store, error) { return state.OpenBadger(dir, opts) }
+		c.OpenStore = func(dir string) (state.Store, error) {
+			b, err := state.OpenBadger(dir, opts)
+			if err != nil {
+				return nil, err
+			}
+			// Write-through: the cache changes only after Badger applied a
+			// batch, so state and offset still move together.
+			return state.NewCached(b, c.CacheEntries), nil
+		}
 	}
 }
 
