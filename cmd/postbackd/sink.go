@@ -34,8 +34,9 @@ func sinkTopics(cfg *config.Config) ([]stream.TopicSpec, error) {
 	return sinkstage.Topics(pipeline.Env{Config: cfg}, len(sc.Retry.Tiers)), nil
 }
 
-// newSinkRunner builds the partner delivery sink stage, and its admin API
-// when a token is configured.
+// newSinkRunner builds the partner delivery sink stage (a consumer group
+// and a Sink per partner), and its admin API, one listener over every
+// partner, when a token is configured.
 func newSinkRunner(cfg *config.Config, env pipeline.Env, reg prometheus.Registerer) (func(context.Context) error, error) {
 	sc, err := sinkConfig(cfg)
 	if err != nil {
@@ -50,7 +51,7 @@ func newSinkRunner(cfg *config.Config, env pipeline.Env, reg prometheus.Register
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return stage.Run(gctx) })
 		if tokenErr == nil {
-			g.Go(func() error { return stage.Sink().RunAdmin(gctx) })
+			g.Go(func() error { return stage.RunAdmin(gctx) })
 		} else {
 			env.Logger.Warn("admin api off: no token configured", zap.Error(tokenErr))
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,10 +27,15 @@ import (
 // evicted from it, or handled by another copy of postbackd, is unknown here.
 // A resend does not write the dedup record (only a partition's owner may),
 // and a parked partner parks the resend too.
-func (s *Sink) AdminHandler(token string) http.Handler {
+func (s *Sink) AdminHandler(token string) http.Handler { return AdminHandler(token, s) }
+
+// AdminHandler is the admin API over several Sinks (one per partner, see
+// ForPartner): a status merges every Sink's, and a resend goes through
+// each Sink that delivers to a partner the postback has a status for.
+func AdminHandler(token string, sinks ...*Sink) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/postbacks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		st := s.status.get(r.PathValue("id"))
+		st := statuses(sinks, r.PathValue("id"))
 		if len(st) == 0 {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": ErrNotFound.Error()})
 			return
@@ -37,7 +43,7 @@ func (s *Sink) AdminHandler(token string) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"postback_id": r.PathValue("id"), "partners": st})
 	})
 	mux.HandleFunc("POST /v1/postbacks/{id}/resend", func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.Resend(r.Context(), r.PathValue("id"))
+		st, err := resend(r.Context(), sinks, r.PathValue("id"))
 		switch {
 		case errors.Is(err, ErrNotFound):
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
@@ -59,12 +65,63 @@ func (s *Sink) AdminHandler(token string) http.Handler {
 	})
 }
 
+// statuses merges the statuses of postbackID over the Sinks' caches, each
+// cache read once (Sinks built WithShared share one).
+func statuses(sinks []*Sink, postbackID string) []Status {
+	var out []Status
+	seen := make(map[*statusCache]bool)
+	for _, s := range sinks {
+		if seen[s.status] {
+			continue
+		}
+		seen[s.status] = true
+		out = append(out, s.status.get(postbackID)...)
+	}
+	return out
+}
+
+// resend runs Resend on every Sink at once, so that a slow partner does
+// not delay the others' resends, and answers the merged new statuses.
+// ErrNotFound only when no Sink had anything to resend.
+func resend(ctx context.Context, sinks []*Sink, postbackID string) ([]Status, error) {
+	errs := make([]error, len(sinks))
+	sent := make([]bool, len(sinks))
+	var wg sync.WaitGroup
+	for i, s := range sinks {
+		wg.Go(func() {
+			n, err := s.resend(ctx, postbackID)
+			sent[i], errs[i] = n > 0, err
+		})
+	}
+	wg.Wait()
+	sentAny := false
+	for i := range sinks {
+		if errs[i] != nil && !errors.Is(errs[i], ErrNotFound) {
+			return nil, errs[i]
+		}
+		sentAny = sentAny || sent[i]
+	}
+	if !sentAny {
+		return nil, ErrNotFound
+	}
+	return statuses(sinks, postbackID), nil
+}
+
 // Resend delivers postbackID again to each partner it has a status for,
 // bypassing dedup, and publishes the attempts to the delivery log.
 func (s *Sink) Resend(ctx context.Context, postbackID string) ([]Status, error) {
+	if _, err := s.resend(ctx, postbackID); err != nil {
+		return nil, err
+	}
+	return s.status.get(postbackID), nil
+}
+
+// resend is Resend for the partners of this Sink only (the status cache may
+// be shared with other partners' Sinks); it returns how many it resent.
+func (s *Sink) resend(ctx context.Context, postbackID string) (int, error) {
 	prev := s.status.get(postbackID)
 	if len(prev) == 0 {
-		return nil, ErrNotFound
+		return 0, ErrNotFound
 	}
 	var tasks []*task
 	for _, st := range prev {
@@ -78,13 +135,13 @@ func (s *Sink) Resend(ctx context.Context, postbackID string) ([]Status, error) 
 	}
 	var out outputs
 	if err := s.submit(tasks, &out); err != nil {
-		return nil, err
+		return 0, err
 	}
 	for _, t := range tasks {
 		select {
 		case <-t.done:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return 0, ctx.Err()
 		}
 		res := t.res
 		final := OutcomeDelivered
@@ -98,10 +155,10 @@ func (s *Sink) Resend(ctx context.Context, postbackID string) ([]Status, error) 
 	}
 	if len(out.entries) > 0 {
 		if err := s.pub.PublishLog(ctx, out.entries); err != nil {
-			return nil, fmt.Errorf("publish delivery log: %w", err)
+			return 0, fmt.Errorf("publish delivery log: %w", err)
 		}
 	}
-	return s.status.get(postbackID), nil
+	return len(tasks), nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -129,7 +186,16 @@ func (c *Config) AdminToken() (string, error) {
 }
 
 // RunAdmin serves the admin API on Config.Admin.Listen until ctx ends.
-func (s *Sink) RunAdmin(ctx context.Context) error {
+func (s *Sink) RunAdmin(ctx context.Context) error { return RunAdmin(ctx, s) }
+
+// RunAdmin serves the admin API over sinks (see AdminHandler) on the first
+// one's Config.Admin.Listen until ctx ends: one listener however many
+// partners' Sinks there are.
+func RunAdmin(ctx context.Context, sinks ...*Sink) error {
+	if len(sinks) == 0 {
+		return errors.New("admin: no sink")
+	}
+	s := sinks[0]
 	token, err := s.cfg.AdminToken()
 	if err != nil {
 		return err
@@ -138,7 +204,7 @@ func (s *Sink) RunAdmin(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}
-	srv := &http.Server{Handler: s.AdminHandler(token), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: AdminHandler(token, sinks...), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -37,7 +37,7 @@ type Publisher interface {
 	// index into Config.Retry.Tiers, whose delay the job's consumer
 	// waits out: it hands the job back to Process not before job.Due).
 	// The job must come back on the partition it left from (key it by
-	// job.Record.DeviceID, as the classified topic is), since that
+	// job.Record.PostbackID, as the classified topic is), since that
 	// partition's store holds its dedup record.
 	ScheduleRetry(ctx context.Context, tier int, job Job) error
 	// DeadLetter produces job to the delivery deadletter topic with the

@@ -56,7 +56,44 @@ type options struct {
 	log     *zap.Logger
 	reg     prometheus.Registerer
 	version string
+	shared  *Shared
+	only    string
 }
+
+// Shared is what the Sinks of one process share when each delivers to one
+// partner (ForPartner): the Prometheus collectors, which a registry takes
+// only once, and the latest-status cache, so that the admin API sees every
+// partner's statuses and status_cache_size bounds them all together.
+type Shared struct {
+	metrics *metrics
+	status  *statusCache
+}
+
+// NewShared builds the shared parts for cfg, registering the metrics on
+// the registerer of opts (WithRegisterer; none without); the other options
+// are ignored, so a caller can pass the same options here and to New.
+func NewShared(cfg Config, opts ...Option) (*Shared, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg.setDefaults()
+	m, err := newMetrics(o.reg)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	return &Shared{metrics: m, status: newStatusCache(cfg.StatusCacheSize)}, nil
+}
+
+// WithShared makes the Sink use sh's metrics and status cache instead of
+// its own; WithRegisterer is then ignored.
+func WithShared(sh *Shared) Option { return func(o *options) { o.shared = sh } }
+
+// ForPartner makes the Sink deliver to partner id only: fresh records are
+// offered to that partner's rules alone. The caller passes it only that
+// partner's retry jobs (see Sink.Handles). The whole Config is still
+// validated, so that every Sink of a process agrees on it.
+func ForPartner(id string) Option { return func(o *options) { o.only = id } }
 
 // WithLogger sets the logger (default zap.NewNop()).
 func WithLogger(l *zap.Logger) Option { return func(o *options) { o.log = l } }
@@ -79,13 +116,28 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 		return nil, err
 	}
 	compiled, _ := cfg.compile(nil)
-	m, err := newMetrics(o.reg)
-	if err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
+	if o.only != "" {
+		var kept []compiledPartner
+		for _, cp := range compiled {
+			if cp.cfg.ID == o.only {
+				kept = append(kept, cp)
+			}
+		}
+		if len(kept) == 0 {
+			return nil, fmt.Errorf("%w: partner %q is not configured", ErrInvalidConfig, o.only)
+		}
+		compiled = kept
+	}
+	sh := o.shared
+	if sh == nil {
+		var err error
+		if sh, err = NewShared(cfg, WithRegisterer(o.reg)); err != nil {
+			return nil, err
+		}
 	}
 	s := &Sink{
-		cfg: cfg, pub: pub, log: o.log, version: o.version, metrics: m,
-		status: newStatusCache(cfg.StatusCacheSize), byID: make(map[string]*lane),
+		cfg: cfg, pub: pub, log: o.log, version: o.version, metrics: sh.metrics,
+		status: sh.status, byID: make(map[string]*lane),
 		pending: make(map[state.Store]*pendingWrites), inflight: make(map[string]bool),
 	}
 	for _, t := range cfg.Retry.Tiers {
@@ -121,6 +173,18 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 		}
 	}
 	return s, nil
+}
+
+// Handles reports whether the Sink delivers to partner id.
+func (s *Sink) Handles(id string) bool { return s.byID[id] != nil }
+
+// Partners lists the partners the Sink delivers to, in config order.
+func (s *Sink) Partners() []string {
+	ids := make([]string, len(s.lanes))
+	for i, l := range s.lanes {
+		ids[i] = l.id
+	}
+	return ids
 }
 
 // readSecret returns the partner's signing secret ("" when it signs

@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/runtime"
@@ -29,10 +30,18 @@ const StageName = "sink"
 // changelog partition's records.
 const changelogPosName = "changelog"
 
-// Stage is the delivery sink on Kafka.
+// Stage is the delivery sink on Kafka: one consumer group, one
+// partner.Sink and one set of dedup stores per partner, so that a slow
+// partner holds back only its own group's batches (a partition's batch ends
+// when its slowest delivery does, up to batch_wait).
 type Stage struct {
-	env      pipeline.Env
-	sink     *partner.Sink
+	env    pipeline.Env
+	sinks  []*partner.Sink
+	groups []*group
+}
+
+// group is one partner's consumer group and its handler.
+type group struct {
 	handler  *handler
 	consumer *stream.Consumer
 }
@@ -53,7 +62,10 @@ func Topics(env pipeline.Env, tiers int) []stream.TopicSpec {
 	return specs
 }
 
-// New builds the stage from the sink's parsed configuration.
+// New builds the stage from the sink's parsed configuration: per partner,
+// a Sink delivering to it alone (ForPartner) and a consumer group
+// <group_prefix>.sink.<partner_id> reading the classified topic and the
+// retry tiers. The Sinks share their metrics and status cache.
 func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, error) {
 	if env.Config == nil || env.Producer == nil {
 		return nil, fmt.Errorf("sinkstage: config and producer required")
@@ -67,37 +79,96 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 	if env.Readiness == nil {
 		env.Readiness = runtime.NewReadiness()
 	}
-	pub := &publisher{producer: env.Producer, topics: env.Config.Topics, json: env.Config.ClassifiedFormat == "json"}
-	sink, err := partner.New(cfg, pub, append([]partner.Option{partner.WithLogger(env.Logger)}, opts...)...)
+	shared, err := partner.NewShared(cfg, opts...)
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{env: env, sink: sink, stores: make(map[int]*ownedStore)}
+	pub := &publisher{producer: env.Producer, topics: env.Config.Topics, json: env.Config.ClassifiedFormat == "json"}
 	topics := []string{env.Config.Topics.Classified}
 	for i := range cfg.Retry.Tiers {
 		topics = append(topics, RetryTopic(env.Config.Topics, i))
 	}
-	cc := env.Consumer
-	cc.Brokers, cc.Dialer, cc.Topics = env.Config.Kafka.Brokers, env.Dialer, topics
-	cc.GroupID = env.Config.Kafka.GroupPrefix + "." + StageName
-	cc.Logger = env.Logger.With(zap.String("stage", StageName))
-	c, err := stream.NewConsumer(cc, h)
-	if err != nil {
-		return nil, err
+	known := make(map[string]bool, len(cfg.Partners))
+	for _, p := range cfg.Partners {
+		known[p.ID] = true
 	}
-	return &Stage{env: env, sink: sink, handler: h, consumer: c}, nil
+	progress := newProgress(env.Metrics)
+	st := &Stage{env: env}
+	for i, p := range cfg.Partners {
+		if p.ID == "." || p.ID == ".." {
+			st.closeSinks()
+			return nil, fmt.Errorf("%w: partner id %q cannot name its state directory", partner.ErrInvalidConfig, p.ID)
+		}
+		log := env.Logger.With(zap.String("partner", p.ID))
+		sink, err := partner.New(cfg, pub, append([]partner.Option{partner.WithLogger(log)}, append(opts,
+			partner.WithShared(shared), partner.ForPartner(p.ID))...)...)
+		if err != nil {
+			st.closeSinks()
+			return nil, err
+		}
+		st.sinks = append(st.sinks, sink)
+		h := &handler{env: env, sink: sink, partner: p.ID, known: known, first: i == 0, progress: progress,
+			stores: make(map[int]*ownedStore)}
+		cc := env.Consumer
+		cc.Brokers, cc.Dialer, cc.Topics = env.Config.Kafka.Brokers, env.Dialer, topics
+		cc.GroupID = env.Config.Kafka.GroupPrefix + "." + StageName + "." + p.ID
+		cc.Logger = log.With(zap.String("stage", StageName))
+		c, err := stream.NewConsumer(cc, h)
+		if err != nil {
+			st.closeSinks()
+			return nil, err
+		}
+		st.groups = append(st.groups, &group{handler: h, consumer: c})
+	}
+	return st, nil
 }
 
-// Sink is the delivery engine, for the admin API.
-func (s *Stage) Sink() *partner.Sink { return s.sink }
+// closeSinks stops the Sinks built so far, when New fails half-way.
+func (s *Stage) closeSinks() {
+	for _, sk := range s.sinks {
+		_ = sk.Close(context.Background())
+	}
+}
 
-// Run consumes until ctx is cancelled, drains, lets running deliveries
-// finish (up to 30 s), and closes the stores.
+// Sinks are the delivery engines, one per partner in config order.
+func (s *Stage) Sinks() []*partner.Sink { return s.sinks }
+
+// RunAdmin serves the admin API over every partner's Sink on one listener
+// (sink.admin.listen) until ctx ends.
+func (s *Stage) RunAdmin(ctx context.Context) error { return partner.RunAdmin(ctx, s.sinks...) }
+
+// Run consumes until ctx is cancelled or a partner's group fails (which
+// stops the others: the process must not run with a partner silently
+// stalled), drains, lets running deliveries finish (up to 30 s), and
+// closes the stores.
 func (s *Stage) Run(ctx context.Context) error {
-	err := s.consumer.Run(ctx)
+	var err error
+	if len(s.groups) == 0 {
+		<-ctx.Done() // no partner: nothing to deliver, but the stage runs like the others
+	} else {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, gr := range s.groups {
+			g.Go(func() error { return gr.consumer.Run(gctx) })
+		}
+		err = g.Wait()
+	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return errors.Join(err, s.sink.Close(closeCtx), s.handler.close())
+	errs := []error{err}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, gr := range s.groups {
+		// Concurrently: each Sink may wait for its running deliveries, and
+		// the 30 s are for all of them together.
+		wg.Go(func() {
+			e := errors.Join(gr.handler.sink.Close(closeCtx), gr.handler.close())
+			mu.Lock()
+			errs = append(errs, e)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ownedStore is a partition's store, shared by the classified topic and
@@ -108,16 +179,29 @@ type ownedStore struct {
 	mu    sync.Mutex // one Process at a time per store
 }
 
+// handler is one partner's: its stores hold only that partner's dedup
+// markers, under <state_dir>/sink/<partner_id>/<partition>.
 type handler struct {
-	env    pipeline.Env
-	sink   *partner.Sink
-	mu     sync.Mutex
-	stores map[int]*ownedStore
+	env     pipeline.Env
+	sink    *partner.Sink
+	partner string
+	// known are the configured partners; first is the handler that also
+	// takes retry jobs of partners no longer configured, so that exactly
+	// one Sink logs them as skipped (no rule) rather than none.
+	known    map[string]bool
+	first    bool
+	progress *progress
+	mu       sync.Mutex
+	stores   map[int]*ownedStore
 }
 
 func (h *handler) dir(p int) string {
-	return filepath.Join(h.env.Config.StateDir, StageName, strconv.Itoa(p))
+	return filepath.Join(h.env.Config.StateDir, StageName, h.partner, strconv.Itoa(p))
 }
+
+// readinessName names the handler's partitions in the readiness report:
+// several partners' groups restore the same partition numbers at once.
+func (h *handler) readinessName() string { return StageName + "/" + h.partner }
 
 // Assigned opens (or shares) the partition's store, first catching up
 // with the changelog: the dedup markers only ever get set, so applying the
@@ -136,6 +220,7 @@ func (h *handler) Assigned(ctx context.Context, topic string, p int) (int64, err
 		h.stores[p] = ps
 	}
 	ps.refs++
+	h.progress.assigned(h, topic, p)
 	off, ok, err := ps.store.Offset("in:" + topic)
 	if err != nil || !ok {
 		return stream.CommittedOffset, err
@@ -144,8 +229,8 @@ func (h *handler) Assigned(ctx context.Context, topic string, p int) (int64, err
 }
 
 func (h *handler) open(ctx context.Context, p int) (state.Store, error) {
-	h.env.Readiness.MarkRestoring(StageName, p, true)
-	defer h.env.Readiness.MarkRestoring(StageName, p, false)
+	h.env.Readiness.MarkRestoring(h.readinessName(), p, true)
+	defer h.env.Readiness.MarkRestoring(h.readinessName(), p, false)
 	dir := h.dir(p)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -158,17 +243,21 @@ func (h *handler) open(ctx context.Context, p int) (state.Store, error) {
 	if err == nil {
 		var end, n int64
 		start := time.Now()
-		end, n, err = runtime.CatchUp(ctx, h.env.Dialer, h.env.Config.Kafka.Brokers, h.env.Config.Topics.SinkChangelog, p, from, st)
+		// The changelog is one topic for every partner (its keys name the
+		// partner); this store keeps only its own partner's markers, so
+		// that it stays as small as that partner's traffic.
+		end, n, err = runtime.CatchUp(ctx, h.env.Dialer, h.env.Config.Kafka.Brokers, h.env.Config.Topics.SinkChangelog, p, from,
+			&keyFilter{Store: st, prefix: partner.DedupKey(h.partner, "")})
 		if err == nil {
 			var b state.Batch
 			b.SetOffset(changelogPosName, end)
 			err = st.Apply(&b)
-			h.env.Logger.Info("sink state caught up with changelog", zap.Int("partition", p), zap.Int64("records", n), zap.Duration("took", time.Since(start)))
+			h.env.Logger.Info("sink state caught up with changelog", zap.String("partner", h.partner), zap.Int("partition", p), zap.Int64("records", n), zap.Duration("took", time.Since(start)))
 		}
 	}
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("sink partition %d: %w", p, err)
+		return nil, fmt.Errorf("sink %s partition %d: %w", h.partner, p, err)
 	}
 	return st, nil
 }
@@ -214,17 +303,18 @@ func (h *handler) Process(ctx context.Context, b stream.Batch) error {
 		return fmt.Errorf("sink partition %d: apply: %w", b.Partition, err)
 	}
 	m := h.env.Metrics
-	m.RecordsIn.WithLabelValues(StageName).Add(float64(len(b.Messages)))
+	h.progress.processed(h, b.Topic, b.Partition, len(b.Messages))
 	m.BatchRecords.WithLabelValues(StageName).Observe(float64(len(b.Messages)))
-	m.Lag.WithLabelValues(StageName, b.Topic, strconv.Itoa(b.Partition)).Set(float64(b.Lag()))
+	m.Lag.WithLabelValues(h.readinessName(), b.Topic, strconv.Itoa(b.Partition)).Set(float64(b.Lag()))
 	m.BatchSeconds.WithLabelValues(StageName).Observe(time.Since(start).Seconds())
 	return nil
 }
 
-// jobs decodes a batch: classified records, or retry jobs, which wait
-// until due. A record that cannot be decoded is logged and skipped: it
-// cannot be delivered, and holding the partition would stop every other
-// postback behind it.
+// jobs decodes a batch: classified records (every one is offered to the
+// partner's rules), or the partner's own retry jobs, which wait until due;
+// other partners' retry jobs are skipped before any wait. A record that
+// cannot be decoded is logged and skipped: it cannot be delivered, and
+// holding the partition would stop every other postback behind it.
 func (h *handler) jobs(ctx context.Context, b stream.Batch) ([]partner.Job, error) {
 	jobs := make([]partner.Job, 0, len(b.Messages))
 	retry := b.Topic != h.env.Config.Topics.Classified
@@ -239,11 +329,16 @@ func (h *handler) jobs(ctx context.Context, b stream.Batch) ([]partner.Job, erro
 			j.Record, err = decodeClassified(m.Value)
 		}
 		if err != nil {
-			h.env.Logger.Error("undecodable record skipped", zap.String("topic", b.Topic), zap.Int("partition", b.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
-			h.env.Metrics.Rejects.WithLabelValues(StageName, "record").Inc()
+			if h.first { // every partner's group reads it: report it once
+				h.env.Logger.Error("undecodable record skipped", zap.String("topic", b.Topic), zap.Int("partition", b.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
+				h.env.Metrics.Rejects.WithLabelValues(StageName, "record").Inc()
+			}
 			continue
 		}
 		if retry {
+			if j.Partner != h.partner && (h.known[j.Partner] || !h.first) {
+				continue
+			}
 			if wait := time.Until(j.Due); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
@@ -266,9 +361,10 @@ func decodeClassified(v []byte) (schemas.Classified, error) {
 	return schemas.DecodeClassified(v)
 }
 
-func (h *handler) Revoked(_ context.Context, _ string, p int) {
+func (h *handler) Revoked(_ context.Context, topic string, p int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.progress.revoked(h, topic, p)
 	ps, ok := h.stores[p]
 	if !ok {
 		return
