@@ -66,7 +66,8 @@ type StatefulConfig struct {
 	Logger         *zap.Logger
 	Badger         state.BadgerOptions
 	// CacheEntries bounds each partition's read cache of state values
-	// (default 100,000: about 10-25 MB of device states).
+	// (default 50,000: 5-12 MB of device states per partition, so a copy
+	// owning 24 stage partitions stays within a few hundred MB).
 	CacheEntries int
 	// OpenStore opens a partition's store; default Badger in the state dir.
 	// A test seam.
@@ -84,7 +85,7 @@ func (c *StatefulConfig) setDefaults() {
 		c.Readiness = NewReadiness()
 	}
 	if c.CacheEntries <= 0 {
-		c.CacheEntries = 100_000
+		c.CacheEntries = 50_000
 	}
 	if c.OpenStore == nil {
 		opts := c.Badger
