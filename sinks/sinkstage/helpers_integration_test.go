@@ -77,7 +77,7 @@ func ensureTopics(t *testing.T, ctx context.Context, cfg *config.Config, tiers i
 
 func newProducer(t *testing.T, brokers []string) *stream.Producer {
 	t.Helper()
-	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers, Compression: testCompression})
 	if err != nil {
 		t.Fatal(err)
 	}
