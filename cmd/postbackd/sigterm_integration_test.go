@@ -3,14 +3,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,10 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/processors/generator"
-	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/replay"
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/processors/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -86,39 +79,10 @@ sink:
           mode: all
           url: "%s/pb?id={postback_id}&type={type}"
 `, strings.Join(brokers, ","), prefix, prefix, types, partner.URL)
-	cfgFile := filepath.Join(t.TempDir(), "postbackd.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: brokers}, pipeline.Topics(cfg)...); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile, cfg := writeConfig(t, ctx, brokers, cfgText)
 
 	const n = 30_000
-	g := generator.New(generator.Config{Seed: 5, Devices: 3000, SingleDeviceUsers: true, MalformedRate: 0.005})
-	recs := make([]generator.Record, n)
-	var in bytes.Buffer
-	for i := range recs {
-		recs[i] = g.Next()
-		in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
-		in.WriteByte('\n')
-	}
-	var out, rejects bytes.Buffer
-	if _, err := replay.Run(ctx, replay.Config{}, &in, &out, &rejects); err != nil {
-		t.Fatal(err)
-	}
-	want := make(map[string]bool)
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var c classifiedLine
-		if err := json.Unmarshal([]byte(l), &c); err != nil {
-			t.Fatal(err)
-		}
-		want[c.PostbackID] = true
-	}
+	recs, _, want := generateWithReplay(t, ctx, generator.Config{Seed: 5, Devices: 3000, SingleDeviceUsers: true, MalformedRate: 0.005}, n)
 
 	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
 	if err != nil {
@@ -172,7 +136,7 @@ sink:
 	unique, total := partnerSrv.snapshot()
 	partnerSrv.mu.Lock()
 	for id := range partnerSrv.calls {
-		if !want[id] {
+		if _, ok := want[id]; !ok {
 			t.Errorf("partner got postback %s that replay does not give", id)
 			break
 		}

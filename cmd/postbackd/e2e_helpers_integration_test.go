@@ -1,0 +1,65 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/replay"
+	"github.com/postbackd/postbackd/processors/stream"
+)
+
+// writeConfig writes cfgText to a file, loads it and creates the
+// classification topics, so producers can write before any copy starts.
+func writeConfig(t *testing.T, ctx context.Context, brokers []string, cfgText string) (string, *config.Config) {
+	t.Helper()
+	cfgFile := filepath.Join(t.TempDir(), "postbackd.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: brokers}, pipeline.Topics(cfg)...); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile, cfg
+}
+
+// generateWithReplay returns n generated raw records and what replay
+// classifies them into.
+func generateWithReplay(t *testing.T, ctx context.Context, gc generator.Config, n int) ([]generator.Record, []classifiedLine, map[string]string) {
+	t.Helper()
+	g := generator.New(gc)
+	recs := make([]generator.Record, n)
+	var in bytes.Buffer
+	for i := range recs {
+		recs[i] = g.Next()
+		in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
+		in.WriteByte('\n')
+	}
+	var out, rejects bytes.Buffer
+	if _, err := replay.Run(ctx, replay.Config{}, &in, &out, &rejects); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	records := make([]classifiedLine, len(lines))
+	byID := make(map[string]string, len(lines))
+	for i, l := range lines {
+		if err := json.Unmarshal([]byte(l), &records[i]); err != nil {
+			t.Fatal(err)
+		}
+		byID[records[i].PostbackID] = l
+	}
+	return recs, records, byID
+}
