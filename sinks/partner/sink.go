@@ -16,7 +16,9 @@ import (
 )
 
 // Sink delivers postbacks to partners. One Sink serves every partition of
-// a process; Process may be called concurrently for different partitions.
+// a process, for every partner or (ForPartner) for one, as the sink stage
+// runs it, so that a slow partner's batches hold back no other partner's;
+// Process may be called concurrently for different partitions.
 type Sink struct {
 	cfg     Config
 	pub     Publisher
