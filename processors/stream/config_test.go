@@ -107,3 +107,21 @@ func TestReaderLoggerDemotesIdleFetchTimeouts(t *testing.T) {
 		t.Fatalf("levels = %v", entries)
 	}
 }
+
+func TestConsumerStartOffsetForGroupsWithoutCommits(t *testing.T) {
+	base := ConsumerConfig{Brokers: []string{"b:9092"}, GroupID: "g", Topics: []string{"t"}}
+	c, err := NewConsumer(base, nopHandler{})
+	if err != nil || c.cfg.StartOffset != FirstOffset {
+		t.Fatalf("default start = %d, %v; want FirstOffset", c.cfg.StartOffset, err)
+	}
+	latest := base
+	latest.StartOffset = LastOffset
+	if _, err := NewConsumer(latest, nopHandler{}); err != nil {
+		t.Fatalf("LastOffset refused: %v", err)
+	}
+	bad := base
+	bad.StartOffset = 42
+	if _, err := NewConsumer(bad, nopHandler{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("absolute start offset: %v, want ErrInvalidConfig", err)
+	}
+}

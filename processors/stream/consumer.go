@@ -52,6 +52,11 @@ type ConsumerConfig struct {
 	WatchPartitionChanges  bool
 	PartitionWatchInterval time.Duration
 
+	// StartOffset is where a partition the group has no committed offset
+	// for starts when the handler asks for CommittedOffset: FirstOffset
+	// (default: nothing is missed) or LastOffset (only what comes next).
+	StartOffset int64
+
 	// DrainTimeout bounds how long Run waits, after its context is
 	// cancelled, for the batches in flight; then their context is
 	// cancelled. Default 30s.
@@ -60,6 +65,9 @@ type ConsumerConfig struct {
 }
 
 func (c *ConsumerConfig) setDefaults() {
+	if c.StartOffset == 0 {
+		c.StartOffset = FirstOffset
+	}
 	setDefault(&c.MaxBatchRecords, 1000)
 	setDefault(&c.MaxBatchWait, 50*time.Millisecond)
 	setDefault(&c.FetchMaxBytes, 1<<20)
@@ -95,6 +103,8 @@ func (c *ConsumerConfig) Validate() error {
 	case c.MaxBatchRecords < 1, c.MaxBatchWait < 0, c.FetchMaxBytes < 1, c.FetchMaxWait <= 0,
 		c.CommitInterval <= 0, c.HeartbeatInterval <= 0, c.DrainTimeout <= 0:
 		return fmt.Errorf("%w: consumer: setting out of range", ErrInvalidConfig)
+	case c.StartOffset != FirstOffset && c.StartOffset != LastOffset:
+		return fmt.Errorf("%w: consumer: start offset must be FirstOffset or LastOffset", ErrInvalidConfig)
 	case c.HeartbeatInterval*3 > c.SessionTimeout:
 		return fmt.Errorf("%w: consumer: heartbeat interval must be at most a third of the session timeout", ErrInvalidConfig)
 	}
@@ -172,7 +182,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		JoinGroupBackoff:       c.cfg.JoinGroupBackoff,
 		WatchPartitionChanges:  c.cfg.WatchPartitionChanges,
 		PartitionWatchInterval: c.cfg.PartitionWatchInterval,
-		StartOffset:            kafka.FirstOffset,
+		StartOffset:            c.cfg.StartOffset,
 		ErrorLogger:            kafkaLogger(c.log.Warn),
 	}
 	if c.log.Core().Enabled(zap.DebugLevel) {

@@ -21,6 +21,12 @@ type Config struct {
 	Admin     AdminConfig  `yaml:"admin"`
 	Retry     RetryConfig  `yaml:"retry"`
 	Redact    RedactConfig `yaml:"redact"`
+	// NewPartnerStart is where a partner's consumer group starts when it has
+	// no committed offset yet: "earliest" (default: a first deployment
+	// misses nothing) or "latest" (a partner added to a running system
+	// gets only new postbacks, not the classified topic's retained
+	// history).
+	NewPartnerStart string `yaml:"new_partner_start"`
 	// StatusCacheSize bounds the latest-status cache the admin API reads.
 	StatusCacheSize int             `yaml:"status_cache_size"`
 	Partners        []PartnerConfig `yaml:"partners"`
@@ -132,7 +138,16 @@ const (
 // DefaultTiers are the retry-tier delays when none are configured.
 var DefaultTiers = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour}
 
+// Values of NewPartnerStart.
+const (
+	StartEarliest = "earliest"
+	StartLatest   = "latest"
+)
+
 func (c *Config) setDefaults() {
+	if c.NewPartnerStart == "" {
+		c.NewPartnerStart = StartEarliest
+	}
 	if c.BatchWait == 0 {
 		c.BatchWait = Duration(DefaultBatchWait)
 	}

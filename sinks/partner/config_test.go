@@ -100,3 +100,15 @@ sink:
 		}
 	}
 }
+
+func TestParseConfigNewPartnerStart(t *testing.T) {
+	c, errs := ParseConfig("c.yaml", sinkNode(t, goodYAML), nil)
+	if len(errs) > 0 || c.NewPartnerStart != StartEarliest {
+		t.Fatalf("default new_partner_start = %q, %v; want earliest", c.NewPartnerStart, errs)
+	}
+	src := "sink:\n  new_partner_start: sometimes\n  partners: []\n"
+	_, errs = ParseConfig("c.yaml", sinkNode(t, src), nil)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "c.yaml:2: sink.new_partner_start: want earliest or latest") {
+		t.Fatalf("errors = %v", errs)
+	}
+}

@@ -76,6 +76,9 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 	if c.BatchWait <= 0 {
 		add("batch_wait", "must be positive")
 	}
+	if c.NewPartnerStart != StartEarliest && c.NewPartnerStart != StartLatest {
+		add("new_partner_start", "want earliest or latest, got %q", c.NewPartnerStart)
+	}
 	if c.StatusCacheSize < 1 {
 		add("status_cache_size", "must be at least 1")
 	}

@@ -112,6 +112,9 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 		cc := env.Consumer
 		cc.Brokers, cc.Dialer, cc.Topics = env.Config.Kafka.Brokers, env.Dialer, topics
 		cc.GroupID = env.Config.Kafka.GroupPrefix + "." + StageName + "." + p.ID
+		if cfg.NewPartnerStart == partner.StartLatest {
+			cc.StartOffset = stream.LastOffset
+		}
 		cc.Logger = log.With(zap.String("stage", StageName))
 		c, err := stream.NewConsumer(cc, h)
 		if err != nil {
