@@ -94,16 +94,23 @@ func pruneTouchList(ts []touch, oldest int64) []touch {
 			kept = append(kept, t)
 		}
 	}
-	for len(kept) > maxTouches {
+	return dropOldest(kept, maxTouches, func(t touch) int64 { return t.ts })
+}
+
+// dropOldest removes the oldest items (by ts; the first of equals) until at
+// most limit are left, keeping the order of the rest: touches and seen ids
+// are bounded the same way.
+func dropOldest[T any](items []T, limit int, ts func(T) int64) []T {
+	for len(items) > limit {
 		drop := 0
-		for i, t := range kept {
-			if t.ts < kept[drop].ts {
+		for i, x := range items {
+			if ts(x) < ts(items[drop]) {
 				drop = i
 			}
 		}
-		kept = append(kept[:drop], kept[drop+1:]...)
+		items = append(items[:drop], items[drop+1:]...)
 	}
-	return kept
+	return items
 }
 
 // seen reports whether hash is among ids still within the horizon of an
@@ -130,16 +137,7 @@ func remember(ids []seenID, id seenID, newest, horizon int64, limit int) []seenI
 		}
 	}
 	kept = append(kept, id)
-	for len(kept) > limit {
-		drop := 0
-		for i, x := range kept {
-			if x.ts < kept[drop].ts {
-				drop = i
-			}
-		}
-		kept = append(kept[:drop], kept[drop+1:]...)
-	}
-	return kept
+	return dropOldest(kept, limit, func(x seenID) int64 { return x.ts })
 }
 
 // idHash is 64-bit FNV-1a. Ids are kept hashed to 8 bytes because event ids
