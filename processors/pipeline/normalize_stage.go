@@ -94,8 +94,7 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 	m.RecordsIn.WithLabelValues(NormalizeStageName).Add(float64(len(b.Messages)))
 	m.RecordsOut.WithLabelValues(NormalizeStageName, topics.EventsByDevice).Add(float64(len(out) - rejects))
 	m.RecordsOut.WithLabelValues(NormalizeStageName, topics.Deadletter).Add(float64(rejects))
-	m.Lag.WithLabelValues(NormalizeStageName, b.Topic, partitionLabel(b.Partition)).Set(float64(b.Lag()))
-	m.BatchSeconds.WithLabelValues(NormalizeStageName).Observe(time.Since(start).Seconds())
+	m.ObserveBatch(NormalizeStageName, b, start)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -65,5 +64,3 @@ func decodeAll[T any](res *runtime.Result, enc classifiedEncoder, deadletter str
 	}
 	return out, nil
 }
-
-func partitionLabel(p int) string { return strconv.Itoa(p) }

@@ -18,12 +18,12 @@ import (
 // every stage of the process. /readyz answers 200 only when none is.
 type Readiness struct {
 	mu        sync.Mutex
-	restoring map[string]int // stage/partition -> remaining records
+	restoring map[string]struct{} // stage/partition
 	started   bool
 }
 
 // NewReadiness returns a tracker that is not ready until MarkStarted.
-func NewReadiness() *Readiness { return &Readiness{restoring: make(map[string]int)} }
+func NewReadiness() *Readiness { return &Readiness{restoring: make(map[string]struct{})} }
 
 // MarkStarted records that the stages have joined their groups.
 func (r *Readiness) MarkStarted() {
@@ -35,23 +35,14 @@ func (r *Readiness) MarkStarted() {
 // MarkRestoring records that a stage's partition starts (true) or ends
 // (false) restoring its state.
 func (r *Readiness) MarkRestoring(stage string, partition int, restoring bool) {
+	key := fmt.Sprintf("%s/%d", stage, partition)
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if restoring {
-		r.restoringBegin(stage, partition)
+		r.restoring[key] = struct{}{}
 	} else {
-		r.restoringEnd(stage, partition)
+		delete(r.restoring, key)
 	}
-}
-
-func (r *Readiness) restoringBegin(stage string, partition int) {
-	r.mu.Lock()
-	r.restoring[fmt.Sprintf("%s/%d", stage, partition)] = 1
-	r.mu.Unlock()
-}
-
-func (r *Readiness) restoringEnd(stage string, partition int) {
-	r.mu.Lock()
-	delete(r.restoring, fmt.Sprintf("%s/%d", stage, partition))
-	r.mu.Unlock()
 }
 
 // Ready reports whether every owned partition is restored, and if not, why.

@@ -2,8 +2,11 @@ package runtime
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/postbackd/postbackd/processors/stream"
 )
 
 // Metrics are the per-stage Prometheus series shared by every stage.
@@ -61,3 +64,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func partitionLabel(p int) string { return strconv.Itoa(p) }
+
+// ObserveBatch records a processed batch of stage: the partition's lag,
+// the batch's size and the time since start.
+func (m *Metrics) ObserveBatch(stage string, b stream.Batch, start time.Time) {
+	m.Lag.WithLabelValues(stage, b.Topic, partitionLabel(b.Partition)).Set(float64(b.Lag()))
+	m.BatchRecords.WithLabelValues(stage).Observe(float64(len(b.Messages)))
+	m.BatchSeconds.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+}

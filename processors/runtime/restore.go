@@ -10,8 +10,14 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/state"
 )
+
+// changelogRetryFor bounds how long changelog reads are retried. A topic
+// just created, or a leader just moved, answers "not leader" for a moment;
+// that must not fail the partition (and with it the whole consumer).
+const changelogRetryFor = 60 * time.Second
 
 // restoreChunk is how many changelog records go into one store
 // transaction: large enough to amortize the commit, small enough that
@@ -125,7 +131,7 @@ func restore(ctx context.Context, t restoreTarget) (int64, error) {
 // changes nothing.
 func CatchUp(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string, p int, from int64, st state.Store) (end, n int64, err error) {
 	var first int64
-	err = retry(ctx, func() error {
+	err = stream.Retry(ctx, changelogRetryFor, func() error {
 		conn, err := dialLeader(ctx, dialer, brokers, topic, p)
 		if err != nil {
 			return err

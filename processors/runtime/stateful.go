@@ -148,8 +148,8 @@ func (s *Stateful) partitionDir(p int) string {
 // state.
 func (s *Stateful) Assigned(ctx context.Context, topic string, p int) (int64, error) {
 	log := s.cfg.Logger.With(zap.String("stage", s.cfg.Stage), zap.String("topic", topic), zap.Int("partition", p))
-	s.cfg.Readiness.restoringBegin(s.cfg.Stage, p)
-	defer s.cfg.Readiness.restoringEnd(s.cfg.Stage, p)
+	s.cfg.Readiness.MarkRestoring(s.cfg.Stage, p, true)
+	defer s.cfg.Readiness.MarkRestoring(s.cfg.Stage, p, false)
 
 	dir := s.partitionDir(p)
 	st, err := s.cfg.OpenStore(dir)
@@ -162,7 +162,7 @@ func (s *Stateful) Assigned(ctx context.Context, topic string, p int) (int64, er
 		return 0, fmt.Errorf("%s partition %d: read offset: %w", s.cfg.Stage, p, err)
 	}
 	var tail tail
-	err = retry(ctx, func() (err error) {
+	err = stream.Retry(ctx, changelogRetryFor, func() (err error) {
 		tail, err = changelogTail(ctx, s.cfg.Dialer, s.cfg.Brokers, s.cfg.ChangelogTopic, p)
 		return err
 	})
@@ -194,7 +194,7 @@ func (s *Stateful) Assigned(ctx context.Context, topic string, p int) (int64, er
 		}
 		start := time.Now()
 		var n int64
-		err = retry(ctx, func() (err error) {
+		err = stream.Retry(ctx, changelogRetryFor, func() (err error) {
 			n, err = restore(ctx, restoreTarget{
 				store: st, dialer: s.cfg.Dialer, brokers: s.cfg.Brokers,
 				topic: s.cfg.ChangelogTopic, partition: p, tail: tail,
@@ -307,9 +307,7 @@ func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	for field, n := range res.Rejected {
 		m.Rejects.WithLabelValues(s.cfg.Stage, field).Add(float64(n))
 	}
-	m.Lag.WithLabelValues(s.cfg.Stage, b.Topic, partitionLabel(b.Partition)).Set(float64(b.Lag()))
-	m.BatchRecords.WithLabelValues(s.cfg.Stage).Observe(float64(len(b.Messages)))
-	m.BatchSeconds.WithLabelValues(s.cfg.Stage).Observe(time.Since(start).Seconds())
+	m.ObserveBatch(s.cfg.Stage, b, start)
 	return nil
 }
 

@@ -115,7 +115,7 @@ func EnsureTopics(ctx context.Context, cfg TopicsConfig, specs ...TopicSpec) err
 	// A broker that is starting or busy can time a request out; retry
 	// until ReadyTimeout rather than fail a whole process at start.
 	var meta *kafka.MetadataResponse
-	err := retryFor(ctx, cfg.ReadyTimeout, func() (err error) {
+	err := Retry(ctx, cfg.ReadyTimeout, func() (err error) {
 		meta, err = client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 		return err
 	})
@@ -143,7 +143,7 @@ func EnsureTopics(ctx context.Context, cfg TopicsConfig, specs ...TopicSpec) err
 		return nil
 	}
 	var res *kafka.CreateTopicsResponse
-	err = retryFor(ctx, cfg.ReadyTimeout, func() (err error) {
+	err = Retry(ctx, cfg.ReadyTimeout, func() (err error) {
 		res, err = client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: create})
 		return err
 	})
@@ -209,9 +209,11 @@ func topicsReady(meta *kafka.MetadataResponse, names []string) bool {
 	return ready == len(names)
 }
 
-// retryFor calls fn until it succeeds, ctx ends or d passes, backing off
-// from 100 ms to 2 s, and returns fn's last error.
-func retryFor(ctx context.Context, d time.Duration, fn func() error) error {
+// Retry calls fn until it succeeds, ctx ends or d passes, backing off
+// from 100 ms to 2 s, and returns fn's last error. A broker that is busy,
+// starting, or moving a leader answers with errors for a moment; callers
+// that must not fail a whole process or partition on that use it.
+func Retry(ctx context.Context, d time.Duration, fn func() error) error {
 	deadline := time.Now().Add(d)
 	wait := 100 * time.Millisecond
 	for {
