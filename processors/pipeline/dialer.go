@@ -64,7 +64,7 @@ func tlsConfig(c config.TLS) (*tls.Config, error) {
 }
 
 func saslMechanism(c config.SASL) (sasl.Mechanism, error) {
-	password, err := secret(c.PasswordEnv, c.PasswordFile)
+	password, err := config.Secret(c.PasswordEnv, c.PasswordFile)
 	if err != nil {
 		return nil, fmt.Errorf("kafka.sasl: %w", err)
 	}
@@ -77,24 +77,4 @@ func saslMechanism(c config.SASL) (sasl.Mechanism, error) {
 		return scram.Mechanism(scram.SHA512, c.Username, password)
 	}
 	return nil, fmt.Errorf("kafka.sasl.mechanism: unsupported %q", c.Mechanism)
-}
-
-// secret reads a secret from an environment variable or a file, so it
-// never sits in the config file itself.
-func secret(env, file string) (string, error) {
-	switch {
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", env)
-		}
-		return v, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return "", nil
 }

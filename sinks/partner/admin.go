@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -169,20 +167,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // AdminToken reads the admin bearer token from token_env or token_file.
 func (c *Config) AdminToken() (string, error) {
-	switch {
-	case c.Admin.TokenEnv != "":
-		if v := os.Getenv(c.Admin.TokenEnv); v != "" {
-			return v, nil
-		}
-		return "", fmt.Errorf("%w: admin token: environment variable %s is not set", ErrMissingSecret, c.Admin.TokenEnv)
-	case c.Admin.TokenFile != "":
-		b, err := os.ReadFile(c.Admin.TokenFile)
-		if err != nil {
-			return "", fmt.Errorf("%w: admin token: %w", ErrMissingSecret, err)
-		}
-		return strings.TrimSpace(string(b)), nil
+	if c.Admin.TokenEnv == "" && c.Admin.TokenFile == "" {
+		return "", fmt.Errorf("%w: admin token: set sink.admin.token_env or token_file", ErrMissingSecret)
 	}
-	return "", fmt.Errorf("%w: admin token: set sink.admin.token_env or token_file", ErrMissingSecret)
+	return requiredSecret(c.Admin.TokenEnv, c.Admin.TokenFile, "admin token: ")
 }
 
 // RunAdmin serves the admin API on Config.Admin.Listen until ctx ends.

@@ -3,8 +3,6 @@ package partner
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/state"
 )
 
@@ -192,23 +191,23 @@ func (s *Sink) Partners() []string {
 // readSecret returns the partner's signing secret ("" when it signs
 // nothing). It is never logged.
 func readSecret(p PartnerConfig) (string, error) {
-	switch {
-	case p.Secret != "":
+	if p.Secret != "" {
 		return p.Secret, nil
-	case p.SecretEnv != "":
-		v, ok := os.LookupEnv(p.SecretEnv)
-		if !ok || v == "" {
-			return "", fmt.Errorf("%w: environment variable %s is not set", ErrMissingSecret, p.SecretEnv)
-		}
-		return v, nil
-	case p.SecretFile != "":
-		b, err := os.ReadFile(p.SecretFile)
-		if err != nil {
-			return "", fmt.Errorf("%w: %w", ErrMissingSecret, err)
-		}
-		return strings.TrimSpace(string(b)), nil
 	}
-	return "", nil
+	return requiredSecret(p.SecretEnv, p.SecretFile, "")
+}
+
+// requiredSecret reads a secret with config.Secret, where an empty value
+// from the environment counts as missing; what names the secret in errors.
+func requiredSecret(env, file, what string) (string, error) {
+	v, err := config.Secret(env, file)
+	if err == nil && env != "" && v == "" {
+		err = fmt.Errorf("environment variable %s is not set", env)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %s%w", ErrMissingSecret, what, err)
+	}
+	return v, nil
 }
 
 // Close stops taking work, lets queued and running deliveries finish
