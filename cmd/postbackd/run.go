@@ -16,6 +16,8 @@ import (
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/runtime"
 	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/sinks/partner"
+	"github.com/postbackd/postbackd/sinks/sinkstage"
 )
 
 // Stage names for --stages.
@@ -101,12 +103,12 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	topics := pipeline.Topics(cfg)
+	var sc partner.Config
 	if stages["sink"] {
-		st, err := sinkTopics(cfg)
-		if err != nil {
+		if sc, err = sinkConfig(cfg); err != nil {
 			return err
 		}
-		topics = append(topics, st...)
+		topics = append(topics, sinkstage.Topics(pipeline.Env{Config: cfg}, len(sc.Retry.Tiers))...)
 	}
 	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers, Dialer: dialer, Logger: logger}, topics...); err != nil {
 		return fmt.Errorf("create topics: %w", err)
@@ -147,7 +149,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 		runners = append(runners, s.Run)
 	}
 	if stages["sink"] {
-		run, err := newSinkRunner(cfg, env, reg)
+		run, err := newSinkRunner(sc, env, reg)
 		if err != nil {
 			return err
 		}

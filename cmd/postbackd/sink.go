@@ -10,7 +10,6 @@ import (
 
 	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/sinks/sinkstage"
 )
@@ -25,23 +24,10 @@ func sinkConfig(cfg *config.Config) (partner.Config, error) {
 	return sc, nil
 }
 
-// sinkTopics are the topics the sink stage needs.
-func sinkTopics(cfg *config.Config) ([]stream.TopicSpec, error) {
-	sc, err := sinkConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return sinkstage.Topics(pipeline.Env{Config: cfg}, len(sc.Retry.Tiers)), nil
-}
-
 // newSinkRunner builds the partner delivery sink stage (a consumer group
 // and a Sink per partner), and its admin API, one listener over every
 // partner, when a token is configured.
-func newSinkRunner(cfg *config.Config, env pipeline.Env, reg prometheus.Registerer) (func(context.Context) error, error) {
-	sc, err := sinkConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
+func newSinkRunner(sc partner.Config, env pipeline.Env, reg prometheus.Registerer) (func(context.Context) error, error) {
 	stage, err := sinkstage.New(env, sc, partner.WithRegisterer(reg), partner.WithVersion(version))
 	if err != nil {
 		return nil, err
