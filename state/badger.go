@@ -82,8 +82,14 @@ func OpenBadger(dir string, opts BadgerOptions) (*Badger, error) {
 		// threshold at 15% of a memtable.
 		WithValueThreshold(min(1<<20, opts.MemTableSize/8)).
 		WithValueLogFileSize(64 << 20).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(8).
+		// A stage rewrites most of its keys within a few memtables, so
+		// letting level 0 collect ten tables before compacting it into
+		// level 1 merges away most overwritten versions first: the device
+		// classifier on Badger ran 12% faster than with two (2M events,
+		// 100k devices). Reads pay little for the extra tables: they come
+		// from the cache, and the tables' bloom filters skip the rest.
+		WithNumLevelZeroTables(10).
+		WithNumLevelZeroTablesStall(20).
 		WithBaseTableSize(2 << 20).
 		WithNumCompactors(2).
 		WithNumGoroutines(2).

@@ -323,3 +323,64 @@ func TestCachedClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCachedTakeDecoded: the Decoded of an applied write comes back once,
+// and never after anything that may have changed the value without it.
+func TestCachedTakeDecoded(t *testing.T) {
+	c := NewCached(NewMemory(), 2)
+	defer c.Close()
+	obj := &struct{ n int }{1}
+	var b Batch
+	b.Writes = append(b.Writes, Write{Key: []byte("k"), Value: []byte("v1"), Decoded: obj})
+	mustApply(t, c, &b)
+	if got, ok := c.TakeDecoded([]byte("k")); !ok || got != obj {
+		t.Fatalf("take = %v %v, want the applied object", got, ok)
+	}
+	if _, ok := c.TakeDecoded([]byte("k")); ok {
+		t.Fatal("an object was handed out twice")
+	}
+	mustGet(t, c, "k", "v1") // the value stays
+
+	// A write without Decoded drops a kept object.
+	b.Reset()
+	b.Writes = append(b.Writes, Write{Key: []byte("k"), Value: []byte("v2"), Decoded: obj})
+	mustApply(t, c, &b)
+	b.Reset()
+	b.Set([]byte("k"), []byte("v3"))
+	mustApply(t, c, &b)
+	if _, ok := c.TakeDecoded([]byte("k")); ok {
+		t.Fatal("a stale object survived a write without one")
+	}
+
+	// Eviction drops it; a Get's fill from inner has none.
+	b.Reset()
+	b.Writes = append(b.Writes, Write{Key: []byte("k"), Value: []byte("v4"), Decoded: obj})
+	mustApply(t, c, &b)
+	for _, k := range []string{"x", "y", "z"} {
+		b.Reset()
+		b.Set([]byte(k), []byte(k))
+		mustApply(t, c, &b)
+	}
+	if _, ok := c.TakeDecoded([]byte("k")); ok {
+		t.Fatal("an evicted key's object came back")
+	}
+	mustGet(t, c, "k", "v4")
+	if _, ok := c.TakeDecoded([]byte("k")); ok {
+		t.Fatal("a value read from inner came with an object")
+	}
+}
+
+// TestCachedFailedApplyDropsDecoded: after an Apply of unknown outcome
+// the key's object is gone with its value.
+func TestCachedFailedApplyDropsDecoded(t *testing.T) {
+	c := NewCached(failingStore{NewMemory()}, 10)
+	defer c.Close()
+	var b Batch
+	b.Writes = append(b.Writes, Write{Key: []byte("k"), Value: []byte("v"), Decoded: 1})
+	if err := c.Apply(&b); !errors.Is(err, errDisk) {
+		t.Fatalf("apply = %v", err)
+	}
+	if _, ok := c.TakeDecoded([]byte("k")); ok {
+		t.Fatal("object of a failed apply kept")
+	}
+}

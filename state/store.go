@@ -36,6 +36,11 @@ type Batch struct {
 type Write struct {
 	Key   []byte
 	Value []byte
+	// Decoded, optional, is the writer's decoded form of Value. A Cached
+	// keeps it with the value and hands it back once through TakeDecoded,
+	// so that the next batch need not decode what this one encoded; other
+	// stores ignore it. The writer must not touch it after Apply.
+	Decoded any
 }
 
 // Set adds a set of key to value.

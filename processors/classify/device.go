@@ -46,9 +46,16 @@ type DeviceResult struct {
 // the batch boundaries, which is what makes a replayed batch produce the
 // same records.
 func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, error) {
-	var res DeviceResult
+	// Sized for the usual yield (up to two records per event and an event
+	// with a user_id in every other), so that a batch's outputs do not
+	// regrow: copying Classified records was a tenth of the stage's CPU.
+	res := DeviceResult{
+		Classified:    make([]schemas.Classified, 0, 2*len(batch)),
+		UserEvents:    make([]schemas.UserEvent, 0, len(batch)/2),
+		UserEventEnds: make([]int, 0, len(batch)/2),
+	}
 	states := make(map[string]*deviceState, len(batch))
-	var order []string
+	order := make([]string, 0, len(batch))
 	for i := range batch {
 		in := &batch[i]
 		if in.Click == nil && (in.Event == nil || !isEventType(in.Event.Type)) {
@@ -86,12 +93,25 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 	for _, key := range order {
 		start := len(arena)
 		arena = appendDeviceState(arena, states[key])
-		res.Writes = append(res.Writes, state.Write{Key: []byte(key), Value: arena[start:len(arena):len(arena)]})
+		res.Writes = append(res.Writes, state.Write{Key: []byte(key), Value: arena[start:len(arena):len(arena)], Decoded: states[key]})
 	}
 	return res, nil
 }
 
+// decodedTaker is a store that keeps the decoded states its writes
+// carried (state.Cached): taking one saves decoding the value again.
+type decodedTaker interface {
+	TakeDecoded(key []byte) (any, bool)
+}
+
 func loadDeviceState(st state.Store, key string) (*deviceState, error) {
+	if dt, ok := st.(decodedTaker); ok {
+		if obj, ok := dt.TakeDecoded([]byte(key)); ok {
+			if s, ok := obj.(*deviceState); ok {
+				return s, nil
+			}
+		}
+	}
 	s := &deviceState{}
 	v, err := st.Get([]byte(key))
 	if errors.Is(err, state.ErrNotFound) {

@@ -86,10 +86,17 @@ func TestBadgerAndMemoryAgreeOnAnySplit(t *testing.T) {
 			t.Fatal("empty output")
 		}
 		r := rand.New(rand.NewSource(seed))
-		for _, badger := range []bool{false, true} {
+		// cached is the stages' setup: Badger behind a write-through cache,
+		// here smaller than the 200 devices so that some states come back
+		// as the decoded objects a batch left (TakeDecoded) and others are
+		// decoded again after an eviction.
+		for _, kind := range []string{"memory", "badger", "cached"} {
 			p := newPipeline(nil)
-			if badger {
+			switch kind {
+			case "badger":
 				p.device, p.user = openBadger(t), openBadger(t)
+			case "cached":
+				p.device, p.user = state.NewCached(openBadger(t), 120), state.NewCached(openBadger(t), 120)
 			}
 			var out []schemas.Classified
 			for rest := stream; len(rest) > 0; {
@@ -98,7 +105,7 @@ func TestBadgerAndMemoryAgreeOnAnySplit(t *testing.T) {
 				rest = rest[k:]
 			}
 			if got := renderAll(out); got != want {
-				t.Fatalf("seed %d badger=%v: output differs from one-batch memory run (%d vs %d bytes)", seed, badger, len(got), len(want))
+				t.Fatalf("seed %d %s: output differs from one-batch memory run (%d vs %d bytes)", seed, kind, len(got), len(want))
 			}
 		}
 	}
