@@ -59,6 +59,14 @@ const (
 //	passthrough-events/s raw records / seconds from the pass-through's first
 //	                     finished batch to its last acknowledged record
 //	x-passthrough        events/s / passthrough-events/s (target >= 0.5)
+//	chain-events/s       the same records through three pass-throughs in a
+//	                     row (raw -> a -> b -> c, all running at once): the
+//	                     fewest hops the stages' topology has (normalize,
+//	                     device, user), with no state, changelog or
+//	                     classification
+//	x-passthrough-chain  chain-events/s / passthrough-events/s: what the
+//	                     topology alone leaves of the pass-through on this
+//	                     machine, a ceiling for x-passthrough
 //	join-ms              stages' start to normalize's first finished batch
 //	                     (group join, Badger open), not in events/s
 //	wall-events/s        raw records / seconds from the stages' start, join
@@ -93,7 +101,7 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 	b.Logf("workload: %d raw records over %d devices, %d partitions, %d classified records expected (replay %v)",
 		len(w.recs), benchDevices, benchPartitions, w.classified, w.replayTook.Round(time.Millisecond))
 
-	var pipe, pass, joins, walls, pipeCPU, passCPU time.Duration
+	var pipe, pass, chain, joins, walls, pipeCPU, passCPU time.Duration
 	b.ResetTimer()
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
@@ -102,14 +110,17 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 		benchSetupTopics(b, ctx, cfg)
 		benchProduce(b, ctx, brokers, cfg.Topics.RawEvents, w.recs)
 
-		pt := benchPassThrough(b, ctx, cfg, len(w.recs))
+		pt := benchPassThrough(b, ctx, cfg, len(w.recs), 1)
+		ct := benchPassThrough(b, ctx, cfg, len(w.recs), benchChainHops)
 		pr := benchRunPipeline(b, ctx, cfg, w.classified)
 		cancel()
-		b.Logf("run %d: pipeline %.0f events/s (steady %v, join %v, wall %v, go cpu %v); pass-through %.0f events/s (steady %v, join %v, go cpu %v)",
+		b.Logf("run %d: pipeline %.0f events/s (steady %v, join %v, wall %v, go cpu %v); pass-through %.0f events/s (steady %v, join %v, go cpu %v); chain of %d %.0f events/s (go cpu %v)",
 			i, float64(len(w.recs))/pr.steady.Seconds(), pr.steady.Round(time.Millisecond), pr.join.Round(time.Millisecond), pr.wall.Round(time.Millisecond), pr.cpu,
-			float64(len(w.recs))/pt.steady.Seconds(), pt.steady.Round(time.Millisecond), pt.join.Round(time.Millisecond), pt.cpu)
+			float64(len(w.recs))/pt.steady.Seconds(), pt.steady.Round(time.Millisecond), pt.join.Round(time.Millisecond), pt.cpu,
+			benchChainHops, float64(len(w.recs))/ct.steady.Seconds(), ct.cpu)
 		pipe += pr.steady
 		pass += pt.steady
+		chain += ct.steady
 		joins += pr.join
 		walls += pr.wall
 		pipeCPU += pr.cpu
@@ -120,6 +131,8 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 	b.ReportMetric(pipeRate, "events/s")
 	b.ReportMetric(passRate, "passthrough-events/s")
 	b.ReportMetric(pipeRate/passRate, "x-passthrough")
+	b.ReportMetric(events/chain.Seconds(), "chain-events/s")
+	b.ReportMetric(pass.Seconds()/chain.Seconds(), "x-passthrough-chain")
 	b.ReportMetric(float64(joins.Milliseconds())/float64(b.N), "join-ms")
 	b.ReportMetric(events/walls.Seconds(), "wall-events/s")
 	if pipeCPU > 0 && passCPU > 0 {
@@ -187,18 +200,28 @@ func benchConfig(b *testing.B, brokers []string, iter int) *config.Config {
 	return cfg
 }
 
-// benchPassThroughTopic is where the pass-through writes.
-func benchPassThroughTopic(cfg *config.Config) string {
-	return cfg.Topics.Prefix + "passthrough"
+// benchChainHops is the number of pass-throughs of the chain phase: one per
+// stage of the pipeline.
+const benchChainHops = 3
+
+// benchPassThroughTopic is where hop (1-based) of a pass-through of hops
+// hops writes.
+func benchPassThroughTopic(cfg *config.Config, hops, hop int) string {
+	return fmt.Sprintf("%spassthrough%d.%d", cfg.Topics.Prefix, hops, hop)
 }
 
 // benchSetupTopics creates the stages' topics and the pass-through's, all
 // with the same partition count, and deletes them when the benchmark ends.
 func benchSetupTopics(b *testing.B, ctx context.Context, cfg *config.Config) {
 	b.Helper()
-	specs := append(pipeline.Topics(cfg), stream.TopicSpec{
-		Name: benchPassThroughTopic(cfg), Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor,
-	})
+	specs := pipeline.Topics(cfg)
+	for _, hops := range []int{1, benchChainHops} {
+		for hop := 1; hop <= hops; hop++ {
+			specs = append(specs, stream.TopicSpec{
+				Name: benchPassThroughTopic(cfg, hops, hop), Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor,
+			})
+		}
+	}
 	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, specs...); err != nil {
 		b.Fatal(err)
 	}
@@ -329,9 +352,11 @@ func (h *benchPassThroughHandler) Process(ctx context.Context, b stream.Batch) e
 	return nil
 }
 
-// benchPassThrough consumes the raw events topic with stream.Consumer and
-// produces each record to another topic until all n are acknowledged.
-func benchPassThrough(b *testing.B, ctx context.Context, cfg *config.Config, n int) benchTimes {
+// benchPassThrough runs hops pass-throughs in a row, at once, each a
+// stream.Consumer producing every record it gets to the next topic (the
+// first reads the raw events topic), until the last has all n
+// acknowledged. They share one producer, as the stages do.
+func benchPassThrough(b *testing.B, ctx context.Context, cfg *config.Config, n, hops int) benchTimes {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(ctx, benchRunTimeout)
 	defer cancel()
@@ -340,26 +365,34 @@ func benchPassThrough(b *testing.B, ctx context.Context, cfg *config.Config, n i
 		b.Fatal(err)
 	}
 	defer p.Close()
-	h := &benchPassThroughHandler{p: p, out: benchPassThroughTopic(cfg)}
-	c, err := stream.NewConsumer(stream.ConsumerConfig{
-		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupPrefix + ".passthrough", Topics: []string{cfg.Topics.RawEvents},
-	}, h)
-	if err != nil {
-		b.Fatal(err)
-	}
 	runCtx, stop := context.WithCancel(ctx)
-	errc := make(chan error, 1)
+	errc := make(chan error, hops)
+	hs := make([]*benchPassThroughHandler, hops)
+	in := cfg.Topics.RawEvents
 	start := time.Now()
-	go pprof.Do(runCtx, pprof.Labels("phase", "passthrough"), func(ctx context.Context) { errc <- c.Run(ctx) })
+	for i := range hs {
+		hs[i] = &benchPassThroughHandler{p: p, out: benchPassThroughTopic(cfg, hops, i+1)}
+		c, err := stream.NewConsumer(stream.ConsumerConfig{
+			Brokers: cfg.Kafka.Brokers, GroupID: fmt.Sprintf("%s.passthrough%d.%d", cfg.Kafka.GroupPrefix, hops, i+1), Topics: []string{in},
+		}, hs[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		go pprof.Do(runCtx, pprof.Labels("phase", "passthrough"), func(ctx context.Context) { errc <- c.Run(ctx) })
+		in = hs[i].out
+	}
+	first, last := hs[0], hs[hops-1]
 	times, err := benchWait(ctx, start,
-		func() bool { return h.n.Load() > 0 },
-		func() bool { return h.n.Load() >= int64(n) }, errc)
+		func() bool { return first.n.Load() > 0 },
+		func() bool { return last.n.Load() >= int64(n) }, errc)
 	stop()
 	if err != nil {
-		b.Fatalf("pass-through: %v", err)
+		b.Fatalf("pass-through of %d hops: %v", hops, err)
 	}
-	if err := <-errc; err != nil {
-		b.Fatalf("pass-through: %v", err)
+	for range hs {
+		if err := <-errc; err != nil {
+			b.Fatalf("pass-through of %d hops: %v", hops, err)
+		}
 	}
 	return times
 }
