@@ -3,16 +3,22 @@ package classify
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
 
 // Device is the device-level classifier: install, reinstall, reengagement
-// and the records of each event type, per (app, device). It holds no state
-// of its own, so one Device may serve many partitions at once.
+// and the records of each event type, per (app, device). It holds no
+// classification state of its own (only a size hint for its buffers), so
+// one Device may serve many partitions at once.
 type Device struct {
 	windows WindowsFunc
+	// stateSize is the mean encoded state size of the last batch, to size
+	// the next batch's arena: growing it by appends copied each batch's
+	// states twice. Batches of several partitions may run at once.
+	stateSize atomic.Int64
 }
 
 // NewDevice returns a device classifier using windows per app (nil: the
@@ -54,23 +60,34 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 		UserEvents:    make([]schemas.UserEvent, 0, len(batch)/2),
 		UserEventEnds: make([]int, 0, len(batch)/2),
 	}
-	states := make(map[string]*deviceState, len(batch))
-	order := make([]string, 0, len(batch))
+	// A batch's keys: their state by key, and the keys as bytes in first-
+	// seen order. The key of each record is built in kbuf and only copied
+	// for a new key.
+	type keyed struct {
+		key []byte
+		s   *deviceState
+	}
+	states := make(map[string]int, len(batch))
+	order := make([]keyed, 0, len(batch))
+	var kbuf []byte
 	for i := range batch {
 		in := &batch[i]
 		if in.Click == nil && (in.Event == nil || !isEventType(in.Event.Type)) {
 			continue // normalize lets neither through; skipping keeps a stage alive
 		}
-		key := stateKey(in.AppID(), in.DeviceID())
-		s, ok := states[key]
+		kbuf = appendStateKey(kbuf[:0], in.AppID(), in.DeviceID())
+		j, ok := states[string(kbuf)]
 		if !ok {
-			var err error
-			if s, err = loadDeviceState(st, key); err != nil {
+			key := append([]byte(nil), kbuf...)
+			s, err := loadDeviceState(st, key)
+			if err != nil {
 				return DeviceResult{}, err
 			}
-			states[key] = s
-			order = append(order, key)
+			j = len(order)
+			states[string(key)] = j
+			order = append(order, keyed{key: key, s: s})
 		}
+		s := order[j].s
 		w := d.windows.of(in.AppID())
 		if in.Click != nil {
 			s.click(in.Click, w)
@@ -89,11 +106,18 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 		}
 	}
 	res.Writes = make([]state.Write, 0, len(order))
-	var arena []byte
-	for _, key := range order {
+	size := d.stateSize.Load()
+	if size == 0 {
+		size = 256
+	}
+	arena := make([]byte, 0, int64(len(order))*(size+size/4))
+	for _, k := range order {
 		start := len(arena)
-		arena = appendDeviceState(arena, states[key])
-		res.Writes = append(res.Writes, state.Write{Key: []byte(key), Value: arena[start:len(arena):len(arena)], Decoded: states[key]})
+		arena = appendDeviceState(arena, k.s)
+		res.Writes = append(res.Writes, state.Write{Key: k.key, Value: arena[start:len(arena):len(arena)], Decoded: k.s})
+	}
+	if len(order) > 0 {
+		d.stateSize.Store(int64(len(arena)/len(order)) + 1)
 	}
 	return res, nil
 }
@@ -104,16 +128,16 @@ type decodedTaker interface {
 	TakeDecoded(key []byte) (any, bool)
 }
 
-func loadDeviceState(st state.Store, key string) (*deviceState, error) {
+func loadDeviceState(st state.Store, key []byte) (*deviceState, error) {
 	if dt, ok := st.(decodedTaker); ok {
-		if obj, ok := dt.TakeDecoded([]byte(key)); ok {
+		if obj, ok := dt.TakeDecoded(key); ok {
 			if s, ok := obj.(*deviceState); ok {
 				return s, nil
 			}
 		}
 	}
 	s := &deviceState{}
-	v, err := st.Get([]byte(key))
+	v, err := st.Get(key)
 	if errors.Is(err, state.ErrNotFound) {
 		return s, nil
 	}

@@ -4,3 +4,10 @@ package classify
 // keys sort together, and NUL cannot occur inside the ids of a JSON record
 // that normalize accepted.
 func stateKey(appID, id string) string { return appID + "\x00" + id }
+
+// appendStateKey appends stateKey(appID, id) to b.
+func appendStateKey(b []byte, appID, id string) []byte {
+	b = append(b, appID...)
+	b = append(b, 0)
+	return append(b, id...)
+}
