@@ -122,6 +122,7 @@ func (s *Sink) resend(ctx context.Context, postbackID string) (int, error) {
 		return 0, ErrNotFound
 	}
 	var tasks []*task
+	done := make(chan *task, len(prev))
 	for _, st := range prev {
 		j := st.job
 		j.Resend, j.Attempt = true, max(j.Attempt, st.Attempts)
@@ -129,18 +130,20 @@ func (s *Sink) resend(ctx context.Context, postbackID string) (int, error) {
 		if l == nil || j.Rule < 0 || j.Rule >= len(l.rules) {
 			continue
 		}
-		tasks = append(tasks, &task{job: j, rule: l.rules[j.Rule], lane: l, done: make(chan struct{})})
+		tasks = append(tasks, &task{job: j, rule: l.rules[j.Rule], lane: l, done: done})
 	}
 	var out outputs
 	if err := s.submit(tasks, &out); err != nil {
 		return 0, err
 	}
-	for _, t := range tasks {
+	for range tasks { // each sent once, when finished
 		select {
-		case <-t.done:
+		case <-done:
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
+	}
+	for _, t := range tasks {
 		res := t.res
 		final := OutcomeDelivered
 		switch res.verdict {

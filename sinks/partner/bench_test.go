@@ -68,34 +68,56 @@ func BenchmarkBareHTTPLoop(b *testing.B) {
 	b.ReportMetric(rate, "postbacks/s")
 }
 
+// benchPartitions is how many partitions BenchmarkDeliverLoopback feeds at
+// once, and benchBatch the records per Process call. The sink stage runs
+// one goroutine per owned partition (stream.Consumer), each calling
+// Process for its partition's batches (at most MaxBatchRecords, 1000 by
+// default) on its own store, all sharing the partner's lane; 4 is a stage
+// owning 4 of the classified topic's partitions.
+const (
+	benchPartitions = 4
+	benchBatch      = 1000
+)
+
 // BenchmarkDeliverLoopback runs postbacks through Process (rule matching,
-// dedup reads, rendering, retryablehttp, delivery log, dedup writes
-// applied to a memory store) in batches of 1000.
+// dedup reads, rendering, retryablehttp, delivery log, status cache,
+// metrics, dedup writes applied to a memory store) as the sink stage does:
+// benchPartitions goroutines, one per partition, each with its own store,
+// calling Process on batches of benchBatch of its records. The partner's
+// concurrency is benchConcurrency, as the bare loop's.
 func BenchmarkDeliverLoopback(b *testing.B) {
 	srv := benchServer(b)
-	cfg := testConfig(PartnerConfig{ID: "p", Concurrency: benchConcurrency, QueueSize: 2000, Rules: []RuleConfig{{
-		Types: []string{"install"}, URL: srv.URL + "/pb?id={postback_id}&ev={partner_event}&dev={device_id}&rev={revenue}"}}})
+	cfg := testConfig(PartnerConfig{ID: "p", Concurrency: benchConcurrency, QueueSize: benchPartitions * benchBatch,
+		Rules: []RuleConfig{{Types: []string{"install"},
+			URL: srv.URL + "/pb?id={postback_id}&ev={partner_event}&dev={device_id}&rev={revenue}"}}})
 	s, err := New(cfg, &discardPub{}, WithVersion("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close(context.Background())
-	store := state.NewMemory()
-	recs := make([]Job, b.N)
-	for i := range recs {
-		recs[i] = Job{Record: record(fmt.Sprint("e", i), "install", "p")}
+	parts := make([][]Job, benchPartitions)
+	for i := range b.N {
+		parts[i%benchPartitions] = append(parts[i%benchPartitions], Job{Record: record(fmt.Sprint("e", i), "install", "p")})
 	}
 	b.ResetTimer()
 	start := time.Now()
-	for i := 0; i < len(recs); i += 1000 {
-		writes, err := s.Process(context.Background(), store, recs[i:min(i+1000, len(recs))])
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := store.Apply(&state.Batch{Writes: writes}); err != nil {
-			b.Fatal(err)
-		}
+	var wg sync.WaitGroup
+	for _, recs := range parts {
+		store := state.NewMemory()
+		wg.Go(func() {
+			for i := 0; i < len(recs); i += benchBatch {
+				writes, err := s.Process(context.Background(), store, recs[i:min(i+benchBatch, len(recs))])
+				if err == nil {
+					err = store.Apply(&state.Batch{Writes: writes})
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
 	rate := float64(b.N) / time.Since(start).Seconds()
 	b.ReportMetric(rate, "postbacks/s")
 	if bare := bareRate.Load(); bare > 0 {

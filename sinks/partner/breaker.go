@@ -43,10 +43,11 @@ func (b *breaker) allow(now time.Time) (ok, probe bool, until time.Time) {
 
 // record reports a delivery's outcome: healthy is false for failures that
 // say the partner is down or overloaded (network errors, timeouts, 408,
-// 429, 5xx).
-func (b *breaker) record(healthy, probe bool, now time.Time) {
+// 429, 5xx). It returns whether the breaker is open then.
+func (b *breaker) record(healthy, probe bool, now time.Time) (open bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer func() { open = b.open }()
 	if probe {
 		b.probing = false
 		if healthy {
@@ -67,6 +68,7 @@ func (b *breaker) record(healthy, probe bool, now time.Time) {
 	if b.failures >= b.threshold {
 		b.open, b.openUntil = true, now.Add(b.openFor)
 	}
+	return
 }
 
 // isOpen is for metrics and tests.

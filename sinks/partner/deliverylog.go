@@ -72,7 +72,9 @@ func (r redactor) url(u string) string {
 	b.Grow(len(u))
 	b.WriteString(base)
 	b.WriteByte('?')
-	for i, kv := range strings.Split(query, "&") {
+	for i := 0; ; i++ {
+		kv, rest, more := strings.Cut(query, "&")
+		query = rest
 		if i > 0 {
 			b.WriteByte('&')
 		}
@@ -82,9 +84,12 @@ func (r redactor) url(u string) string {
 			if hasV || r.all {
 				b.WriteString("=REDACTED")
 			}
-			continue
+		} else {
+			b.WriteString(kv)
 		}
-		b.WriteString(kv)
+		if !more {
+			break
+		}
 	}
 	if hasFrag {
 		b.WriteString("#REDACTED")

@@ -1,7 +1,7 @@
 package partner
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +62,18 @@ type lane struct {
 	limiter   *rate.Limiter // nil: unlimited
 	breaker   *breaker
 	queue     chan *task
+	metrics   *laneMetrics
+}
+
+// worker is one of a lane's delivery goroutines, with what it reuses from
+// one delivery to the next.
+type worker struct {
+	lane *lane
+	rec  tryRecorder
+	ctx  context.Context // a child of the Sink's, carrying rec for recordingTransport
+	url  []byte          // URL rendering
+	hdr  []byte          // header rendering
+	keep [responseKeep]byte
 }
 
 // task is one job on its way through a lane.
@@ -70,17 +82,26 @@ type task struct {
 	rule  *rule
 	lane  *lane
 	store state.Store
-	done  chan struct{}
+	done  chan<- *task // its batch's: gets the task once, when it is finished
 
 	mu        sync.Mutex
 	started   bool
 	finished  bool
 	handedOff bool // Process stopped waiting; the worker reports alone
 	res       result
+	key       string // DedupKey, once computed
+	triesBuf  [1]try // res.tries of a delivery tried once
 }
 
 func (l *lane) work() {
 	defer l.sink.workers.Done()
+	w := &worker{lane: l}
+	// Its own cancelable context, so that each try's timeout context
+	// registers with it rather than with the Sink's, which every worker
+	// shares.
+	ctx, cancel := context.WithCancel(l.sink.ctx)
+	defer cancel()
+	w.ctx = withRecorder(ctx, &w.rec)
 	for t := range l.queue {
 		t.mu.Lock()
 		skip := t.handedOff // Process gave up waiting before it started: a tier retry has it
@@ -89,7 +110,7 @@ func (l *lane) work() {
 		if skip {
 			continue
 		}
-		t.finish(l.deliver(t))
+		t.finish(w.deliver(t))
 	}
 }
 
@@ -99,14 +120,15 @@ func (t *task) finish(res result) {
 	t.res, t.finished = res, true
 	handedOff := t.handedOff
 	t.mu.Unlock()
-	close(t.done)
+	t.done <- t // buffered for every task of the batch: never blocks
 	if handedOff {
 		t.lane.sink.afterHandOff(t)
 	}
 }
 
 // deliver runs one delivery through the breaker and the rate limiter.
-func (l *lane) deliver(t *task) result {
+func (w *worker) deliver(t *task) result {
+	l := w.lane
 	ok, probe, until := l.breaker.allow(time.Now())
 	if !ok {
 		return result{verdict: vParked, parkedUntil: until, parkReason: "breaker open"}
@@ -117,69 +139,82 @@ func (l *lane) deliver(t *task) result {
 			return result{verdict: vParked, parkReason: "shutting down"}
 		}
 	}
-	res := l.send(t)
-	l.breaker.record(res.verdict != vRetry, probe, time.Now())
-	l.sink.metrics.breakerOpen.WithLabelValues(l.id).Set(b2f(l.breaker.isOpen()))
+	res := w.send(t)
+	open := l.breaker.record(res.verdict != vRetry, probe, time.Now())
+	l.metrics.setBreakerOpen(open)
 	return res
 }
 
 // send renders, signs and sends the request, with go-retryablehttp's short
 // in-process retry.
-func (l *lane) send(t *task) result {
-	r := t.rule
+func (w *worker) send(t *task) result {
+	l, r := w.lane, t.rule
 	v := vars{rec: &t.job.Record, partner: l.id, partnerEvent: r.partnerEvent(t.job.Record.Type)}
-	u := string(r.url.render(make([]byte, 0, 256), &v))
+	rendered := r.url.render(w.url[:0], &v)
+	w.url = rendered[:0]
+	u := string(rendered)
 	var body []byte
 	if r.body != nil {
+		// Not reused: the transport may still be writing it when Do returns.
 		body = r.body.render(make([]byte, 0, 512), &v)
 	}
 	if l.key != nil && r.method == http.MethodGet {
 		u = signURL(l.key, u, l.cfg.SignatureParam)
 	}
 	res := result{method: r.method, url: l.sink.redact.url(u)}
-	rec := &tryRecorder{}
-	ctx := withRecorder(l.sink.ctx, rec)
+	w.rec.reset()
 	var raw any // a nil []byte in an interface would make a GET carry an empty, probed body
 	if body != nil {
 		raw = body
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, raw)
+	req, err := retryablehttp.NewRequestWithContext(w.ctx, r.method, u, raw)
 	if err != nil {
 		res.verdict, res.err = vFinal, fmt.Errorf("build request: %w", err)
 		return res
 	}
+	// Header values share one backing array (each capped at its length,
+	// so that an Add elsewhere copies rather than overwrites); keys are
+	// canonicalized as Header.Set does.
 	h := req.Header
+	vals := make([]string, 0, len(r.headers)+6)
+	set := func(k, val string) {
+		vals = append(vals, val)
+		n := len(vals)
+		h[http.CanonicalHeaderKey(k)] = vals[n-1 : n : n]
+	}
 	for _, ht := range r.headers {
-		h.Set(ht.name, string(ht.t.render(nil, &v)))
+		hv := ht.t.render(w.hdr[:0], &v)
+		w.hdr = hv[:0]
+		set(ht.name, string(hv))
 	}
 	id := t.job.Record.PostbackID
-	h.Set("Idempotency-Key", id)
-	h.Set("User-Agent", "postbackd/"+l.sink.version)
+	set("Idempotency-Key", id)
+	set("User-Agent", l.sink.userAgent)
 	if body != nil {
-		h.Set("Content-Type", "application/json")
+		set("Content-Type", "application/json")
 	}
 	if l.key != nil && r.method == http.MethodPost {
 		ts := time.Now().Unix()
-		h.Set(headerWebhookID, id)
-		h.Set(headerWebhookTimestamp, strconv.FormatInt(ts, 10))
-		h.Set(headerWebhookSignature, webhookSignature(l.key, id, ts, body))
+		set(headerWebhookID, id)
+		set(headerWebhookTimestamp, strconv.FormatInt(ts, 10))
+		set(headerWebhookSignature, webhookSignature(l.key, id, ts, body))
 	}
 	resp, err := l.client.Do(req)
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		ue.URL = res.url // its message would carry the query
 	}
-	res.tries, res.err = rec.list(), err
+	// Do returns after every try's RoundTrip has: all are recorded.
+	res.tries, res.err = w.rec.appendTo(t.triesBuf[:0]), err
 	for _, tr := range res.tries {
-		l.sink.metrics.latency.WithLabelValues(l.id).Observe(tr.latency.Seconds())
+		l.metrics.observeLatency(tr.latency)
 	}
 	if resp != nil {
 		res.status = resp.StatusCode
 		res.retryAfter, _ = retryAfter(resp)
-		var buf bytes.Buffer
-		_, rerr := io.Copy(&buf, io.LimitReader(resp.Body, responseReadLimit))
+		n, rerr := readAnswer(resp.Body, w.keep[:])
 		_ = resp.Body.Close()
-		res.response = string(buf.Bytes()[:min(buf.Len(), responseKeep)])
+		res.response = string(w.keep[:n])
 		if rerr != nil && res.err == nil && resp.StatusCode/100 != 2 {
 			res.err = fmt.Errorf("read answer: %w", rerr)
 		}
@@ -193,6 +228,23 @@ func (l *lane) send(t *task) result {
 		res.verdict = vFinal
 	}
 	return res
+}
+
+// readAnswer reads an answer's body up to responseReadLimit, keeping its
+// start in keep; n is how much of keep it filled.
+func readAnswer(body io.Reader, keep []byte) (n int, err error) {
+	n, err = io.ReadFull(body, keep)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return n, nil
+	case err != nil:
+		return n, err
+	}
+	_, err = io.CopyN(io.Discard, body, responseReadLimit-int64(len(keep)))
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
 }
 
 func b2f(b bool) float64 {

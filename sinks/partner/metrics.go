@@ -1,6 +1,11 @@
 package partner
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the sink's Prometheus series, labelled by partner.
 type metrics struct {
@@ -34,4 +39,60 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// laneMetrics are one partner's series, each looked up by its labels once,
+// on first use (so that, as before, a series appears only once it has
+// something to say), then reused without a label lookup.
+type laneMetrics struct {
+	m           *metrics
+	id          string
+	latency     atomic.Pointer[prometheus.Observer]
+	breakerOpen atomic.Pointer[prometheus.Gauge]
+	outcomes    [len(outcomes)]atomic.Pointer[prometheus.Counter]
+}
+
+// outcomes lists every DeliveryLogEntry outcome.
+var outcomes = [...]string{OutcomeDelivered, OutcomeRetrying, OutcomeRetryScheduled, OutcomeDeadLettered,
+	OutcomeParked, OutcomeHandedOff, OutcomeSkippedDuplicate, OutcomeSkippedNoRule}
+
+func outcomeIndex(o string) int {
+	for i, k := range outcomes {
+		if k == o {
+			return i
+		}
+	}
+	return -1
+}
+
+// resolved returns *p, setting it with get first if it is unset; racing
+// callers get the same child from the vector.
+func resolved[T any](p *atomic.Pointer[T], get func() T) T {
+	if v := p.Load(); v != nil {
+		return *v
+	}
+	v := get()
+	p.Store(&v)
+	return v
+}
+
+func (lm *laneMetrics) observeLatency(d time.Duration) {
+	resolved(&lm.latency, func() prometheus.Observer { return lm.m.latency.WithLabelValues(lm.id) }).Observe(d.Seconds())
+}
+
+func (lm *laneMetrics) setBreakerOpen(open bool) {
+	resolved(&lm.breakerOpen, func() prometheus.Gauge { return lm.m.breakerOpen.WithLabelValues(lm.id) }).Set(b2f(open))
+}
+
+// countOutcome counts one delivery-log entry.
+func (s *Sink) countOutcome(partner, outcome string) {
+	if l := s.byID[partner]; l != nil {
+		if i := outcomeIndex(outcome); i >= 0 {
+			resolved(&l.metrics.outcomes[i], func() prometheus.Counter {
+				return s.metrics.outcomes.WithLabelValues(partner, outcome)
+			}).Inc()
+			return
+		}
+	}
+	s.metrics.outcomes.WithLabelValues(partner, outcome).Inc()
 }

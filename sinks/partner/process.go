@@ -2,9 +2,9 @@ package partner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -50,8 +50,8 @@ type deadLetter struct {
 // store write. On error nothing should be applied or committed; replaying
 // the batch is safe, as partners dedupe by Idempotency-Key.
 func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]state.Write, error) {
-	var out outputs
-	seen := make(map[string]bool)
+	out := outputs{entries: make([]DeliveryLogEntry, 0, len(batch)), writes: make([]state.Write, 0, len(batch))}
+	seen := make(map[string]bool, len(batch))
 	s.mu.Lock()
 	if p := s.pending[store]; p != nil {
 		out.writes = append(out.writes, p.writes...)
@@ -62,11 +62,23 @@ func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]s
 	}
 	s.mu.Unlock()
 
-	var tasks []*task
+	tasks := make([]*task, 0, len(batch))
+	var slab []task // the batch's tasks, allocated together
+	var done chan *task
 	for _, j := range batch {
-		for _, t := range s.expand(j, &out) {
-			t.store = store
-			key := string(DedupKey(t.lane.id, j.Record.PostbackID))
+		from := len(tasks)
+		tasks, slab = s.expand(j, &out, tasks, slab)
+		if len(tasks) > from && done == nil {
+			// Each task is sent on it once, when finished: one channel
+			// per batch, sized so that no send blocks. expand makes at
+			// most one task per lane and job.
+			done = make(chan *task, len(batch)*len(s.lanes))
+		}
+		fresh := tasks[from:]
+		tasks = tasks[:from]
+		for _, t := range fresh {
+			t.store, t.done = store, done
+			key := t.dedupKey()
 			if !j.Resend {
 				dup, err := s.delivered(store, key, seen)
 				if err != nil {
@@ -78,10 +90,7 @@ func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]s
 				}
 			}
 			seen[key] = true
-			s.mu.Lock()
-			running := s.inflight[key]
-			s.mu.Unlock()
-			if running {
+			if s.isInflight(key) {
 				// A handed-off try of it is still out: sending again now
 				// could deliver it twice.
 				t.res, t.finished = result{verdict: vParked, parkReason: "previous delivery still running"}, true
@@ -94,7 +103,7 @@ func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]s
 	if err := s.submit(tasks, &out); err != nil {
 		return nil, err
 	}
-	waitErr := s.wait(ctx, tasks, &out)
+	waitErr := s.wait(ctx, tasks, done, &out)
 	if waitErr != nil {
 		return nil, waitErr
 	}
@@ -104,35 +113,58 @@ func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]s
 	return out.writes, nil
 }
 
-// expand turns a job into tasks: for a fresh record, one per partner with
-// a matching rule (the first that matches); for a retry, its own partner
-// and rule, if they still exist and still match.
-func (s *Sink) expand(j Job, out *outputs) []*task {
-	newTask := func(l *lane, r *rule, j Job) *task {
+// expand turns a job into tasks, appended to ts: for a fresh record, one
+// per partner with a matching rule (the first that matches); for a retry,
+// its own partner and rule, if they still exist and still match. The tasks
+// are carved out of slab, which it grows by a batch's worth at a time.
+func (s *Sink) expand(j Job, out *outputs, ts []*task, slab []task) ([]*task, []task) {
+	newTask := func(l *lane, r *rule, j Job) {
+		if len(slab) == cap(slab) {
+			slab = make([]task, 0, max(16, cap(ts)-len(ts)))
+		}
 		j.Partner, j.Rule = l.id, r.index
-		return &task{job: j, rule: r, lane: l, done: make(chan struct{})}
+		slab = append(slab, task{job: j, rule: r, lane: l})
+		ts = append(ts, &slab[len(slab)-1])
 	}
 	if j.Partner == "" {
-		var ts []*task
 		for _, l := range s.lanes {
 			for _, r := range l.rules {
 				if r.matches(l.id, &j.Record) {
-					ts = append(ts, newTask(l, r, j))
+					newTask(l, r, j)
 					break
 				}
 			}
 		}
-		return ts
+		return ts, slab
 	}
 	l := s.byID[j.Partner]
 	if l == nil || j.Rule < 0 || j.Rule >= len(l.rules) || !l.rules[j.Rule].matches(l.id, &j.Record) {
 		e := DeliveryLogEntry{PostbackID: j.Record.PostbackID, Partner: j.Partner, Rule: j.Rule, Tier: j.Tier,
 			Outcome: OutcomeSkippedNoRule, At: time.Now(), Error: "partner or rule no longer configured or matching"}
 		out.entries = append(out.entries, e)
-		s.metrics.outcomes.WithLabelValues(j.Partner, e.Outcome).Inc()
-		return nil
+		s.countOutcome(j.Partner, e.Outcome)
+		return ts, slab
 	}
-	return []*task{newTask(l, l.rules[j.Rule], j)}
+	newTask(l, l.rules[j.Rule], j)
+	return ts, slab
+}
+
+// dedupKey is the task's DedupKey, as a string.
+func (t *task) dedupKey() string {
+	if t.key == "" {
+		t.key = dedupKeyString(t.lane.id, t.job.Record.PostbackID)
+	}
+	return t.key
+}
+
+// isInflight reports whether a handed-off delivery of key is still running.
+func (s *Sink) isInflight(key string) bool {
+	if s.inflightN.Load() == 0 {
+		return false // the common case, without the lock
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight[key]
 }
 
 // delivered reports whether key's postback was delivered already.
@@ -163,37 +195,38 @@ func (s *Sink) submit(tasks []*task, out *outputs) error {
 		default:
 			t.res = result{verdict: vParked, parkReason: "queue full"}
 			t.finished = true
-			close(t.done)
+			t.done <- t
 		}
 	}
 	return nil
 }
 
-// wait collects the tasks' results, up to BatchWait.
-func (s *Sink) wait(ctx context.Context, tasks []*task, out *outputs) error {
+// wait collects the tasks' results, up to BatchWait. done is the
+// channel the tasks are sent on when finished.
+func (s *Sink) wait(ctx context.Context, tasks []*task, done <-chan *task, out *outputs) error {
 	timer := time.NewTimer(s.cfg.BatchWait.D())
 	defer timer.Stop()
-	expired := false
-	for _, t := range tasks {
-		if !expired {
-			select {
-			case <-t.done:
-			case <-timer.C:
-				expired = true
-			case <-ctx.Done():
-				for _, t := range tasks {
-					t.mu.Lock()
-					if !t.finished && !t.handedOff {
-						t.handedOff = true
-						if t.started {
-							s.markHandedOff(t)
-						}
+collect:
+	for range tasks { // each sent once, when finished
+		select {
+		case <-done:
+		case <-timer.C:
+			break collect // batch_wait is over
+		case <-ctx.Done():
+			for _, t := range tasks {
+				t.mu.Lock()
+				if !t.finished && !t.handedOff {
+					t.handedOff = true
+					if t.started {
+						s.markHandedOff(t)
 					}
-					t.mu.Unlock()
 				}
-				return ctx.Err()
+				t.mu.Unlock()
 			}
+			return ctx.Err()
 		}
+	}
+	for _, t := range tasks {
 		t.mu.Lock()
 		finished, started := t.finished, t.started
 		if !finished && !(started && t.job.Tier >= len(s.tiers)) {
@@ -213,11 +246,19 @@ func (s *Sink) wait(ctx context.Context, tasks []*task, out *outputs) error {
 			s.handOff(out, t)
 		default:
 			// No tier left to hand it to: wait for the answer.
-			<-t.done
+			for !t.isFinished() {
+				<-done
+			}
 			s.conclude(out, t, t.res)
 		}
 	}
 	return nil
+}
+
+func (t *task) isFinished() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.finished
 }
 
 // conclude turns a finished delivery into log entries, a dedup write, a
@@ -228,8 +269,8 @@ func (s *Sink) conclude(out *outputs, t *task, res result) {
 	switch res.verdict {
 	case vDelivered:
 		s.logTries(out, t, res, OutcomeDelivered, time.Time{})
-		rec, _ := json.Marshal(deliveryRecord{At: now, Status: res.status, Attempt: j.Attempt + len(res.tries)})
-		out.writes = append(out.writes, state.Write{Key: DedupKey(t.lane.id, j.Record.PostbackID), Value: rec})
+		rec := deliveryRecord{At: now, Status: res.status, Attempt: j.Attempt + len(res.tries)}.appendJSON(make([]byte, 0, 80))
+		out.writes = append(out.writes, state.Write{Key: []byte(t.dedupKey()), Value: rec})
 	case vParked:
 		wait := time.Duration(0)
 		if !res.parkedUntil.IsZero() {
@@ -283,7 +324,11 @@ func (s *Sink) handOff(out *outputs, t *task) {
 func (s *Sink) markHandedOff(t *task) {
 	s.bg.Add(1)
 	s.mu.Lock()
-	s.inflight[string(DedupKey(t.lane.id, t.job.Record.PostbackID))] = true
+	key := t.dedupKey()
+	if !s.inflight[key] {
+		s.inflight[key] = true
+		s.inflightN.Add(1)
+	}
 	s.mu.Unlock()
 }
 
@@ -294,10 +339,13 @@ func (s *Sink) afterHandOff(t *task) {
 	defer s.bg.Done()
 	var out outputs
 	res := t.res
-	key := string(DedupKey(t.lane.id, t.job.Record.PostbackID))
+	key := t.dedupKey()
 	defer func() {
 		s.mu.Lock()
-		delete(s.inflight, key)
+		if s.inflight[key] {
+			delete(s.inflight, key)
+			s.inflightN.Add(-1)
+		}
 		s.mu.Unlock()
 	}()
 	if res.verdict == vDelivered {
@@ -357,6 +405,21 @@ type deliveryRecord struct {
 	At      time.Time `json:"at"`
 	Status  int       `json:"status"`
 	Attempt int       `json:"attempt"`
+}
+
+// appendJSON appends r as encoding/json marshals it, without reflection.
+func (r deliveryRecord) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"at":`...)
+	if at, err := r.At.AppendText(append(dst, '"')); err == nil {
+		dst = append(at, '"')
+	} else {
+		dst = append(dst, "null"...) // a year past 9999: not a clock's
+	}
+	dst = append(dst, `,"status":`...)
+	dst = strconv.AppendInt(dst, int64(r.Status), 10)
+	dst = append(dst, `,"attempt":`...)
+	dst = strconv.AppendInt(dst, int64(r.Attempt), 10)
+	return append(dst, '}')
 }
 
 // describe is the reason a delivery failed, for deadletters and logs.

@@ -57,7 +57,7 @@ func (s *Sink) note(out *outputs, t *task, outcome, msg string) {
 
 func (s *Sink) add(out *outputs, e DeliveryLogEntry) {
 	out.entries = append(out.entries, e)
-	s.metrics.outcomes.WithLabelValues(e.Partner, e.Outcome).Inc()
+	s.countOutcome(e.Partner, e.Outcome)
 	if ce := s.log.Check(zap.DebugLevel, "postback"); ce != nil {
 		ce.Write(zap.String("postback_id", e.PostbackID), zap.String("partner", e.Partner),
 			zap.Int("attempt", e.Attempt), zap.String("method", e.Method), zap.String("url", e.URL),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,16 +20,17 @@ import (
 // runs it, so that a slow partner's batches hold back no other partner's;
 // Process may be called concurrently for different partitions.
 type Sink struct {
-	cfg     Config
-	pub     Publisher
-	log     *zap.Logger
-	version string
-	metrics *metrics
-	redact  redactor
-	status  *statusCache
-	lanes   []*lane // config order
-	byID    map[string]*lane
-	tiers   []time.Duration
+	cfg       Config
+	pub       Publisher
+	log       *zap.Logger
+	version   string
+	userAgent string // postbackd/<version>
+	metrics   *metrics
+	redact    redactor
+	status    *statusCache
+	lanes     []*lane // config order
+	byID      map[string]*lane
+	tiers     []time.Duration
 
 	ctx     context.Context // deliveries' context: outlives Process calls
 	cancel  context.CancelFunc
@@ -38,9 +40,10 @@ type Sink struct {
 	submitMu sync.RWMutex // held to send to lane queues; Close takes it to close them
 	closed   bool
 
-	mu       sync.Mutex
-	pending  map[state.Store]*pendingWrites
-	inflight map[string]bool // dedup keys of handed-off deliveries still running
+	mu        sync.Mutex
+	pending   map[state.Store]*pendingWrites
+	inflight  map[string]bool // dedup keys of handed-off deliveries still running
+	inflightN atomic.Int64    // len(inflight), read without mu
 }
 
 // pendingWrites are dedup writes of deliveries that finished after their
@@ -137,7 +140,7 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 		}
 	}
 	s := &Sink{
-		cfg: cfg, pub: pub, log: o.log, version: o.version, metrics: sh.metrics,
+		cfg: cfg, pub: pub, log: o.log, version: o.version, userAgent: "postbackd/" + o.version, metrics: sh.metrics,
 		status: sh.status, byID: make(map[string]*lane),
 		pending: make(map[state.Store]*pendingWrites), inflight: make(map[string]bool),
 	}
@@ -151,7 +154,7 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 			return nil, fmt.Errorf("partner %s: %w", cp.cfg.ID, err)
 		}
 		l := &lane{sink: s, id: cp.cfg.ID, cfg: cp.cfg, rules: cp.rules, breaker: newBreaker(cp.cfg.Breaker),
-			queue: make(chan *task, cp.cfg.QueueSize)}
+			queue: make(chan *task, cp.cfg.QueueSize), metrics: &laneMetrics{m: sh.metrics, id: cp.cfg.ID}}
 		if secret != "" {
 			if l.key, err = signingKey(secret); err != nil {
 				return nil, fmt.Errorf("partner %s: %w", cp.cfg.ID, err)
@@ -252,5 +255,9 @@ func (s *Sink) Forget(store state.Store) {
 // DedupKey is the state key recording that postbackID was delivered to
 // partner.
 func DedupKey(partner, postbackID string) []byte {
-	return []byte("d/" + partner + "/" + postbackID)
+	return []byte(dedupKeyString(partner, postbackID))
+}
+
+func dedupKeyString(partner, postbackID string) string {
+	return "d/" + partner + "/" + postbackID
 }

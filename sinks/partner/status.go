@@ -1,7 +1,6 @@
 package partner
 
 import (
-	"container/list"
 	"sync"
 	"time"
 )
@@ -23,21 +22,37 @@ type Status struct {
 }
 
 // statusCache keeps the latest Status per (postback_id, partner) for the
-// most recently touched postback_ids, bounded in count (LRU).
+// most recently touched postback_ids, bounded in count (LRU). An entry is
+// one allocation: the list links and the first partner's Status are in it,
+// further partners' (rare: a postback for several partners) in a slice.
 type statusCache struct {
 	mu    sync.Mutex
 	limit int
-	order *list.List // of postback ids, front = newest
+	head  statusEntry // sentinel: head.next is the newest, head.prev the oldest
+	n     int
 	byID  map[string]*statusEntry
 }
 
 type statusEntry struct {
-	elem      *list.Element
-	byPartner map[string]Status
+	prev, next *statusEntry
+	first      Status
+	more       []Status // other partners'
 }
 
 func newStatusCache(limit int) *statusCache {
-	return &statusCache{limit: limit, order: list.New(), byID: make(map[string]*statusEntry)}
+	c := &statusCache{limit: limit, byID: make(map[string]*statusEntry)}
+	c.head.prev, c.head.next = &c.head, &c.head
+	return c
+}
+
+func (c *statusCache) unlink(e *statusEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+}
+
+func (c *statusCache) pushFront(e *statusEntry) {
+	e.prev, e.next = &c.head, c.head.next
+	c.head.next.prev = e
+	c.head.next = e
 }
 
 func (c *statusCache) put(s Status) {
@@ -45,18 +60,31 @@ func (c *statusCache) put(s Status) {
 	defer c.mu.Unlock()
 	e, ok := c.byID[s.PostbackID]
 	if !ok {
-		e = &statusEntry{byPartner: make(map[string]Status, 1)}
-		e.elem = c.order.PushFront(s.PostbackID)
+		e = &statusEntry{first: s}
+		c.pushFront(e)
 		c.byID[s.PostbackID] = e
-		for c.order.Len() > c.limit {
-			old := c.order.Back()
-			c.order.Remove(old)
-			delete(c.byID, old.Value.(string))
+		c.n++
+		for c.n > c.limit {
+			old := c.head.prev
+			c.unlink(old)
+			delete(c.byID, old.first.PostbackID)
+			c.n--
 		}
-	} else {
-		c.order.MoveToFront(e.elem)
+		return
 	}
-	e.byPartner[s.Partner] = s
+	c.unlink(e)
+	c.pushFront(e)
+	if e.first.Partner == s.Partner {
+		e.first = s
+		return
+	}
+	for i := range e.more {
+		if e.more[i].Partner == s.Partner {
+			e.more[i] = s
+			return
+		}
+	}
+	e.more = append(e.more, s)
 }
 
 // get returns the statuses of a postback, one per partner.
@@ -67,9 +95,6 @@ func (c *statusCache) get(id string) []Status {
 	if !ok {
 		return nil
 	}
-	out := make([]Status, 0, len(e.byPartner))
-	for _, s := range e.byPartner {
-		out = append(out, s)
-	}
-	return out
+	out := make([]Status, 0, 1+len(e.more))
+	return append(append(out, e.first), e.more...)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -38,18 +39,45 @@ func newTransport(p PartnerConfig, allowPrivate bool) *http.Transport {
 	}
 }
 
-// recordingTransport records every try of a delivery (go-retryablehttp's
-// in-process retries included) for the delivery log. It deliberately has
-// no CloseIdleConnections method: retryablehttp calls it on give-up, which
-// would drop the whole shared pool.
+// recordingTransport enforces the total timeout of every try and records
+// every try of a delivery (go-retryablehttp's in-process retries included)
+// for the delivery log.
+//
+// The total timeout is a deadline on the try's context, released when the
+// answer's body is read to its end or closed, as http.Client.Timeout does;
+// http.Client.Timeout itself is not used, because around a RoundTripper
+// that is not a bare *http.Transport it costs a goroutine, a timer and
+// channels per request.
+//
+// It deliberately has no CloseIdleConnections method: retryablehttp calls
+// it on give-up, which would drop the whole shared pool.
 type recordingTransport struct {
-	rt http.RoundTripper
+	rt    http.RoundTripper
+	total time.Duration // per try, answer body included; 0: none
 }
 
 func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	resp, err := t.rt.RoundTrip(req)
-	if rec, ok := req.Context().Value(recorderKey{}).(*tryRecorder); ok {
+	parent := req.Context()
+	var (
+		resp *http.Response
+		err  error
+	)
+	if t.total > 0 {
+		ctx, cancel := context.WithTimeout(parent, t.total)
+		resp, err = t.rt.RoundTrip(req.WithContext(ctx))
+		if err != nil {
+			if ctx.Err() == context.DeadlineExceeded && parent.Err() == nil {
+				err = &tryTimeoutError{total: t.total, during: "awaiting the answer"}
+			}
+			cancel()
+		} else {
+			resp.Body = &deadlineBody{rc: resp.Body, ctx: ctx, parent: parent, cancel: cancel, total: t.total}
+		}
+	} else {
+		resp, err = t.rt.RoundTrip(req)
+	}
+	if rec, ok := parent.Value(recorderKey{}).(*tryRecorder); ok {
 		tr := try{at: start, latency: time.Since(start), err: err}
 		if resp != nil {
 			tr.status = resp.StatusCode
@@ -57,6 +85,46 @@ func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		rec.add(tr)
 	}
 	return resp, err
+}
+
+// tryTimeoutError is a try that outlived the partner's total timeout.
+type tryTimeoutError struct {
+	total  time.Duration
+	during string
+}
+
+func (e *tryTimeoutError) Error() string {
+	return "timeouts.total (" + e.total.String() + ") exceeded while " + e.during
+}
+func (e *tryTimeoutError) Timeout() bool   { return true }
+func (e *tryTimeoutError) Temporary() bool { return true }
+func (e *tryTimeoutError) Unwrap() error   { return context.DeadlineExceeded }
+
+// deadlineBody is an answer's body read under its try's total timeout;
+// reaching its end or closing it releases the timer.
+type deadlineBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	parent context.Context
+	cancel context.CancelFunc
+	total  time.Duration
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		b.cancel()
+	case err != nil && b.ctx.Err() == context.DeadlineExceeded && b.parent.Err() == nil:
+		err = &tryTimeoutError{total: b.total, during: "reading the answer's body"}
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	err := b.rc.Close()
+	b.cancel()
+	return err
 }
 
 // try is one HTTP exchange of a delivery.
@@ -71,7 +139,8 @@ type recorderKey struct{}
 
 // tryRecorder collects the tries of one delivery; retryablehttp runs them
 // one after the other, but the mutex keeps the race detector honest when a
-// timed-out try's RoundTrip returns late.
+// timed-out try's RoundTrip returns late. Each lane worker has one, reset
+// before each delivery, so that recording costs no allocation.
 type tryRecorder struct {
 	mu    sync.Mutex
 	tries []try
@@ -83,10 +152,18 @@ func (r *tryRecorder) add(t try) {
 	r.mu.Unlock()
 }
 
-func (r *tryRecorder) list() []try {
+func (r *tryRecorder) reset() {
+	r.mu.Lock()
+	clear(r.tries) // drop the errors they hold
+	r.tries = r.tries[:0]
+	r.mu.Unlock()
+}
+
+// appendTo appends the tries recorded since the last reset to dst.
+func (r *tryRecorder) appendTo(dst []try) []try {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]try(nil), r.tries...)
+	return append(dst, r.tries...)
 }
 
 // newClient builds a partner's go-retryablehttp client around its pooled
@@ -96,8 +173,7 @@ func newClient(p PartnerConfig, rc RetryConfig, allowPrivate bool) (*retryableht
 	maxWait := rc.InProcess.MaxWait.D()
 	c := &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport: recordingTransport{rt: tr},
-			Timeout:   p.Timeouts.Total.D(),
+			Transport: recordingTransport{rt: tr, total: p.Timeouts.Total.D()},
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse // a 3xx is the final answer
 			},

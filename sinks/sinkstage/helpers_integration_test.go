@@ -35,7 +35,7 @@ const testPartitions = 4
 // configText is a whole configuration file with topics and groups of its
 // own (so tests never see each other's records) and the given sink section,
 // whose lines are indented under `sink:`.
-func configText(t *testing.T, brokers []string, stateDir, sink string) string {
+func configText(t testing.TB, brokers []string, stateDir, sink string) string {
 	t.Helper()
 	prefix := fmt.Sprintf("t%d.%s.", time.Now().UnixNano(), strings.ToLower(t.Name()))
 	var b strings.Builder
@@ -53,7 +53,7 @@ func configText(t *testing.T, brokers []string, stateDir, sink string) string {
 
 // parseConfig parses a configuration file's text, sink section included,
 // as `postbackd run` does.
-func parseConfig(t *testing.T, text string) (*config.Config, partner.Config) {
+func parseConfig(t testing.TB, text string) (*config.Config, partner.Config) {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(text))
 	if err != nil {
@@ -67,7 +67,7 @@ func parseConfig(t *testing.T, text string) (*config.Config, partner.Config) {
 }
 
 // ensureTopics creates the pipeline's and the sink's topics.
-func ensureTopics(t *testing.T, ctx context.Context, cfg *config.Config, tiers int) {
+func ensureTopics(t testing.TB, ctx context.Context, cfg *config.Config, tiers int) {
 	t.Helper()
 	topics := append(pipeline.Topics(cfg), sinkstage.Topics(pipeline.Env{Config: cfg}, tiers)...)
 	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, topics...); err != nil {
@@ -75,7 +75,7 @@ func ensureTopics(t *testing.T, ctx context.Context, cfg *config.Config, tiers i
 	}
 }
 
-func newProducer(t *testing.T, brokers []string) *stream.Producer {
+func newProducer(t testing.TB, brokers []string) *stream.Producer {
 	t.Helper()
 	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers, Compression: testCompression})
 	if err != nil {
@@ -88,7 +88,7 @@ func newProducer(t *testing.T, brokers []string) *stream.Producer {
 // startStage runs the sink stage in-process until the returned stop is
 // called (or the test ends). A stage that fails is reported. The stage's
 // metrics are registered on reg when it is not nil.
-func startStage(t *testing.T, cfg *config.Config, sc partner.Config, consumer stream.ConsumerConfig, reg *prometheus.Registry) (stop func()) {
+func startStage(t testing.TB, cfg *config.Config, sc partner.Config, consumer stream.ConsumerConfig, reg *prometheus.Registry) (stop func()) {
 	t.Helper()
 	p := newProducer(t, cfg.Kafka.Brokers)
 	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("sink"), Consumer: consumer}
@@ -120,7 +120,7 @@ func startStage(t *testing.T, cfg *config.Config, sc partner.Config, consumer st
 
 // batchStats sums the stage's batch histograms: batches processed, their
 // records and their seconds.
-func batchStats(t *testing.T, reg *prometheus.Registry) (batches uint64, records, seconds float64) {
+func batchStats(t testing.TB, reg *prometheus.Registry) (batches uint64, records, seconds float64) {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -159,7 +159,7 @@ func install(eventID, partnerID string) schemas.Classified {
 
 // produceClassified writes records to the classified topic as the device
 // classifier does: JSON lines keyed by postback_id.
-func produceClassified(t *testing.T, ctx context.Context, p *stream.Producer, topic string, recs []schemas.Classified) {
+func produceClassified(t testing.TB, ctx context.Context, p *stream.Producer, topic string, recs []schemas.Classified) {
 	t.Helper()
 	msgs := make([]kafka.Message, len(recs))
 	for i := range recs {
