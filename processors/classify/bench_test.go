@@ -158,3 +158,60 @@ func BenchmarkDeviceStateCodec(b *testing.B) {
 		buf = appendDeviceState(buf[:0], &d)
 	}
 }
+
+// BenchmarkDeviceStateOnlyBadger is the state path alone, the floor under
+// BenchmarkDeviceClassifyBadger: the reads and writes the classifier makes
+// for the same stream (recorded on the memory store before the timer),
+// replayed in the same batches against Badger behind the cache: one Get
+// per key per batch, then one Apply with the offset. events/s counts the
+// stream's events those batches stand for; combined with the classifier's
+// own cost (BenchmarkDeviceClassifyMemory), 1/(1/a + 1/b) bounds what the
+// classifier on Badger can reach.
+func BenchmarkDeviceStateOnlyBadger(b *testing.B) {
+	stream := benchStream()
+	d := NewDevice(nil)
+	mem := state.NewMemory()
+	const batchSize = 4096
+	type recorded struct {
+		events int
+		writes []state.Write
+	}
+	var batches []recorded
+	for done := 0; done < b.N; {
+		off := done % len(stream)
+		n := min(batchSize, b.N-done, len(stream)-off)
+		res, err := d.Classify(mem, stream[off:off+n])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range res.Writes {
+			res.Writes[i].Decoded = nil // the floor reads bytes, as a cold cache does
+		}
+		if err := mem.Apply(&state.Batch{Writes: res.Writes}); err != nil {
+			b.Fatal(err)
+		}
+		batches = append(batches, recorded{events: n, writes: res.Writes})
+		done += n
+	}
+	st := state.NewCached(openBadger(b), benchCacheEntries)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, startCPU := time.Now(), cpuTime()
+	done := 0
+	var batch state.Batch
+	for _, r := range batches {
+		for _, w := range r.writes {
+			if _, err := st.Get(w.Key); err != nil && err != state.ErrNotFound {
+				b.Fatal(err)
+			}
+		}
+		batch.Writes = r.writes
+		batch.SetOffset("p0", int64(done+r.events))
+		if err := st.Apply(&batch); err != nil {
+			b.Fatal(err)
+		}
+		done += r.events
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(float64(b.N)/(cpuTime()-startCPU).Seconds(), "events/cpu-s")
+}
