@@ -82,8 +82,11 @@ type classifiedJSON struct {
 // required. Errors are *FieldError.
 func DecodeClassifiedJSON(b []byte) (Classified, error) {
 	var r classifiedJSON
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Classified{}, jsonError(err)
+	if !decodeClassifiedFast(b, &r) {
+		r = classifiedJSON{}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return Classified{}, jsonError(err)
+		}
 	}
 	if r.EventTS == "" {
 		return Classified{}, &FieldError{Field: "event_ts", Reason: "missing event_ts", Err: ErrBadTime}

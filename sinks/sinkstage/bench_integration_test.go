@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -112,8 +113,15 @@ func BenchmarkIntegrationSinkStage(b *testing.B) {
 	for i := range recs {
 		recs[i] = install(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i), "bench")
 	}
-	bare := bareLoop(b, recs)
+	// The labels separate the bare loop's and the stage's samples in a
+	// -cpuprofile (go tool pprof -tagfocus part=stage).
+	var bare float64
+	pprof.Do(ctx, pprof.Labels("part", "bare"), func(context.Context) { bare = bareLoop(b, recs) })
+	pprof.Do(ctx, pprof.Labels("part", "stage"), func(ctx context.Context) { benchStage(b, ctx, brokers, recs, bare) })
+}
 
+// benchStage is BenchmarkIntegrationSinkStage's run of the stage.
+func benchStage(b *testing.B, ctx context.Context, brokers []string, recs []schemas.Classified, bare float64) {
 	srv := newBenchPartner(b, b.N)
 	cfg, sc := parseConfig(b, configText(b, brokers, b.TempDir(), fmt.Sprintf(`
 allow_private_networks: true

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -196,6 +197,7 @@ type handler struct {
 	progress *progress
 	mu       sync.Mutex
 	stores   map[int]*ownedStore
+	scratch  scratches
 }
 
 func (h *handler) dir(p int) string {
@@ -275,28 +277,70 @@ func (h *handler) owned(p int) (*ownedStore, error) {
 	return ps, nil
 }
 
+// scratch is a batch's working memory, reused from batch to batch (a
+// batch's jobs are some hundred bytes per record): the decoded jobs and the
+// changelog records. A sync.Pool would not do: it is emptied by every GC
+// cycle, and the stage runs several a second.
+type scratch struct {
+	jobs []partner.Job
+	msgs []kafka.Message
+}
+
+// scratches are the handler's idle scratches, one per partition batch
+// running at once at most.
+type scratches struct {
+	mu   sync.Mutex
+	free []*scratch
+}
+
+func (ss *scratches) get() *scratch {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if n := len(ss.free); n > 0 {
+		sc := ss.free[n-1]
+		ss.free = ss.free[:n-1]
+		return sc
+	}
+	return new(scratch)
+}
+
+// put clears what the batch left in sc (its records' strings and bytes)
+// and keeps it for the next batch.
+func (ss *scratches) put(sc *scratch) {
+	clear(sc.jobs)
+	clear(sc.msgs)
+	sc.jobs, sc.msgs = sc.jobs[:0], sc.msgs[:0]
+	ss.mu.Lock()
+	ss.free = append(ss.free, sc)
+	ss.mu.Unlock()
+}
+
 func (h *handler) Process(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
 	ps, err := h.owned(b.Partition)
 	if err != nil {
 		return err
 	}
-	jobs, err := h.jobs(ctx, b)
+	sc := h.scratch.get()
+	defer h.scratch.put(sc)
+	// Decoded before the store is locked: a retry tier's batch waits here
+	// for its jobs' due time without holding up the classified topic's.
+	sc.jobs, err = h.jobs(ctx, b, sc.jobs[:0])
 	if err != nil {
 		return err
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	writes, err := h.sink.Process(ctx, ps.store, jobs)
+	writes, err := h.sink.Process(ctx, ps.store, sc.jobs)
 	if err != nil {
 		return err
 	}
 	if len(writes) > 0 {
-		msgs := make([]kafka.Message, len(writes))
-		for i, w := range writes {
-			msgs[i] = stream.AtPartition(kafka.Message{Topic: h.env.Config.Topics.SinkChangelog, Key: w.Key, Value: w.Value}, b.Partition)
+		sc.msgs = slices.Grow(sc.msgs[:0], len(writes))
+		for _, w := range writes {
+			sc.msgs = append(sc.msgs, stream.AtPartition(kafka.Message{Topic: h.env.Config.Topics.SinkChangelog, Key: w.Key, Value: w.Value}, b.Partition))
 		}
-		if err := h.env.Producer.Produce(ctx, msgs...); err != nil {
+		if err := h.env.Producer.Produce(ctx, sc.msgs...); err != nil {
 			return err
 		}
 	}
@@ -317,9 +361,10 @@ func (h *handler) Process(ctx context.Context, b stream.Batch) error {
 // partner's rules), or the partner's own retry jobs, which wait until due;
 // other partners' retry jobs are skipped before any wait. A record that
 // cannot be decoded is logged and skipped: it cannot be delivered, and
-// holding the partition would stop every other postback behind it.
-func (h *handler) jobs(ctx context.Context, b stream.Batch) ([]partner.Job, error) {
-	jobs := make([]partner.Job, 0, len(b.Messages))
+// holding the partition would stop every other postback behind it. The
+// jobs are appended to jobs.
+func (h *handler) jobs(ctx context.Context, b stream.Batch, jobs []partner.Job) ([]partner.Job, error) {
+	jobs = slices.Grow(jobs, len(b.Messages))
 	retry := b.Topic != h.env.Config.Topics.Classified
 	for _, m := range b.Messages {
 		var (

@@ -113,14 +113,40 @@ func TestJobsOnlyOwnPartnersRetries(t *testing.T) {
 	defer cancel()
 
 	hb := &handler{env: env, partner: "b", known: known}
-	js, err := hb.jobs(ctx, batch)
+	js, err := hb.jobs(ctx, batch, nil)
 	if err != nil || len(js) != 1 || js[0].Partner != "b" {
 		t.Fatalf("b's group took %+v (err %v), want b's job only", js, err)
 	}
 	ha := &handler{env: env, partner: "a", known: known, first: true}
 	batch.Messages = []kafka.Message{msg(0, "b", later), msg(1, "gone", time.Time{})}
-	js, err = ha.jobs(ctx, batch)
+	js, err = ha.jobs(ctx, batch, nil)
 	if err != nil || len(js) != 1 || js[0].Partner != "gone" {
 		t.Fatalf("the first group took %+v (err %v), want the unconfigured partner's job only", js, err)
+	}
+}
+
+// TestScratchReuse: a batch's scratch comes back empty, holding nothing of
+// the batch before it (its records' strings), and the next batch gets it
+// rather than a new one.
+func TestScratchReuse(t *testing.T) {
+	var ss scratches
+	sc := ss.get()
+	sc.jobs = append(sc.jobs, partner.Job{Record: schemas.Classified{PostbackID: "old"}})
+	sc.msgs = append(sc.msgs, kafka.Message{Key: []byte("old"), Value: []byte("old")})
+	ss.put(sc)
+	if len(sc.jobs) != 0 || len(sc.msgs) != 0 {
+		t.Fatal("put left the batch's jobs or records in the scratch")
+	}
+	if j := sc.jobs[:1][0]; j.Record.PostbackID != "" {
+		t.Errorf("the scratch still holds the last batch's job %q", j.Record.PostbackID)
+	}
+	if m := sc.msgs[:1][0]; m.Key != nil || m.Value != nil {
+		t.Errorf("the scratch still holds the last batch's record %q", m.Key)
+	}
+	if got := ss.get(); got != sc {
+		t.Error("the next batch got a new scratch, not the idle one")
+	}
+	if got := ss.get(); got == sc {
+		t.Error("two batches at once got the same scratch")
 	}
 }

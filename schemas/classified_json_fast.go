@@ -1,0 +1,109 @@
+package schemas
+
+// decodeClassifiedFast decodes the common shape of a classified record in
+// JSON (the one AppendClassifiedJSON writes, in any key order and
+// spacing) without reflection, like decodeInputFast: every partner's sink
+// group decodes every classified record, and encoding/json was a tenth of
+// the sink stage's CPU. ok is false for anything else (escapes, unknown or
+// differently cased keys, wrong types, bad syntax); the caller then uses
+// encoding/json, which gives the same result on every record this accepts
+// (FuzzClassifiedJSONFastMatchesStdlib) and precise errors on the rest.
+// Repeated keys behave as encoding/json's do: a later string wins, objects
+// merge.
+func decodeClassifiedFast(b []byte, r *classifiedJSON) (ok bool) {
+	s := jsonScanner{b: b}
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return s.end()
+	}
+	for {
+		key, ok := s.plainString()
+		if !ok || !s.byte(':') {
+			return false
+		}
+		if !s.classifiedField(key, r) {
+			return false
+		}
+		if s.byte(',') {
+			continue
+		}
+		return s.byte('}') && s.end()
+	}
+}
+
+// classifiedField decodes the value of a known key of a classified record.
+func (s *jsonScanner) classifiedField(key []byte, r *classifiedJSON) bool {
+	switch string(key) {
+	case "postback_id":
+		return s.str(&r.PostbackID)
+	case "type":
+		return s.str(&r.Type)
+	case "event_id":
+		return s.str(&r.EventID)
+	case "app_id":
+		return s.str(&r.AppID)
+	case "platform":
+		return s.str(&r.Platform)
+	case "device_id":
+		return s.str(&r.DeviceID)
+	case "user_id":
+		return s.str(&r.UserID)
+	case "event_ts":
+		return s.str(&r.EventTS)
+	case "name":
+		return s.str(&r.Name)
+	case "revenue":
+		return s.number(&r.Revenue)
+	case "currency":
+		return s.str(&r.Currency)
+	case "transaction_id":
+		return s.str(&r.TransactionID)
+	case "params":
+		return s.params(&r.Params)
+	case "attribution":
+		return s.attribution(&r.Attribution)
+	}
+	return false
+}
+
+// attribution reads an attribution object of plain strings into a (null
+// leaves it as it is, as encoding/json does for a struct).
+func (s *jsonScanner) attribution(a *Attribution) bool {
+	if s.null() {
+		return true
+	}
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return true
+	}
+	for {
+		k, ok := s.plainString()
+		if !ok || !s.byte(':') {
+			return false
+		}
+		var dst *string
+		switch string(k) {
+		case "partner":
+			dst = &a.Partner
+		case "campaign":
+			dst = &a.Campaign
+		case "click_id":
+			dst = &a.ClickID
+		case "touch":
+			dst = &a.Touch
+		default:
+			return false
+		}
+		if !s.str(dst) {
+			return false
+		}
+		if s.byte(',') {
+			continue
+		}
+		return s.byte('}')
+	}
+}
