@@ -12,25 +12,7 @@ package schemas
 // merge.
 func decodeClassifiedFast(b []byte, r *classifiedJSON) (ok bool) {
 	s := jsonScanner{b: b}
-	if !s.byte('{') {
-		return false
-	}
-	if s.byte('}') {
-		return s.end()
-	}
-	for {
-		key, ok := s.plainString()
-		if !ok || !s.byte(':') {
-			return false
-		}
-		if !s.classifiedField(key, r) {
-			return false
-		}
-		if s.byte(',') {
-			continue
-		}
-		return s.byte('}') && s.end()
-	}
+	return s.object(func(key []byte) bool { return s.classifiedField(key, r) }) && s.end()
 }
 
 // classifiedField decodes the value of a known key of a classified record.
@@ -74,36 +56,17 @@ func (s *jsonScanner) attribution(a *Attribution) bool {
 	if s.null() {
 		return true
 	}
-	if !s.byte('{') {
-		return false
-	}
-	if s.byte('}') {
-		return true
-	}
-	for {
-		k, ok := s.plainString()
-		if !ok || !s.byte(':') {
-			return false
-		}
-		var dst *string
-		switch string(k) {
+	return s.object(func(key []byte) bool {
+		switch string(key) {
 		case "partner":
-			dst = &a.Partner
+			return s.str(&a.Partner)
 		case "campaign":
-			dst = &a.Campaign
+			return s.str(&a.Campaign)
 		case "click_id":
-			dst = &a.ClickID
+			return s.str(&a.ClickID)
 		case "touch":
-			dst = &a.Touch
-		default:
-			return false
+			return s.str(&a.Touch)
 		}
-		if !s.str(dst) {
-			return false
-		}
-		if s.byte(',') {
-			continue
-		}
-		return s.byte('}')
-	}
+		return false
+	})
 }

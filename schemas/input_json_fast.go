@@ -13,30 +13,33 @@ import (
 // accepts (FuzzInputJSONFastMatchesStdlib) and precise errors on the rest.
 func decodeInputFast(b []byte, r *inputJSON) (ok bool) {
 	s := jsonScanner{b: b}
-	if !s.byte('{') {
-		return false
-	}
-	if s.byte('}') {
-		return s.end()
-	}
-	for {
-		key, ok := s.plainString()
-		if !ok || !s.byte(':') {
-			return false
-		}
-		if !s.field(key, r) {
-			return false
-		}
-		if s.byte(',') {
-			continue
-		}
-		return s.byte('}') && s.end()
-	}
+	return s.object(func(key []byte) bool { return s.field(key, r) }) && s.end()
 }
 
 type jsonScanner struct {
 	b []byte
 	i int
+}
+
+// object reads an object whose keys are plain strings, handing each key to
+// field, which must read its value; null is not an object here.
+func (s *jsonScanner) object(field func(key []byte) bool) bool {
+	if !s.byte('{') {
+		return false
+	}
+	if s.byte('}') {
+		return true
+	}
+	for {
+		key, ok := s.plainString()
+		if !ok || !s.byte(':') || !field(key) {
+			return false
+		}
+		if s.byte(',') {
+			continue
+		}
+		return s.byte('}')
+	}
 }
 
 func (s *jsonScanner) skipSpace() {
@@ -166,30 +169,16 @@ func (s *jsonScanner) params(dst *map[string]string) bool {
 		*dst = nil // as encoding/json does for a map
 		return true
 	}
-	if !s.byte('{') {
-		return false
-	}
 	if *dst == nil {
 		*dst = map[string]string{}
 	}
-	if s.byte('}') {
-		return true
-	}
-	for {
-		k, ok := s.plainString()
-		if !ok || !s.byte(':') {
-			return false
-		}
+	return s.object(func(k []byte) bool {
 		v, ok := s.plainString()
-		if !ok {
-			return false
+		if ok {
+			(*dst)[string(k)] = string(v)
 		}
-		(*dst)[string(k)] = string(v)
-		if s.byte(',') {
-			continue
-		}
-		return s.byte('}')
-	}
+		return ok
+	})
 }
 
 // field decodes the value of a known key into r.
