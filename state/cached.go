@@ -107,7 +107,7 @@ func (c *Cached) Get(key []byte) ([]byte, error) {
 	}
 	c.mu.Lock()
 	if !c.closed && c.gen == gen {
-		if ferr := c.fill(key, v, nil, err == nil, false); ferr != nil {
+		if ferr := c.fill(key, v, err == nil, false); ferr != nil {
 			c.mu.Unlock()
 			return nil, ferr
 		}
@@ -116,30 +116,35 @@ func (c *Cached) Get(key []byte) ([]byte, error) {
 	return v, err
 }
 
-// TakeDecoded returns the Write.Decoded that the last Apply of key kept
-// with its value, and forgets it: the caller owns it from now on, and
-// gives it back, changed or not, in the Decoded of its next write of key.
-// ok is false when there is none (never kept, taken already, or the key
-// changed or left the cache since): read the value with Get instead.
-func (c *Cached) TakeDecoded(key []byte) (obj any, ok bool) {
+// View is Get without the copy when the cache holds key: fn reads the
+// cached value under the cache's lock, so it must be short and must not
+// call the cache. A miss reads the inner store as Get does.
+func (c *Cached) View(key []byte, fn func(value []byte) error) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, false
+	if s := c.table.get(key); s != nil && !c.closed {
+		c.stats.Hits++
+		if !s.present {
+			c.stats.NegativeHits++
+			c.mu.Unlock()
+			return ErrNotFound
+		}
+		defer c.mu.Unlock()
+		return fn(s.val)
 	}
-	s := c.table.get(key)
-	if s == nil || s.obj == nil {
-		return nil, false
+	c.mu.Unlock()
+	v, err := c.Get(key)
+	if err != nil {
+		return err
 	}
-	c.stats.Hits++
-	obj, s.obj = s.obj, nil
-	return obj, true
+	return fn(v)
 }
+
+var _ Viewer = (*Cached)(nil)
 
 // fill caches a value (dirty: not yet in inner); c.mu is held. It fails
 // only in write-back mode, when spilling dirty entries to inner fails.
-func (c *Cached) fill(key, val []byte, obj any, present, dirty bool) error {
-	evicted, err := c.table.put(key, val, obj, present, dirty)
+func (c *Cached) fill(key, val []byte, present, dirty bool) error {
+	evicted, err := c.table.put(key, val, present, dirty)
 	if evicted {
 		c.stats.Evictions++
 		c.complete = false
@@ -167,7 +172,7 @@ func (c *Cached) Apply(b *Batch) error {
 	switch {
 	case err == nil:
 		for _, w := range b.Writes {
-			c.fill(w.Key, w.Value, w.Decoded, w.Value != nil, false) // cannot fail: nothing dirty
+			c.fill(w.Key, w.Value, w.Value != nil, false) // cannot fail: nothing dirty
 		}
 	case errors.Is(err, ErrBatchTooLarge), errors.Is(err, ErrReservedKey), errors.Is(err, ErrClosed):
 		return err

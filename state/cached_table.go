@@ -17,11 +17,11 @@ type clockTable struct {
 	hashOf   func(key []byte) uint64 // nil: maphash; tests force collisions
 	index    map[uint64]int32
 	overflow map[string]int32
-	slots []clockSlot
-	max   int
-	hand  int
-	bytes int64 // keys plus value capacities, for Stats
-	dirty int   // slots with dirty set
+	slots    []clockSlot
+	max      int
+	hand     int
+	bytes    int64 // keys plus value capacities, for Stats
+	dirty    int   // slots with dirty set
 
 	// spill, when set, is called before a dirty slot would be evicted; it
 	// must write every dirty slot somewhere and clear their dirty bits.
@@ -32,7 +32,6 @@ type clockSlot struct {
 	key     string
 	hash    uint64 // maphash of key
 	val     []byte // owned by the table; nil for an absent key
-	obj     any    // Write.Decoded of val, until taken; nil: none
 	present bool   // false: a negative entry, the key is known absent
 	ref     bool   // used since the hand last passed
 	dirty   bool   // written here and not yet to the inner store
@@ -97,12 +96,11 @@ func (t *clockTable) get(key []byte) *clockSlot {
 // put stores a copy of val under key (present false: key is absent),
 // evicting another key when full; it reports whether it evicted. dirty
 // marks the entry as not yet written to the inner store.
-func (t *clockTable) put(key []byte, val []byte, obj any, present, dirty bool) (evicted bool, err error) {
+func (t *clockTable) put(key []byte, val []byte, present, dirty bool) (evicted bool, err error) {
 	i, h, ok := t.find(key)
 	if ok {
 		s := &t.slots[i]
 		t.setValue(s, val, present)
-		s.obj = obj
 		s.ref = true
 		t.setDirty(s, dirty)
 		return false, nil
@@ -126,7 +124,6 @@ func (t *clockTable) put(key []byte, val []byte, obj any, present, dirty bool) (
 	t.bytes += int64(len(s.key))
 	t.link(i)
 	t.setValue(s, val, present)
-	s.obj = obj
 	// A new entry has not been used again yet: a stream of one-off keys
 	// then evicts itself before it evicts keys that were hit.
 	s.ref = false

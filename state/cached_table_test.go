@@ -10,7 +10,7 @@ import (
 func TestClockTableRemoveKeepsIndex(t *testing.T) {
 	tb := newClockTable(10)
 	for i := 0; i < 10; i++ {
-		tb.put([]byte(fmt.Sprint(i)), []byte(fmt.Sprint("v", i)), nil, true, false)
+		tb.put([]byte(fmt.Sprint(i)), []byte(fmt.Sprint("v", i)), true, false)
 	}
 	tb.hand = 9
 	for _, k := range []string{"3", "9", "0", "nope"} {
@@ -33,10 +33,10 @@ func TestClockTableRemoveKeepsIndex(t *testing.T) {
 		t.Fatalf("bytes %d, want %d", tb.bytes, want)
 	}
 	// Full again, then one more: exactly one eviction.
-	tb.put([]byte("a"), nil, nil, false, false)
-	tb.put([]byte("b"), nil, nil, false, false)
-	tb.put([]byte("c"), nil, nil, false, false)
-	if ev, _ := tb.put([]byte("d"), []byte("x"), nil, true, false); !ev || len(tb.slots) != 10 {
+	tb.put([]byte("a"), nil, false, false)
+	tb.put([]byte("b"), nil, false, false)
+	tb.put([]byte("c"), nil, false, false)
+	if ev, _ := tb.put([]byte("d"), []byte("x"), true, false); !ev || len(tb.slots) != 10 {
 		t.Fatal("a put into a full table must evict")
 	}
 }
@@ -56,7 +56,7 @@ func TestClockTableHashCollisions(t *testing.T) {
 			delete(model, k)
 		default:
 			v := fmt.Sprint("v", step)
-			if _, err := tb.put([]byte(k), []byte(v), nil, true, false); err != nil {
+			if _, err := tb.put([]byte(k), []byte(v), true, false); err != nil {
 				t.Fatal(err)
 			}
 			model[k] = v

@@ -324,63 +324,43 @@ func TestCachedClosed(t *testing.T) {
 	}
 }
 
-// TestCachedTakeDecoded: the Decoded of an applied write comes back once,
-// and never after anything that may have changed the value without it.
-func TestCachedTakeDecoded(t *testing.T) {
-	c := NewCached(NewMemory(), 2)
-	defer c.Close()
-	obj := &struct{ n int }{1}
+// TestCachedView: View lends the cached value, reads the inner store on a
+// miss, answers not-found entries without calling fn, and returns fn's
+// error; state.View falls back to Get on a store that cannot lend.
+func TestCachedView(t *testing.T) {
+	inner := NewMemory()
 	var b Batch
-	b.Writes = append(b.Writes, Write{Key: []byte("k"), Value: []byte("v1"), Decoded: obj})
-	mustApply(t, c, &b)
-	if got, ok := c.TakeDecoded([]byte("k")); !ok || got != obj {
-		t.Fatalf("take = %v %v, want the applied object", got, ok)
-	}
-	if _, ok := c.TakeDecoded([]byte("k")); ok {
-		t.Fatal("an object was handed out twice")
-	}
-	mustGet(t, c, "k", "v1") // the value stays
-
-	// A write without Decoded drops a kept object.
-	b.Reset()
-	b.Writes = append(b.Writes, Write{Key: []byte("k"), Value: []byte("v2"), Decoded: obj})
-	mustApply(t, c, &b)
-	b.Reset()
-	b.Set([]byte("k"), []byte("v3"))
-	mustApply(t, c, &b)
-	if _, ok := c.TakeDecoded([]byte("k")); ok {
-		t.Fatal("a stale object survived a write without one")
-	}
-
-	// Eviction drops it; a Get's fill from inner has none.
-	b.Reset()
-	b.Writes = append(b.Writes, Write{Key: []byte("k"), Value: []byte("v4"), Decoded: obj})
-	mustApply(t, c, &b)
-	for _, k := range []string{"x", "y", "z"} {
-		b.Reset()
-		b.Set([]byte(k), []byte(k))
-		mustApply(t, c, &b)
-	}
-	if _, ok := c.TakeDecoded([]byte("k")); ok {
-		t.Fatal("an evicted key's object came back")
-	}
-	mustGet(t, c, "k", "v4")
-	if _, ok := c.TakeDecoded([]byte("k")); ok {
-		t.Fatal("a value read from inner came with an object")
-	}
-}
-
-// TestCachedFailedApplyDropsDecoded: after an Apply of unknown outcome
-// the key's object is gone with its value.
-func TestCachedFailedApplyDropsDecoded(t *testing.T) {
-	c := NewCached(failingStore{NewMemory()}, 10)
+	b.Set([]byte("old"), []byte("from inner"))
+	mustApply(t, inner, &b)
+	c := NewCached(inner, 10)
 	defer c.Close()
-	var b Batch
-	b.Writes = append(b.Writes, Write{Key: []byte("k"), Value: []byte("v"), Decoded: 1})
-	if err := c.Apply(&b); !errors.Is(err, errDisk) {
-		t.Fatalf("apply = %v", err)
+	b.Reset()
+	b.Set([]byte("k"), []byte("v"))
+	mustApply(t, c, &b)
+
+	view := func(st Store, key string) (string, error) {
+		var got string
+		err := View(st, []byte(key), func(v []byte) error { got = string(v); return nil })
+		return got, err
 	}
-	if _, ok := c.TakeDecoded([]byte("k")); ok {
-		t.Fatal("object of a failed apply kept")
+	for _, tc := range []struct{ key, want string }{{"k", "v"}, {"old", "from inner"}, {"old", "from inner"}} {
+		if got, err := view(c, tc.key); err != nil || got != tc.want {
+			t.Fatalf("View(%s) = %q, %v; want %q", tc.key, got, err, tc.want)
+		}
+	}
+	for range 2 { // a miss, then the negative entry it left
+		if _, err := view(c, "none"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("View(none) = %v, want ErrNotFound", err)
+		}
+	}
+	boom := errors.New("boom")
+	if err := c.View([]byte("k"), func([]byte) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("fn's error: %v", err)
+	}
+	if got, err := view(inner, "old"); err != nil || got != "from inner" {
+		t.Fatalf("View on a Memory = %q, %v", got, err)
+	}
+	if st := c.Stats(); st.Hits != 4 || st.NegativeHits != 1 || st.Misses != 2 {
+		t.Fatalf("stats %+v: want 4 hits (1 negative), 2 misses", st)
 	}
 }

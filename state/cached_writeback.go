@@ -35,7 +35,7 @@ func (c *Cached) applyBack(b *Batch) error {
 		return ErrClosed
 	}
 	for _, w := range b.Writes {
-		if err := c.fill(w.Key, w.Value, w.Decoded, w.Value != nil, true); err != nil {
+		if err := c.fill(w.Key, w.Value, w.Value != nil, true); err != nil {
 			return err
 		}
 	}

@@ -26,6 +26,27 @@ type Store interface {
 	Close() error
 }
 
+// Viewer is a Store that can lend a value instead of copying it.
+type Viewer interface {
+	// View calls fn with the value stored under key, or returns
+	// ErrNotFound without calling it. fn must not keep the value or call
+	// the store; its error is View's.
+	View(key []byte, fn func(value []byte) error) error
+}
+
+// View calls fn with key's value, lent by st when it is a Viewer and
+// copied with Get otherwise.
+func View(st Store, key []byte, fn func(value []byte) error) error {
+	if v, ok := st.(Viewer); ok {
+		return v.View(key, fn)
+	}
+	val, err := st.Get(key)
+	if err != nil {
+		return err
+	}
+	return fn(val)
+}
+
 // Batch is a set of writes applied atomically by Store.Apply.
 type Batch struct {
 	Writes  []Write
@@ -36,11 +57,6 @@ type Batch struct {
 type Write struct {
 	Key   []byte
 	Value []byte
-	// Decoded, optional, is the writer's decoded form of Value. A Cached
-	// keeps it with the value and hands it back once through TakeDecoded,
-	// so that the next batch need not decode what this one encoded; other
-	// stores ignore it. The writer must not touch it after Apply.
-	Decoded any
 }
 
 // Set adds a set of key to value.

@@ -114,7 +114,7 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 	for _, k := range order {
 		start := len(arena)
 		arena = appendDeviceState(arena, k.s)
-		res.Writes = append(res.Writes, state.Write{Key: k.key, Value: arena[start:len(arena):len(arena)], Decoded: k.s})
+		res.Writes = append(res.Writes, state.Write{Key: k.key, Value: arena[start:len(arena):len(arena)]})
 	}
 	if len(order) > 0 {
 		d.stateSize.Store(int64(len(arena)/len(order)) + 1)
@@ -122,30 +122,17 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 	return res, nil
 }
 
-// decodedTaker is a store that keeps the decoded states its writes
-// carried (state.Cached): taking one saves decoding the value again.
-type decodedTaker interface {
-	TakeDecoded(key []byte) (any, bool)
-}
-
 func loadDeviceState(st state.Store, key []byte) (*deviceState, error) {
-	if dt, ok := st.(decodedTaker); ok {
-		if obj, ok := dt.TakeDecoded(key); ok {
-			if s, ok := obj.(*deviceState); ok {
-				return s, nil
-			}
-		}
-	}
 	s := &deviceState{}
-	v, err := st.Get(key)
-	if errors.Is(err, state.ErrNotFound) {
+	// Viewed rather than copied: decoding copies what it keeps.
+	err := state.View(st, key, func(v []byte) error { return decodeDeviceState(v, s) })
+	switch {
+	case errors.Is(err, state.ErrNotFound):
 		return s, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrStateRead, key, err)
-	}
-	if err := decodeDeviceState(v, s); err != nil {
+	case errors.Is(err, ErrCorruptState):
 		return nil, fmt.Errorf("device state %q: %w", key, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w %q: %w", ErrStateRead, key, err)
 	}
 	return s, nil
 }

@@ -87,9 +87,8 @@ func TestBadgerAndMemoryAgreeOnAnySplit(t *testing.T) {
 		}
 		r := rand.New(rand.NewSource(seed))
 		// cached is the stages' setup: Badger behind a write-through cache,
-		// here smaller than the 200 devices so that some states come back
-		// as the decoded objects a batch left (TakeDecoded) and others are
-		// decoded again after an eviction.
+		// here smaller than the 200 devices, so that states are read both
+		// from the cache and, after evictions, from Badger.
 		for _, kind := range []string{"memory", "badger", "cached"} {
 			p := newPipeline(nil)
 			switch kind {
@@ -113,7 +112,7 @@ func TestBadgerAndMemoryAgreeOnAnySplit(t *testing.T) {
 
 func openBadger(t testing.TB) state.Store {
 	t.Helper()
-	s, err := state.OpenBadger(t.TempDir(), state.BadgerOptions{})
+	s, err := state.OpenBadger(t.TempDir(), state.BadgerOptions{LevelZeroTables: state.RewrittenLevelZeroTables}) // as the stages open it
 	if err != nil {
 		t.Fatal(err)
 	}

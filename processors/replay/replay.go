@@ -90,7 +90,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer, rejects i
 	}
 	// Replay owns the machine for its run, so larger memtables than a
 	// stage's: fewer flushes, and a batch's writes fit one transaction.
-	opts := state.BadgerOptions{MemTableSize: 32 << 20, BlockCacheSize: 32 << 20, Logger: cfg.Logger}
+	opts := state.BadgerOptions{MemTableSize: 32 << 20, BlockCacheSize: 32 << 20, LevelZeroTables: state.RewrittenLevelZeroTables, Logger: cfg.Logger}
 	devices, err := openStore(filepath.Join(dir, "device"), opts, cfg.CacheEntries)
 	if err != nil {
 		return Stats{}, err

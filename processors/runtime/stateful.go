@@ -92,6 +92,9 @@ func (c *StatefulConfig) setDefaults() {
 		if opts.Logger == nil {
 			opts.Logger = c.Logger
 		}
+		if opts.LevelZeroTables == 0 {
+			opts.LevelZeroTables = state.RewrittenLevelZeroTables // a stage rewrites its keys
+		}
 		c.OpenStore = func(dir string) (state.Store, error) {
 			b, err := state.OpenBadger(dir, opts)
 			if err != nil {
