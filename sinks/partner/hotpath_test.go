@@ -2,12 +2,14 @@ package partner
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -323,5 +325,20 @@ func TestHandedOffStillRunningIsParked(t *testing.T) {
 	}
 	if hits, _ := ps.counts(); hits[rec.PostbackID] != 1 {
 		t.Fatalf("partner saw it %d times", hits[rec.PostbackID])
+	}
+}
+
+// TestReadAnswerReportsTruncation: a body that ends before its
+// Content-Length (net/http's io.ErrUnexpectedEOF) is an error, not a short
+// answer; a short body that ends cleanly is not.
+func TestReadAnswerReportsTruncation(t *testing.T) {
+	cut := io.MultiReader(strings.NewReader("short"), iotest.ErrReader(io.ErrUnexpectedEOF))
+	n, err := readAnswer(cut, make([]byte, responseKeep))
+	if n != len("short") || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated body: readAnswer = %d, %v; want 5, unexpected EOF", n, err)
+	}
+	n, err = readAnswer(strings.NewReader("short"), make([]byte, responseKeep))
+	if n != len("short") || err != nil {
+		t.Fatalf("short body: readAnswer = %d, %v; want 5, nil", n, err)
 	}
 }

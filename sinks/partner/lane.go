@@ -231,16 +231,18 @@ func (w *worker) send(t *task) result {
 }
 
 // readAnswer reads an answer's body up to responseReadLimit, keeping its
-// start in keep; n is how much of keep it filled.
+// start in keep; n is how much of keep it filled. Only io.EOF is a clean
+// end: net/http reports a body cut short of its Content-Length as
+// io.ErrUnexpectedEOF, which io.ReadFull would pass off as a short body.
 func readAnswer(body io.Reader, keep []byte) (n int, err error) {
-	n, err = io.ReadFull(body, keep)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return n, nil
-	case err != nil:
-		return n, err
+	for n < len(keep) && err == nil {
+		var m int
+		m, err = body.Read(keep[n:])
+		n += m
 	}
-	_, err = io.CopyN(io.Discard, body, responseReadLimit-int64(len(keep)))
+	if err == nil {
+		_, err = io.CopyN(io.Discard, body, responseReadLimit-int64(len(keep)))
+	}
 	if err == io.EOF {
 		err = nil
 	}

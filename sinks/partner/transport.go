@@ -137,9 +137,10 @@ type try struct {
 
 type recorderKey struct{}
 
-// tryRecorder collects the tries of one delivery; retryablehttp runs them
-// one after the other, but the mutex keeps the race detector honest when a
-// timed-out try's RoundTrip returns late. Each lane worker has one, reset
+// tryRecorder collects the tries of one delivery. retryablehttp runs them
+// one after the other and every RoundTrip returns before Do does (the
+// timeout is the try's context, not http.Client.Timeout), so the mutex is
+// only a guard should that ever change. Each lane worker has one, reset
 // before each delivery, so that recording costs no allocation.
 type tryRecorder struct {
 	mu    sync.Mutex
