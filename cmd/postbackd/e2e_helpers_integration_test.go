@@ -45,8 +45,7 @@ func generateWithReplay(t *testing.T, ctx context.Context, gc generator.Config, 
 	var in bytes.Buffer
 	for i := range recs {
 		recs[i] = g.Next()
-		in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
-		in.WriteByte('\n')
+		in.Write(generator.AppendJSONLine(nil, recs[i]))
 	}
 	var out, rejects bytes.Buffer
 	if _, err := replay.Run(ctx, replay.Config{}, &in, &out, &rejects); err != nil {

@@ -30,8 +30,7 @@ func TestClassifiedTypeMix(t *testing.T) {
 		if r.Malformed {
 			malformed++
 		}
-		in.Write(bytes.ReplaceAll(r.Value, []byte("\n"), []byte(" ")))
-		in.WriteByte('\n')
+		in.Write(generator.AppendJSONLine(nil, r))
 	}
 	var out bytes.Buffer
 	st, err := replay.Run(context.Background(), replay.Config{}, &in, &out, nil)

@@ -165,8 +165,7 @@ func benchLoadWorkload(b *testing.B) benchWorkload {
 		var in bytes.Buffer
 		for i := range recs {
 			recs[i] = g.Next()
-			in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
-			in.WriteByte('\n')
+			in.Write(generator.AppendJSONLine(nil, recs[i]))
 		}
 		start := time.Now()
 		st, err := replay.Run(context.Background(), replay.Config{}, &in, discard{}, nil)

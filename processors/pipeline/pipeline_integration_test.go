@@ -48,8 +48,7 @@ func generate(t *testing.T, gc generator.Config, n int) ([]generator.Record, map
 	var in bytes.Buffer
 	for i := range recs {
 		recs[i] = g.Next()
-		in.Write(bytes.ReplaceAll(recs[i].Value, []byte("\n"), []byte(" ")))
-		in.WriteByte('\n')
+		in.Write(generator.AppendJSONLine(nil, recs[i]))
 	}
 	var out, rejects bytes.Buffer
 	if _, err := replay.Run(context.Background(), replay.Config{}, &in, &out, &rejects); err != nil {
