@@ -18,7 +18,8 @@ func AppendClassifiedAvro(dst []byte, c *Classified) []byte {
 	b = appendAvroString(b, c.Currency)
 	b = appendAvroString(b, c.TransactionID)
 	b = appendStringMap(b, c.Params)
-	return appendAttributionAvro(b, &c.Attribution)
+	b = appendAttributionAvro(b, &c.Attribution)
+	return appendBoolean(b, c.TSAdjusted)
 }
 
 // EncodeClassified appends c as a single-object encoded ClassifiedAvro
@@ -29,6 +30,10 @@ func EncodeClassified(dst []byte, c *Classified) ([]byte, error) {
 
 // DecodeClassifiedAvro decodes an Avro binary body of schema ClassifiedAvro.
 func DecodeClassifiedAvro(body []byte) (Classified, error) {
+	return decodeClassifiedAvro(body, schemaV2)
+}
+
+func decodeClassifiedAvro(body []byte, v schemaVersion) (Classified, error) {
 	r := avroReader{b: body}
 	c := Classified{
 		PostbackID:    r.string(),
@@ -46,6 +51,9 @@ func DecodeClassifiedAvro(body []byte) (Classified, error) {
 		Params:        r.stringMap(),
 		Attribution:   r.attribution(),
 	}
+	if v >= schemaV2 {
+		c.TSAdjusted = r.boolean()
+	}
 	if err := r.end(); err != nil {
 		return Classified{}, fmt.Errorf("decode classified: %w", err)
 	}
@@ -54,9 +62,9 @@ func DecodeClassifiedAvro(body []byte) (Classified, error) {
 
 // DecodeClassified decodes a single-object encoded ClassifiedAvro message.
 func DecodeClassified(b []byte) (Classified, error) {
-	body, err := singleObjectBody(b, ClassifiedAvro)
+	body, v, err := versionedBody(b, ClassifiedAvro, classifiedV1Fingerprint)
 	if err != nil {
 		return Classified{}, err
 	}
-	return DecodeClassifiedAvro(body)
+	return decodeClassifiedAvro(body, v)
 }

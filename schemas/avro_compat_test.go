@@ -3,6 +3,8 @@ package schemas
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -86,6 +88,7 @@ func randClassified(r *rand.Rand) Classified {
 		PostbackID: randString(r), Type: randString(r), EventID: e.EventID, AppID: e.AppID, Platform: e.Platform,
 		DeviceID: e.DeviceID, UserID: e.UserID, EventTS: e.TS, Name: e.Name, Revenue: e.Revenue,
 		Currency: e.Currency, TransactionID: e.TransactionID, Params: e.Params, Attribution: randAttribution(r),
+		TSAdjusted: r.IntN(2) == 0,
 	}
 }
 
@@ -149,7 +152,7 @@ func nativeAttribution(a *Attribution) map[string]any {
 }
 
 func nativeInput(in *Input) map[string]any {
-	m := map[string]any{"click": nil, "event": nil}
+	m := map[string]any{"click": nil, "event": nil, "ts_adjusted": in.Event != nil && in.Event.TSAdjusted}
 	if in.Click != nil {
 		m["click"] = goavro.Union("io.postbackd.Click", nativeClick(in.Click))
 	}
@@ -165,7 +168,7 @@ func nativeClassified(c *Classified) map[string]any {
 		"platform": c.Platform, "device_id": c.DeviceID, "user_id": c.UserID, "event_ts": c.EventTS,
 		"name": c.Name, "revenue": nativeRevenue(c.Revenue), "currency": c.Currency,
 		"transaction_id": c.TransactionID, "params": nativeParams(c.Params),
-		"attribution": nativeAttribution(&c.Attribution),
+		"attribution": nativeAttribution(&c.Attribution), "ts_adjusted": c.TSAdjusted,
 	}
 }
 
@@ -259,15 +262,23 @@ func TestAvroCompat(t *testing.T) {
 				return Input{Click: &c}
 			}
 			e := randEvent(r)
+			e.TSAdjusted = r.IntN(2) == 0
 			return Input{Event: &e}
 		},
 		native: nativeInput, encode: EncodeInput, decode: DecodeInput,
 	}.run)
 	t.Run("user event", compatCase[UserEvent]{
 		schema: UserEventAvro,
-		random: func(r *rand.Rand) UserEvent { return UserEvent{Event: randEvent(r), Attribution: randAttribution(r)} },
+		random: func(r *rand.Rand) UserEvent {
+			u := UserEvent{Event: randEvent(r), Attribution: randAttribution(r)}
+			u.Event.TSAdjusted = r.IntN(2) == 0
+			return u
+		},
 		native: func(u *UserEvent) map[string]any {
-			return map[string]any{"event": nativeEvent(&u.Event), "attribution": nativeAttribution(&u.Attribution)}
+			return map[string]any{
+				"event": nativeEvent(&u.Event), "attribution": nativeAttribution(&u.Attribution),
+				"ts_adjusted": u.Event.TSAdjusted,
+			}
 		},
 		encode: EncodeUserEvent, decode: DecodeUserEvent,
 	}.run)
@@ -283,4 +294,65 @@ func TestAvroCompat(t *testing.T) {
 		schema: RejectAvro, random: randReject, native: nativeReject,
 		encode: EncodeReject, decode: DecodeReject,
 	}.run)
+}
+
+// TestV1Records: records of the v1 schemas (before ts_adjusted), as a v1
+// postbackd left them in the internal and classified topics at an upgrade,
+// are still read, with TSAdjusted false.
+func TestV1Records(t *testing.T) {
+	v1 := func(name string, fp uint64) *goavro.Codec {
+		t.Helper()
+		text, err := os.ReadFile(filepath.Join("testdata", "v1", name+".avsc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := goavro.NewCodec(string(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Rabin != fp {
+			t.Fatalf("%s v1 fingerprint %#x, the constant says %#x", name, c.Rabin, fp)
+		}
+		return c
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		e := randEvent(r)
+		in := Input{Event: &e}
+		n := nativeInput(&in)
+		delete(n, "ts_adjusted")
+		b, err := v1("input", inputV1Fingerprint).SingleFromNative(nil, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeInput(b)
+		if err != nil || !reflect.DeepEqual(got, in) {
+			t.Fatalf("v1 input: %v\n%+v\nwant\n%+v", err, got.Event, in.Event)
+		}
+
+		u := UserEvent{Event: randEvent(r), Attribution: randAttribution(r)}
+		b, err = v1("user_event", userEventV1Fingerprint).SingleFromNative(nil, map[string]any{
+			"event": nativeEvent(&u.Event), "attribution": nativeAttribution(&u.Attribution),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotU, err := DecodeUserEvent(b)
+		if err != nil || !reflect.DeepEqual(gotU, u) {
+			t.Fatalf("v1 user event: %v", err)
+		}
+
+		c := randClassified(r)
+		c.TSAdjusted = false
+		nc := nativeClassified(&c)
+		delete(nc, "ts_adjusted")
+		b, err = v1("classified", classifiedV1Fingerprint).SingleFromNative(nil, nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotC, err := DecodeClassified(b)
+		if err != nil || !reflect.DeepEqual(gotC, c) {
+			t.Fatalf("v1 classified: %v", err)
+		}
+	}
 }

@@ -9,9 +9,9 @@ func AppendInputAvro(dst []byte, in *Input) ([]byte, error) {
 	case in.Click != nil && in.Event != nil:
 		return dst, fmt.Errorf("encode input: both click and event set: %w", ErrMalformed)
 	case in.Click != nil:
-		return append(appendClickAvro(append(dst, 2), in.Click), 0), nil // click: branch 1, event: null
+		return append(appendClickAvro(append(dst, 2), in.Click), 0, 0), nil // click: branch 1, event: null, ts_adjusted false
 	case in.Event != nil:
-		return appendEventAvro(append(dst, 0, 2), in.Event), nil
+		return appendBoolean(appendEventAvro(append(dst, 0, 2), in.Event), in.Event.TSAdjusted), nil
 	default:
 		return dst, fmt.Errorf("encode input: neither click nor event set: %w", ErrMalformed)
 	}
@@ -25,8 +25,18 @@ func EncodeInput(dst []byte, in *Input) ([]byte, error) {
 
 // DecodeInputAvro decodes an Avro binary body of schema InputAvro.
 func DecodeInputAvro(body []byte) (Input, error) {
+	return decodeInputAvro(body, schemaV2)
+}
+
+func decodeInputAvro(body []byte, v schemaVersion) (Input, error) {
 	r := avroReader{b: body}
 	in := r.input()
+	if v >= schemaV2 {
+		adjusted := r.boolean()
+		if in.Event != nil {
+			in.Event.TSAdjusted = adjusted
+		}
+	}
 	if err := r.end(); err != nil {
 		return Input{}, fmt.Errorf("decode input: %w", err)
 	}
@@ -51,11 +61,11 @@ func (r *avroReader) input() Input {
 
 // DecodeInput decodes a single-object encoded InputAvro message.
 func DecodeInput(b []byte) (Input, error) {
-	body, err := singleObjectBody(b, InputAvro)
+	body, v, err := versionedBody(b, InputAvro, inputV1Fingerprint)
 	if err != nil {
 		return Input{}, err
 	}
-	return DecodeInputAvro(body)
+	return decodeInputAvro(body, v)
 }
 
 // singleObjectBody checks the single-object header of b against s.

@@ -6,7 +6,8 @@ import "fmt"
 // UserEventAvro).
 func AppendUserEventAvro(dst []byte, u *UserEvent) []byte {
 	b := appendEventAvro(dst, &u.Event)
-	return appendAttributionAvro(b, &u.Attribution)
+	b = appendAttributionAvro(b, &u.Attribution)
+	return appendBoolean(b, u.Event.TSAdjusted)
 }
 
 // EncodeUserEvent appends u as a single-object encoded UserEventAvro
@@ -17,8 +18,15 @@ func EncodeUserEvent(dst []byte, u *UserEvent) ([]byte, error) {
 
 // DecodeUserEventAvro decodes an Avro binary body of schema UserEventAvro.
 func DecodeUserEventAvro(body []byte) (UserEvent, error) {
+	return decodeUserEventAvro(body, schemaV2)
+}
+
+func decodeUserEventAvro(body []byte, v schemaVersion) (UserEvent, error) {
 	r := avroReader{b: body}
 	u := UserEvent{Event: r.event(), Attribution: r.attribution()}
+	if v >= schemaV2 {
+		u.Event.TSAdjusted = r.boolean()
+	}
 	if err := r.end(); err != nil {
 		return UserEvent{}, fmt.Errorf("decode user event: %w", err)
 	}
@@ -27,9 +35,9 @@ func DecodeUserEventAvro(body []byte) (UserEvent, error) {
 
 // DecodeUserEvent decodes a single-object encoded UserEventAvro message.
 func DecodeUserEvent(b []byte) (UserEvent, error) {
-	body, err := singleObjectBody(b, UserEventAvro)
+	body, v, err := versionedBody(b, UserEventAvro, userEventV1Fingerprint)
 	if err != nil {
 		return UserEvent{}, err
 	}
-	return DecodeUserEventAvro(body)
+	return decodeUserEventAvro(body, v)
 }

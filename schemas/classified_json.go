@@ -8,7 +8,7 @@ import (
 // form of CLASSIFICATION.md and the scenario files: keys sorted, ", " and
 // ": " separators (byte-identical to the scenarios' *.out.jsonl), user_id
 // always present, name, revenue, currency, transaction_id and params only
-// when set, event_ts in RFC 3339 UTC. It is hand-written because it is on
+// when set, ts_adjusted only when true, event_ts in RFC 3339 UTC. It is hand-written because it is on
 // replay's hot path: see BenchmarkAppendClassifiedJSON.
 func AppendClassifiedJSON(dst []byte, c *Classified) []byte {
 	b := append(dst, `{"app_id": `...)
@@ -52,6 +52,9 @@ func AppendClassifiedJSON(dst []byte, c *Classified) []byte {
 		b = append(b, `, "transaction_id": `...)
 		b = appendString(b, c.TransactionID)
 	}
+	if c.TSAdjusted {
+		b = append(b, `, "ts_adjusted": true`...)
+	}
 	b = append(b, `, "type": `...)
 	b = appendString(b, c.Type)
 	b = append(b, `, "user_id": `...)
@@ -75,6 +78,7 @@ type classifiedJSON struct {
 	TransactionID string            `json:"transaction_id"`
 	Params        map[string]string `json:"params"`
 	Attribution   Attribution       `json:"attribution"`
+	TSAdjusted    bool              `json:"ts_adjusted"`
 }
 
 // DecodeClassifiedJSON decodes one classified record in the JSON form of
@@ -113,5 +117,6 @@ func DecodeClassifiedJSON(b []byte) (Classified, error) {
 		TransactionID: r.TransactionID,
 		Params:        r.Params,
 		Attribution:   r.Attribution,
+		TSAdjusted:    r.TSAdjusted,
 	}, nil
 }

@@ -31,6 +31,7 @@ type inputJSON struct {
 	Currency      string            `json:"currency"`
 	TransactionID string            `json:"transaction_id"`
 	Params        map[string]string `json:"params"`
+	ReceivedAt    string            `json:"received_at"`
 }
 
 // DecodeInputJSON decodes one raw input line (a click or an event in the
@@ -38,7 +39,9 @@ type inputJSON struct {
 // types, the kind and the ts syntax; the rest of validation (required
 // fields, enums, revenue rules) is processors/normalize's. Errors are
 // *FieldError wrapping ErrMalformed, ErrWrongType, ErrUnknownKind or
-// ErrBadTime. A missing ts leaves TS zero.
+// ErrBadTime. A missing ts leaves TS zero; a ts before 2000 is refused
+// (ReasonTSBefore2000). received_at, the arrival time of a replay line, is
+// optional (zero when absent).
 func DecodeInputJSON(b []byte) (Input, error) {
 	var r inputJSON
 	if !decodeInputFast(b, &r) {
@@ -46,14 +49,32 @@ func DecodeInputJSON(b []byte) (Input, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return Input{}, jsonError(err)
 		}
+		// encoding/json has replaced invalid UTF-8 and unpaired surrogate
+		// escapes with U+FFFD by now: refuse the line instead. (The fast
+		// path takes neither: it refuses invalid UTF-8 and every escape.)
+		if err := checkJSONText(b); err != nil {
+			return Input{}, err
+		}
 	}
 	ts, err := parseTS("ts", r.TS)
 	if err != nil {
 		return Input{}, err
 	}
+	// Checked here, where a present ts is told from an absent one: the
+	// zero time is what an absent ts decodes to.
+	if r.TS != "" && ts.Before(MinTS) {
+		return Input{}, &FieldError{Field: "ts", Reason: ReasonTSBefore2000, Err: ErrBadTime}
+	}
+	received, err := parseTS("received_at", r.ReceivedAt)
+	if err != nil {
+		return Input{}, err
+	}
+	if r.ReceivedAt != "" && received.Before(MinTS) {
+		return Input{}, &FieldError{Field: "received_at", Reason: "received_at before 2000", Err: ErrBadTime}
+	}
 	switch r.Kind {
 	case KindClick:
-		return Input{Click: &Click{
+		return Input{ReceivedAt: received, Click: &Click{
 			ClickID:  r.ClickID,
 			Touch:    r.Touch,
 			Partner:  r.Partner,
@@ -63,7 +84,7 @@ func DecodeInputJSON(b []byte) (Input, error) {
 			TS:       ts,
 		}}, nil
 	case KindEvent:
-		return Input{Event: &Event{
+		return Input{ReceivedAt: received, Event: &Event{
 			EventID:       r.EventID,
 			AppID:         r.AppID,
 			Platform:      r.Platform,

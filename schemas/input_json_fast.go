@@ -218,6 +218,8 @@ func (s *jsonScanner) field(key []byte, r *inputJSON) bool {
 		return s.str(&r.TransactionID)
 	case "params":
 		return s.params(&r.Params)
+	case "received_at":
+		return s.str(&r.ReceivedAt)
 	}
 	return false
 }

@@ -3,6 +3,7 @@ package schemas
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"time"
 )
 
@@ -64,6 +65,9 @@ type Event struct {
 	Currency      string
 	TransactionID string
 	Params        map[string]string
+	// TSAdjusted is set by normalize when TS is the event's arrival time
+	// rather than what its device sent (CLASSIFICATION.md, "Time").
+	TSAdjusted bool
 }
 
 // Input is one validated record of the device stream: exactly one of Click
@@ -72,7 +76,19 @@ type Event struct {
 type Input struct {
 	Click *Click
 	Event *Event
+	// ReceivedAt is the record's arrival time (CLASSIFICATION.md, "Time"):
+	// a replay line's optional received_at. In the pipeline normalize uses
+	// the Kafka record's timestamp instead. It is not part of the device
+	// stream: by then normalize has applied it to ts.
+	ReceivedAt time.Time
 }
+
+// MinTS is the earliest ts an input record may carry: earlier times are
+// device clocks that were never set (CLASSIFICATION.md, "Time").
+var MinTS = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ReasonTSBefore2000 is the reject reason of a ts before MinTS.
+const ReasonTSBefore2000 = "ts before 2000"
 
 // DeviceID is the partitioning key of the device stream.
 func (in Input) DeviceID() string {
@@ -132,17 +148,30 @@ type Classified struct {
 	TransactionID string
 	Params        map[string]string
 	Attribution   Attribution
+	// TSAdjusted: EventTS is the event's arrival time, not its device's ts.
+	TSAdjusted bool
 }
 
-// PostbackID is the stable id of the record of type recordType made from the
-// event eventID: lower-case hex of the first 16 bytes of
-// SHA-256(event_id + ":" + type). Replays and restarts give the same id, which
-// is what lets the sink and partners drop repeats.
-func PostbackID(eventID, recordType string) string {
-	h := sha256.New()
-	h.Write([]byte(eventID))
-	h.Write([]byte{':'})
-	h.Write([]byte(recordType))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+// PostbackID is the stable id of the record of type recordType made from
+// the event eventID of (appID, deviceID) at time ts (the adjusted event
+// time): lower-case hex of the first 16 bytes of SHA-256 of
+// app_id "\n" device_id "\n" event_id "\n" ts-as-Unix-nanoseconds "\n" type
+// (CLASSIFICATION.md, "The classified record"). Replays and restarts give
+// the same id, which lets the sink and partners drop repeats; two devices
+// numbering their events alike, or an event id reused after the dedup
+// horizon, give different ids. Ids contain no newline (normalize rejects
+// control characters), so the fields cannot run into each other.
+func PostbackID(appID, deviceID, eventID string, ts time.Time, recordType string) string {
+	var buf [512]byte
+	b := append(buf[:0], appID...)
+	b = append(b, '\n')
+	b = append(b, deviceID...)
+	b = append(b, '\n')
+	b = append(b, eventID...)
+	b = append(b, '\n')
+	b = strconv.AppendInt(b, ts.UnixNano(), 10)
+	b = append(b, '\n')
+	b = append(b, recordType...)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }

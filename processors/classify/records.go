@@ -28,7 +28,7 @@ func emit(out []schemas.Classified, e *schemas.Event, typ string, a schemas.Attr
 		return out
 	}
 	c := schemas.Classified{
-		PostbackID:  schemas.PostbackID(e.EventID, typ),
+		PostbackID:  schemas.PostbackID(e.AppID, e.DeviceID, e.EventID, e.TS, typ),
 		Type:        typ,
 		EventID:     e.EventID,
 		AppID:       e.AppID,
@@ -38,6 +38,7 @@ func emit(out []schemas.Classified, e *schemas.Event, typ string, a schemas.Attr
 		EventTS:     e.TS,
 		Params:      e.Params,
 		Attribution: a,
+		TSAdjusted:  e.TSAdjusted,
 	}
 	switch typ {
 	case schemas.TypeCustomEvent, schemas.TypeCustomEventCA:

@@ -162,7 +162,7 @@ func TestRecordFields(t *testing.T) {
 				t.Errorf("%s: %+v", c.Type, c)
 			}
 		}
-		if c.PostbackID != schemas.PostbackID(c.EventID, c.Type) || !c.EventTS.Equal(t0) || c.DeviceID != "d1" || c.AppID != app {
+		if c.PostbackID != schemas.PostbackID(c.AppID, c.DeviceID, c.EventID, c.EventTS, c.Type) || !c.EventTS.Equal(t0) || c.DeviceID != "d1" || c.AppID != app {
 			t.Errorf("%s: %+v", c.Type, c)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postbackd/postbackd/processors/normalize"
 	"github.com/postbackd/postbackd/schemas"
@@ -21,7 +22,8 @@ func TestScenarios(t *testing.T) {
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no scenarios: %v", err)
 	}
-	n, err := normalize.New(normalize.Config{})
+	// As replay reads them: a line's received_at is its arrival time.
+	n, err := normalize.New(normalize.Config{RecordArrival: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +74,15 @@ func findShared(t *testing.T) string {
 	}
 }
 
+// scenarioArrival is the arrival time of scenario lines without a
+// received_at, as replay's --received-at would give it.
+var scenarioArrival = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
 func readInputs(t *testing.T, n *normalize.Normalizer, path string) []schemas.Input {
 	t.Helper()
 	var out []schemas.Input
 	forLines(t, path, func(line []byte) {
-		in, err := n.Normalize(line)
+		in, err := n.Normalize(line, scenarioArrival)
 		var rej *normalize.Reject
 		if errors.As(err, &rej) {
 			return

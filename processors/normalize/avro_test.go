@@ -62,7 +62,7 @@ func TestNormalizeAvro(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in, err := tt.n.Normalize(tt.raw)
+			in, err := tt.n.Normalize(tt.raw, time.Time{})
 			if tt.wantField == "-" {
 				if err != nil {
 					t.Fatal(err)
@@ -85,7 +85,7 @@ func TestNormalizeAvroNonFiniteRevenue(t *testing.T) {
 		e := schemas.Event{EventID: "e1", AppID: "a", Platform: "ios", DeviceID: "d", Type: "purchase",
 			TS: time.Unix(1, 0), Revenue: &f, Currency: "USD"}
 		b, _ := schemas.EncodeInput(nil, &schemas.Input{Event: &e})
-		_, err := newNormalizer(t).Normalize(b)
+		_, err := newNormalizer(t).Normalize(b, time.Time{})
 		var r *Reject
 		if !errors.As(err, &r) || r.Field != "revenue" {
 			t.Errorf("revenue %v: err = %v, want reject of revenue", f, err)

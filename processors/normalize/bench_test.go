@@ -1,6 +1,9 @@
 package normalize
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // BenchmarkNormalizeJSON: one raw JSON event line to a validated Input, the
 // per-event cost replay pays before classification.
@@ -9,7 +12,7 @@ func BenchmarkNormalizeJSON(b *testing.B) {
 	line := []byte(okEvent)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := n.Normalize(line); err != nil {
+		if _, err := n.Normalize(line, time.Time{}); err != nil {
 			b.Fatal(err)
 		}
 	}

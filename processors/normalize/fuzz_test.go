@@ -35,7 +35,7 @@ func FuzzNormalize(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		in, err := n.Normalize(raw)
+		in, err := n.Normalize(raw, time.Time{})
 		if err != nil {
 			var r *Reject
 			if !errors.As(err, &r) {

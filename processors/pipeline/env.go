@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -70,6 +71,12 @@ func Windows(cfg *config.Config) classify.WindowsFunc {
 			DedupHorizon:       w.DedupHorizon.D(),
 		}
 	}
+}
+
+// MaxClockSkew gives normalize each app's max_clock_skew from the config;
+// replay uses it too.
+func MaxClockSkew(cfg *config.Config) func(appID string) time.Duration {
+	return func(appID string) time.Duration { return cfg.WindowsFor(appID).MaxClockSkew.D() }
 }
 
 // Topics lists every topic the classification stages use, for

@@ -32,7 +32,7 @@ func NewNormalizeStage(env Env) (*NormalizeStage, error) {
 	if err := env.validate(); err != nil {
 		return nil, err
 	}
-	n, err := normalize.New(normalize.Config{Logger: env.Logger})
+	n, err := normalize.New(normalize.Config{Logger: env.Logger, MaxClockSkew: MaxClockSkew(env.Config)})
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,8 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 	out := make([]kafka.Message, 0, len(b.Messages))
 	rejects := 0
 	for _, m := range b.Messages {
-		in, err := h.normalizer.Normalize(m.Value)
+		// The record's Kafka timestamp is its arrival time.
+		in, err := h.normalizer.Normalize(m.Value, m.Time)
 		if err == nil {
 			var v []byte
 			if v, err = schemas.EncodeInput(nil, &in); err == nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -28,6 +29,11 @@ const MaxLineBytes = 1 << 20
 type Config struct {
 	// Windows gives each app's windows; nil means the defaults.
 	Windows classify.WindowsFunc
+	// MaxClockSkew gives each app's max_clock_skew; nil means 24h.
+	MaxClockSkew func(appID string) time.Duration
+	// ReceivedAt is the arrival time of lines without received_at; zero
+	// means the moment the replay started (CLASSIFICATION.md, "Time").
+	ReceivedAt time.Time
 	// StateDir holds the Badger state; "" means a temporary directory
 	// removed at the end.
 	StateDir string
@@ -53,6 +59,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	if c.ReceivedAt.IsZero() {
+		c.ReceivedAt = time.Now()
+	}
 }
 
 // Stats counts what a replay did.
@@ -77,7 +86,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer, rejects i
 	if rejects == nil {
 		rejects = io.Discard
 	}
-	norm, err := normalize.New(normalize.Config{Logger: cfg.Logger})
+	norm, err := normalize.New(normalize.Config{Logger: cfg.Logger, MaxClockSkew: cfg.MaxClockSkew, RecordArrival: true})
 	if err != nil {
 		return Stats{}, fmt.Errorf("replay: %w", err)
 	}
@@ -157,7 +166,7 @@ func (r *run) loop(ctx context.Context, in io.Reader) error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		input, err := r.norm.Normalize(line)
+		input, err := r.norm.Normalize(line, r.cfg.ReceivedAt)
 		if err != nil {
 			var rej *normalize.Reject
 			if !errors.As(err, &rej) {

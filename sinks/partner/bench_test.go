@@ -48,7 +48,7 @@ func BenchmarkBareHTTPLoop(b *testing.B) {
 				if i > int64(b.N) {
 					return
 				}
-				id := schemas.PostbackID(fmt.Sprint("e", i), "install")
+				id := schemas.PostbackID("app1", "dev-e", fmt.Sprint("e", i), time.Time{}, "install")
 				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/pb?id="+id+"&ev=install&dev=dev-e&rev=9.99", nil)
 				req.Header.Set("Idempotency-Key", id)
 				req.Header.Set("User-Agent", "postbackd/bench")

@@ -209,10 +209,11 @@ func runFor(t testing.TB, s *Sink, pub *fakePub, store state.Store, batch []Job,
 
 func record(eventID, typ, partner string) schemas.Classified {
 	rev := 9.99
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return schemas.Classified{
-		PostbackID: schemas.PostbackID(eventID, typ), Type: typ, EventID: eventID, AppID: "app1",
+		PostbackID: schemas.PostbackID("app1", "dev-"+eventID, eventID, ts, typ), Type: typ, EventID: eventID, AppID: "app1",
 		Platform: schemas.PlatformAndroid, DeviceID: "dev-" + eventID, UserID: "user-" + eventID,
-		EventTS: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Revenue: &rev, Currency: "EUR",
+		EventTS: ts, Revenue: &rev, Currency: "EUR",
 		Params:      map[string]string{"sku": "a b&c"},
 		Attribution: schemas.Attribution{Partner: partner, Campaign: "camp 1", ClickID: "clk/1", Touch: schemas.TouchClick},
 	}

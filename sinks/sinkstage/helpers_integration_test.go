@@ -144,7 +144,7 @@ func batchStats(t testing.TB, reg *prometheus.Registry) (batches uint64, records
 // install is a classified install record attributed to partnerID.
 func install(eventID, partnerID string) schemas.Classified {
 	return schemas.Classified{
-		PostbackID: schemas.PostbackID(eventID, schemas.TypeInstall),
+		PostbackID: schemas.PostbackID("app.test", "dev-"+eventID, eventID, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), schemas.TypeInstall),
 		Type:       schemas.TypeInstall,
 		EventID:    eventID,
 		AppID:      "app.test",

@@ -1,0 +1,64 @@
+package schemas
+
+import "fmt"
+
+// schemaVersion numbers the layouts of an internal record type that a
+// reader still accepts. v2 added ts_adjusted at the end of Input, UserEvent
+// and Classified (CLASSIFICATION.md, "Time"); records a v1 postbackd wrote
+// before an upgrade (still in events.by-device, events.by-user or the
+// classified topic) are read with ts_adjusted false.
+type schemaVersion uint8
+
+const (
+	schemaV1 schemaVersion = 1
+	schemaV2 schemaVersion = 2
+)
+
+// The single-object fingerprints of the v1 schemas, as v1 wrote them
+// (goavro's Rabin of its canonical form; TestV1Fingerprints checks them
+// against the v1 schemas kept in testdata).
+const (
+	inputV1Fingerprint      uint64 = 0x2461ab3496b73ab4
+	userEventV1Fingerprint  uint64 = 0x1c93f98f3ce3a416
+	classifiedV1Fingerprint uint64 = 0xf05c5f93760d26f3
+)
+
+// versionedBody splits a single-object message of schema s (current) or
+// of its v1 layout.
+func versionedBody(b []byte, s *AvroSchema, v1 uint64) ([]byte, schemaVersion, error) {
+	fp, body, err := SplitSingleObject(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch fp {
+	case s.Fingerprint:
+		return body, schemaV2, nil
+	case v1:
+		return body, schemaV1, nil
+	}
+	return nil, 0, fmt.Errorf("fingerprint %#016x is not %s: %w", fp, s.Name, ErrUnknownSchema)
+}
+
+func appendBoolean(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func (r *avroReader) boolean() bool {
+	if r.err != nil {
+		return false
+	}
+	if len(r.b) == 0 {
+		r.fail("short buffer reading boolean")
+		return false
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	if c > 1 {
+		r.fail("boolean byte %d", c)
+		return false
+	}
+	return c == 1
+}
