@@ -30,6 +30,10 @@ type DeviceResult struct {
 	// Classified are the device-level records, in stream order and, per
 	// event, in the order of CLASSIFICATION.md.
 	Classified []schemas.Classified
+	// Sources[i] is the index in the batch of the input Classified[i]
+	// came from, and UserEventSources[i] that of UserEvents[i]: the
+	// streaming runtime stamps each output with its input's position.
+	Sources, UserEventSources []int
 	// UserEvents are the batch's events with a user_id, each with its
 	// device's current attribution after the event, in stream order.
 	UserEvents []schemas.UserEvent
@@ -56,9 +60,11 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 	// with a user_id in every other), so that a batch's outputs do not
 	// regrow: copying Classified records was a tenth of the stage's CPU.
 	res := DeviceResult{
-		Classified:    make([]schemas.Classified, 0, 2*len(batch)),
-		UserEvents:    make([]schemas.UserEvent, 0, len(batch)/2),
-		UserEventEnds: make([]int, 0, len(batch)/2),
+		Classified:       make([]schemas.Classified, 0, 2*len(batch)),
+		Sources:          make([]int, 0, 2*len(batch)),
+		UserEvents:       make([]schemas.UserEvent, 0, len(batch)/2),
+		UserEventSources: make([]int, 0, len(batch)/2),
+		UserEventEnds:    make([]int, 0, len(batch)/2),
 	}
 	// A batch's keys: their state by key, and the keys as bytes in first-
 	// seen order. The key of each record is built in kbuf and only copied
@@ -96,12 +102,16 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 		e := in.Event
 		var fresh bool
 		res.Classified, fresh = s.event(e, w, res.Classified)
+		for len(res.Sources) < len(res.Classified) {
+			res.Sources = append(res.Sources, i)
+		}
 		if !fresh {
 			res.Duplicates++
 			continue
 		}
 		if e.UserID != "" {
 			res.UserEvents = append(res.UserEvents, schemas.UserEvent{Event: *e, Attribution: s.current})
+			res.UserEventSources = append(res.UserEventSources, i)
 			res.UserEventEnds = append(res.UserEventEnds, len(res.Classified))
 		}
 	}

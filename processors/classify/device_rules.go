@@ -3,10 +3,27 @@ package classify
 import "github.com/postbackd/postbackd/schemas"
 
 // click records a touch for later attribution. A click makes no device
-// known: only events do.
+// known: only events do. A click whose click_id the device already holds
+// (as a click or an impression) is a repeat, re-sent by an ad network or a
+// tracking server, and changes nothing: not even the newest time seen,
+// which decides what is pruned.
 func (s *deviceState) click(c *schemas.Click, w Windows) {
+	if s.holdsTouch(c.ClickID) {
+		return
+	}
 	t := touch{ts: c.TS.UnixNano(), clickID: c.ClickID, partner: c.Partner, campaign: c.Campaign}
 	s.addTouch(t, c.Touch == schemas.TouchImpression, w)
+}
+
+func (s *deviceState) holdsTouch(clickID string) bool {
+	for _, list := range [2][]touch{s.clicks, s.impressions} {
+		for i := range list {
+			if list[i].clickID == clickID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // event applies the rules of CLASSIFICATION.md to one event and appends its

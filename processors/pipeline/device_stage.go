@@ -45,7 +45,7 @@ type deviceLogic struct {
 
 func (l *deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runtime.Result, error) {
 	var res runtime.Result
-	inputs, err := decodeAll(&res, l.enc, l.deadletter, msgs, schemas.DecodeInput)
+	inputs, at, err := decodeAll(&res, l.enc, l.deadletter, msgs, schemas.DecodeInput)
 	if err != nil {
 		return res, err
 	}
@@ -56,6 +56,8 @@ func (l *deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runt
 	if res.Outputs, err = l.enc.appendMessages(res.Outputs, l.classified, dr.Classified); err != nil {
 		return res, err
 	}
+	res.Sources = appendSources(res.Sources, dr.Sources, at)
+	res.Sources = appendSources(res.Sources, dr.UserEventSources, at)
 	for i := range dr.UserEvents {
 		ue := &dr.UserEvents[i]
 		v, err := schemas.EncodeUserEvent(nil, ue)

@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/postbackd/postbackd/processors/normalize"
+	"github.com/postbackd/postbackd/processors/runtime"
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/schemas"
 )
@@ -64,14 +65,20 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
 	topics := h.env.Config.Topics
 	out := make([]kafka.Message, 0, len(b.Messages))
+	// Each output carries its raw record's position: after a crash this
+	// stage writes the same records again, and the device stage drops
+	// them by that position (runtime.SourceHeader).
+	arena := make([]byte, 0, 32*len(b.Messages))
 	rejects := 0
-	for _, m := range b.Messages {
+	for i := range b.Messages {
+		m := &b.Messages[i]
 		// The record's Kafka timestamp is its arrival time.
 		in, err := h.normalizer.Normalize(m.Value, m.Time)
 		if err == nil {
 			var v []byte
 			if v, err = schemas.EncodeInput(nil, &in); err == nil {
 				out = append(out, kafka.Message{Topic: topics.EventsByDevice, Key: []byte(in.DeviceID()), Value: v})
+				arena = runtime.StampSource(&out[len(out)-1], m, 0, arena)
 				continue
 			}
 		}
@@ -80,7 +87,7 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 		if errors.As(err, &rj) {
 			field, reason = rj.Field, rj.Reason
 		}
-		dl, err := h.enc.deadletter(topics.Deadletter, m, field, reason)
+		dl, err := h.enc.deadletter(topics.Deadletter, *m, field, reason)
 		if err != nil {
 			return err
 		}

@@ -43,17 +43,20 @@ func (s statefulStage) Run(ctx context.Context) error {
 
 // decodeAll decodes the values of an internal topic's batch; a record that
 // cannot be decoded goes to the deadletter topic rather than stopping the
-// partition: one bad record must not hold up every key behind it.
-func decodeAll[T any](res *runtime.Result, enc classifiedEncoder, deadletter string, msgs []kafka.Message, decode func([]byte) (T, error)) ([]T, error) {
-	out := make([]T, 0, len(msgs))
-	for _, m := range msgs {
+// partition: one bad record must not hold up every key behind it. at[i] is
+// the index in msgs of out[i].
+func decodeAll[T any](res *runtime.Result, enc classifiedEncoder, deadletter string, msgs []kafka.Message, decode func([]byte) (T, error)) (out []T, at []int, err error) {
+	out = make([]T, 0, len(msgs))
+	at = make([]int, 0, len(msgs))
+	for i, m := range msgs {
 		v, err := decode(m.Value)
 		if err != nil {
 			dl, err := enc.deadletter(deadletter, m, "", fmt.Errorf("%w: %w", ErrCorrupt, err).Error())
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			res.Outputs = append(res.Outputs, dl)
+			res.Sources = append(res.Sources, i)
 			if res.Rejected == nil {
 				res.Rejected = make(map[string]int)
 			}
@@ -61,6 +64,16 @@ func decodeAll[T any](res *runtime.Result, enc classifiedEncoder, deadletter str
 			continue
 		}
 		out = append(out, v)
+		at = append(at, i)
 	}
-	return out, nil
+	return out, at, nil
+}
+
+// appendSources appends, for each of the batch-relative indexes of a
+// classifier's outputs, the index in the stage's messages (at) it maps to.
+func appendSources(dst, batchIdx, at []int) []int {
+	for _, i := range batchIdx {
+		dst = append(dst, at[i])
+	}
+	return dst
 }

@@ -44,7 +44,7 @@ type userLogic struct {
 
 func (l *userLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runtime.Result, error) {
 	var res runtime.Result
-	events, err := decodeAll(&res, l.enc, l.deadletter, msgs, schemas.DecodeUserEvent)
+	events, at, err := decodeAll(&res, l.enc, l.deadletter, msgs, schemas.DecodeUserEvent)
 	if err != nil {
 		return res, err
 	}
@@ -55,6 +55,7 @@ func (l *userLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runtim
 	if res.Outputs, err = l.enc.appendMessages(res.Outputs, l.classified, ur.Classified); err != nil {
 		return res, err
 	}
+	res.Sources = appendSources(res.Sources, ur.Sources, at)
 	res.Writes = ur.Writes
 	return res, nil
 }

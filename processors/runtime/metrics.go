@@ -14,6 +14,7 @@ type Metrics struct {
 	RecordsIn       *prometheus.CounterVec   // stage
 	RecordsOut      *prometheus.CounterVec   // stage, topic
 	Rejects         *prometheus.CounterVec   // stage, field
+	Repeats         *prometheus.CounterVec   // stage
 	Lag             *prometheus.GaugeVec     // stage, topic, partition
 	BatchSeconds    *prometheus.HistogramVec // stage
 	BatchRecords    *prometheus.HistogramVec // stage
@@ -35,6 +36,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "postbackd", Name: "rejects_total", Help: "Input records sent to the deadletter topic, by the field at fault.",
 		}, []string{"stage", "field"}),
+		Repeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "postbackd", Name: "repeats_skipped_total",
+			Help: "Input records dropped because their source position was already applied: what an upstream stage wrote again after a crash or rebalance.",
+		}, []string{"stage"}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "postbackd", Name: "consumer_lag_records", Help: "Records between a partition's high watermark and the next offset to process.",
 		}, []string{"stage", "topic", "partition"}),
@@ -57,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"stage"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Rejects, m.Lag, m.BatchSeconds, m.BatchRecords,
+		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Rejects, m.Repeats, m.Lag, m.BatchSeconds, m.BatchRecords,
 			m.RestoreRecords, m.RestoreRemain, m.OwnedPartitions)
 	}
 	return m

@@ -32,6 +32,11 @@ type Logic interface {
 type Result struct {
 	// Outputs carry their Topic and Key.
 	Outputs []kafka.Message
+	// Sources[i] is the index, in the msgs given to Process, of the input
+	// that Outputs[i] came from: the runtime stamps each output with that
+	// input's position (SourceHeader). A stage writes one input's outputs
+	// to any one topic in order.
+	Sources []int
 	// Writes are the state changes, at most one per key.
 	Writes []state.Write
 	// Rejected counts input records sent to a deadletter, by field.
@@ -128,7 +133,15 @@ func (c *StatefulConfig) Validate() error {
 type Stateful struct {
 	cfg    StatefulConfig
 	mu     sync.Mutex
-	stores map[int]state.Store
+	stores map[int]*owned
+}
+
+// owned is what the runtime holds of a partition it owns.
+type owned struct {
+	store state.Store
+	marks *marks // the source marks in store, kept in memory
+	arena  []byte // for the source headers of a batch's outputs
+	counts []int  // outputs per input, while stamping
 }
 
 // NewStateful validates cfg and returns the handler.
@@ -137,7 +150,7 @@ func NewStateful(cfg StatefulConfig) (*Stateful, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Stateful{cfg: cfg, stores: make(map[int]state.Store)}, nil
+	return &Stateful{cfg: cfg, stores: make(map[int]*owned)}, nil
 }
 
 var _ stream.Handler = (*Stateful)(nil)
@@ -179,7 +192,9 @@ func (s *Stateful) Assigned(ctx context.Context, topic string, p int) (int64, er
 		log.Warn("changelog empty, keeping local state", zap.Int64("offset", local))
 	case tail.empty():
 		log.Info("no state yet, starting from the group's committed offset")
-		s.keep(p, st)
+		if err := s.keep(p, st); err != nil {
+			return 0, err
+		}
 		return stream.CommittedOffset, nil
 	case hasLocal && local >= tail.inputOffset:
 		log.Info("local state is current", zap.Int64("offset", local), zap.Int64("changelog_end", tail.end))
@@ -218,28 +233,36 @@ func (s *Stateful) Assigned(ctx context.Context, topic string, p int) (int64, er
 			zap.Float64("records_per_sec", float64(n)/elapsed.Seconds()), zap.Int64("offset", tail.inputOffset))
 		local, hasLocal = tail.inputOffset, true
 	}
-	s.keep(p, st)
+	if err := s.keep(p, st); err != nil {
+		return 0, err
+	}
 	if !hasLocal {
 		return stream.CommittedOffset, nil
 	}
 	return local, nil
 }
 
-func (s *Stateful) keep(p int, st state.Store) {
+func (s *Stateful) keep(p int, st state.Store) error {
+	m, err := loadMarks(st)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, p, err)
+	}
 	s.mu.Lock()
-	s.stores[p] = st
+	s.stores[p] = &owned{store: st, marks: m}
 	s.mu.Unlock()
 	s.cfg.Metrics.OwnedPartitions.WithLabelValues(s.cfg.Stage).Inc()
+	return nil
 }
 
-func (s *Stateful) store(p int) (state.Store, error) {
+func (s *Stateful) owned(p int) (*owned, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, ok := s.stores[p]
+	o, ok := s.stores[p]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s partition %d", ErrNotOwned, s.cfg.Stage, p)
 	}
-	return st, nil
+	return o, nil
 }
 
 // maxTxnRecords bounds the input records whose state goes into one store
@@ -266,13 +289,27 @@ func (s *Stateful) Process(ctx context.Context, b stream.Batch) error {
 
 func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
-	st, err := s.store(b.Partition)
+	o, err := s.owned(b.Partition)
 	if err != nil {
 		return err
 	}
-	res, err := s.cfg.Logic.Process(st, b.Partition, b.Messages)
+	st := o.store
+	// Repeats an upstream stage wrote again after its own crash are
+	// dropped before they touch state. The marks only move in memory
+	// here; they reach the store with this batch's state, and a failed
+	// batch is never retried in this process (the stage stops), so memory
+	// and store cannot part.
+	msgs, repeats := o.marks.filter(b.Messages)
+	res, err := s.cfg.Logic.Process(st, b.Partition, msgs)
 	if err != nil {
 		return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
+	}
+	if len(res.Sources) != len(res.Outputs) {
+		return fmt.Errorf("%s partition %d: logic gave %d sources for %d outputs", s.cfg.Stage, b.Partition, len(res.Sources), len(res.Outputs))
+	}
+	o.arena, o.counts = stampSources(res.Outputs, res.Sources, msgs, o.arena[:0], o.counts)
+	if w, ok := o.marks.write(); ok {
+		res.Writes = append(res.Writes, w)
 	}
 	next := b.NextOffset()
 	// Outputs first, changelog second: a new owner resumes after the input
@@ -306,6 +343,9 @@ func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	}
 	m := s.cfg.Metrics
 	m.RecordsIn.WithLabelValues(s.cfg.Stage).Add(float64(len(b.Messages)))
+	if repeats > 0 {
+		m.Repeats.WithLabelValues(s.cfg.Stage).Add(float64(repeats))
+	}
 	countOutputs(m, s.cfg.Stage, res.Outputs)
 	for field, n := range res.Rejected {
 		m.Rejects.WithLabelValues(s.cfg.Stage, field).Add(float64(n))
@@ -333,14 +373,14 @@ func countOutputs(m *Metrics, stage string, outputs []kafka.Message) {
 // later assignment resumes from them when they are still current.
 func (s *Stateful) Revoked(_ context.Context, topic string, p int) {
 	s.mu.Lock()
-	st, ok := s.stores[p]
+	o, ok := s.stores[p]
 	delete(s.stores, p)
 	s.mu.Unlock()
 	if !ok {
 		return
 	}
 	s.cfg.Metrics.OwnedPartitions.WithLabelValues(s.cfg.Stage).Dec()
-	if err := st.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+	if err := o.store.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
 		s.cfg.Logger.Warn("closing state", zap.String("stage", s.cfg.Stage), zap.Int("partition", p), zap.Error(err))
 	}
 }
@@ -350,8 +390,8 @@ func (s *Stateful) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	for p, st := range s.stores {
-		if err := st.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+	for p, o := range s.stores {
+		if err := o.store.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
 			errs = append(errs, err)
 		}
 		delete(s.stores, p)

@@ -23,7 +23,7 @@ type countLogic struct{}
 func (countLogic) Process(st state.Store, _ int, msgs []kafka.Message) (Result, error) {
 	counts := make(map[string]uint64)
 	var res Result
-	for _, m := range msgs {
+	for i, m := range msgs {
 		k := string(m.Key)
 		if _, ok := counts[k]; !ok {
 			v, err := st.Get(m.Key)
@@ -37,6 +37,7 @@ func (countLogic) Process(st state.Store, _ int, msgs []kafka.Message) (Result, 
 		}
 		counts[k]++
 		res.Outputs = append(res.Outputs, kafka.Message{Topic: "out", Key: m.Key, Value: []byte(fmt.Sprint(counts[k]))})
+		res.Sources = append(res.Sources, i)
 	}
 	for k, n := range counts {
 		v := make([]byte, 8)
