@@ -22,4 +22,38 @@
 //   - revenue, currency, name and params on types that do not use them are
 //     kept; the classifier decides what each record carries.
 //   - touch defaults to "click" when absent.
+//
+// Decisions on the limits and well-formed text ("Limits and well-formed
+// text"), where the rules are silent:
+//   - Invalid UTF-8 is refused wherever it is, never repaired: in JSON also
+//     in unknown fields and field names (a JSON text is UTF-8), and a \u
+//     escape of an unpaired surrogate counts as invalid (encoding/json would
+//     turn it into U+FFFD as it does invalid bytes). A surrogate pair escape
+//     is one valid character; U+FFFD itself, sent as such, is valid text.
+//     The reject names the field (params for anything inside params); for a
+//     field name or an unknown field it names none, so reject fields, and
+//     the metric labels made from them, stay a fixed set.
+//   - Every string is checked for UTF-8, not only ids: platform, type,
+//     touch, currency, ts, params. Overlong forms and UTF-8-encoded
+//     surrogates are invalid (Go's utf8.Valid).
+//   - Control characters are exactly U+0000-U+001F and U+007F, whether sent
+//     raw or as JSON escapes. C1 controls (U+0080-U+009F), format
+//     characters (zero-width, bidi) and non-characters are valid text, and
+//     ids are not Unicode-normalized: two ids are equal only byte for byte.
+//   - Lengths are bytes of UTF-8, after JSON unescaping (what the pipeline
+//     stores and sends), not characters and not raw JSON bytes. The limits
+//     apply whenever a field is present, whatever the event type (a name on
+//     a purchase too); an empty optional field has no limit to meet.
+//   - params values may hold control characters (a newline in a free-text
+//     parameter); keys may not. An empty key is allowed (the rules set no
+//     minimum). Entries are counted after decoding: a key repeated in one
+//     JSON object counts once (the last value wins, as for every field).
+//     When several entries are wrong, the reject names the smallest key, so
+//     the reason does not depend on map order.
+//   - max_record_bytes is checked first, on the bytes Normalize is given
+//     (the Kafka message value; in replay, the line), before the format is
+//     detected or anything decoded; 0 in Config means the default, 64 KiB.
+//   - Reasons never quote more than 32 bytes of a value and a decoder's
+//     reason is cut at 256 bytes, so a dead letter does not grow with what
+//     it refuses.
 package normalize

@@ -26,6 +26,9 @@ func normalizeInput(in *schemas.Input) error {
 }
 
 func normalizeClick(c *schemas.Click) error {
+	if err := checkClickText(c); err != nil {
+		return err
+	}
 	if err := required(
 		"click_id", c.ClickID,
 		"partner", c.Partner,
@@ -39,7 +42,7 @@ func normalizeClick(c *schemas.Click) error {
 		c.Touch = schemas.TouchClick
 	case schemas.TouchClick, schemas.TouchImpression:
 	default:
-		return reject("touch", "unknown touch "+strconv.Quote(c.Touch))
+		return reject("touch", "unknown touch "+quoteShort(c.Touch))
 	}
 	ts, err := normalizeTS(c.TS)
 	if err != nil {
@@ -50,6 +53,9 @@ func normalizeClick(c *schemas.Click) error {
 }
 
 func normalizeEvent(e *schemas.Event) error {
+	if err := checkEventText(e); err != nil {
+		return err
+	}
 	if err := required(
 		"event_id", e.EventID,
 		"app_id", e.AppID,
@@ -62,10 +68,10 @@ func normalizeEvent(e *schemas.Event) error {
 	switch e.Platform {
 	case schemas.PlatformAndroid, schemas.PlatformIOS, schemas.PlatformWeb:
 	default:
-		return reject("platform", "unknown platform "+strconv.Quote(e.Platform))
+		return reject("platform", "unknown platform "+quoteShort(e.Platform))
 	}
 	if !isEventType(e.Type) {
-		return reject("type", "unknown type "+strconv.Quote(e.Type))
+		return reject("type", "unknown type "+quoteShort(e.Type))
 	}
 	ts, err := normalizeTS(e.TS)
 	if err != nil {
@@ -104,7 +110,7 @@ func checkRevenue(e *schemas.Event) error {
 		}
 	}
 	if e.Currency != "" && !isCurrencyCode(e.Currency) {
-		return reject("currency", "currency "+strconv.Quote(e.Currency)+" is not 3 upper-case letters")
+		return reject("currency", "currency "+quoteShort(e.Currency)+" is not 3 upper-case letters")
 	}
 	return nil
 }
