@@ -12,7 +12,8 @@ import (
 
 // FuzzNormalize: any bytes either normalize to a valid Input or give a
 // *Reject; never a panic, never another error type. Accepted records hold
-// the invariants the classifier relies on.
+// the invariants the classifier relies on, and the limits and well-formed
+// text rules: nothing with invalid UTF-8 is ever accepted, or repaired.
 func FuzzNormalize(f *testing.F) {
 	data, err := os.ReadFile("testdata/07-custom-and-bad-input.in.jsonl")
 	if err != nil {
@@ -30,6 +31,7 @@ func FuzzNormalize(f *testing.F) {
 	e := schemas.Event{EventID: "e1", AppID: "a", Platform: "web", DeviceID: "d", Type: "visit", TS: time.Unix(1, 0)}
 	b, _ := schemas.EncodeInput(nil, &schemas.Input{Event: &e})
 	f.Add(b)
+	addTextSeeds(f)
 	n, err := New(Config{})
 	if err != nil {
 		f.Fatal(err)
@@ -43,6 +45,7 @@ func FuzzNormalize(f *testing.F) {
 			}
 			return
 		}
+		checkAcceptedText(t, raw, in)
 		switch {
 		case in.Click != nil && in.Event == nil:
 			c := in.Click

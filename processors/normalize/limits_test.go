@@ -1,14 +1,17 @@
 package normalize
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/linkedin/goavro/v2"
 
@@ -688,3 +691,81 @@ func TestReasonsBounded(t *testing.T) {
 		t.Errorf("reason of %d bytes", len(r.Reason))
 	}
 }
+
+// addTextSeeds seeds FuzzNormalize with records near the text rules.
+func addTextSeeds(f *testing.F) {
+	for _, s := range []string{
+		"{\"kind\": \"event\", \"event_id\": \"e\xff\", \"app_id\": \"a\", \"platform\": \"ios\", \"device_id\": \"d\", \"type\": \"launch\", \"ts\": \"2026-03-01T10:00:00Z\"}",
+		`{"kind": "event", "event_id": "e\ud800", "app_id": "a", "platform": "ios", "device_id": "d", "type": "launch", "ts": "2026-03-01T10:00:00Z"}`,
+		`{"kind": "event", "event_id": "e\ud83d\ude00\ufffd", "app_id": "a", "platform": "ios", "device_id": "d\u0001", "type": "launch", "ts": "2026-03-01T10:00:00Z"}`,
+		`{"kind": "event", "event_id": "e", "app_id": "a", "platform": "ios", "device_id": "d", "type": "launch", "ts": "2026-03-01T10:00:00Z", "params": {"k\u0000": "v", "l": "\ud800"}}`,
+		"{\"kind\": \"click\", \"click_id\": \"c\", \"partner\": \"p\xc0\x80\", \"app_id\": \"a\", \"device_id\": \"d\", \"ts\": \"2026-03-01T10:00:00Z\", \"x\xff\": 1}",
+	} {
+		f.Add([]byte(s))
+	}
+	for _, e := range []schemas.Event{
+		{EventID: "e\xff", AppID: "a", Platform: "ios", DeviceID: "d", Type: "launch", TS: limitTS},
+		{EventID: "e", AppID: "a", Platform: "ios", DeviceID: "d\x7f", Type: "launch", TS: limitTS},
+		{EventID: "e", AppID: "a", Platform: "ios", DeviceID: "d", Type: "launch", TS: limitTS, Params: map[string]string{"k": "\xed\xa0\x80", "\xff": "v"}},
+		{EventID: strings.Repeat("e", 256), AppID: "a", Platform: "ios", DeviceID: "d", Type: "custom_event", Name: "n\uFFFD", TS: limitTS},
+	} {
+		b, err := schemas.EncodeInput(nil, &schemas.Input{Event: &e})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// checkAcceptedText fails when an accepted record breaks a text rule: every
+// string valid UTF-8 within its limits, and no U+FFFD that the raw record
+// did not send (a decoder repairing bytes would add one). In a JSON text
+// invalid UTF-8 can only sit in a string, so any makes the record a reject.
+func checkAcceptedText(t *testing.T, raw []byte, in schemas.Input) {
+	t.Helper()
+	if len(raw) > DefaultMaxRecordBytes {
+		t.Fatalf("accepted a record of %d bytes", len(raw))
+	}
+	var texts, ids []string
+	if c := in.Click; c != nil {
+		ids = []string{c.ClickID, c.Partner, c.Campaign, c.AppID, c.DeviceID}
+		texts = []string{c.Touch}
+	}
+	if e := in.Event; e != nil {
+		ids = []string{e.EventID, e.AppID, e.DeviceID, e.UserID, e.Name, e.TransactionID}
+		texts = []string{e.Platform, e.Type, e.Currency}
+		if len(e.Params) > maxParams {
+			t.Fatalf("accepted %d params", len(e.Params))
+		}
+		for k, v := range e.Params {
+			if textProblem(k, maxParamKeyBytes, true) != "" || textProblem(v, maxParamValueBytes, false) != "" {
+				t.Fatalf("accepted param %q: %q", k, v)
+			}
+			texts = append(texts, k, v)
+		}
+	}
+	for _, id := range ids {
+		if why := textProblem(id, maxIDBytes, true); why != "" {
+			t.Fatalf("accepted id %q: %s", id, why)
+		}
+	}
+	replacements := 0
+	for _, s := range append(texts, ids...) {
+		if !utf8.ValidString(s) {
+			t.Fatalf("accepted invalid utf-8 %q", s)
+		}
+		replacements += strings.Count(s, "\uFFFD")
+	}
+	sent := bytes.Count(raw, []byte("\uFFFD"))
+	if schemas.DetectFormat(raw) == schemas.FormatJSON {
+		if !utf8.Valid(raw) {
+			t.Fatalf("accepted a JSON record with invalid utf-8: %q", raw)
+		}
+		sent += len(escapedFFFD.FindAll(raw, -1))
+	}
+	if replacements > sent {
+		t.Fatalf("accepted record holds %d U+FFFD, the raw record sent %d: %q", replacements, sent, raw)
+	}
+}
+
+var escapedFFFD = regexp.MustCompile(`\\u[fF][fF][fF][dD]`)
