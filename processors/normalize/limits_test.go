@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -769,3 +770,26 @@ func checkAcceptedText(t *testing.T, raw []byte, in schemas.Input) {
 }
 
 var escapedFFFD = regexp.MustCompile(`\\u[fF][fF][fF][dD]`)
+
+// TestScenarioLimits: the bad lines of scenario 08 are rejected with the
+// right field, the others pass.
+func TestScenarioLimits(t *testing.T) {
+	n := newNormalizer(t)
+	want := map[int]string{5: "ts", 8: "device_id", 9: "params", 10: "currency"} // line -> rejected field
+	data, err := os.ReadFile("testdata/08-ids-time-and-limits.in.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		_, err := n.Normalize(line, time.Time{})
+		var r *Reject
+		switch field, bad := want[i+1]; {
+		case bad && !errors.As(err, &r):
+			t.Errorf("line %d: err = %v, want reject of %s", i+1, err, field)
+		case bad && r.Field != field:
+			t.Errorf("line %d: rejected %v, want field %s", i+1, r, field)
+		case !bad && err != nil:
+			t.Errorf("line %d: %v", i+1, err)
+		}
+	}
+}
