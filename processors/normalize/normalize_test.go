@@ -70,7 +70,7 @@ func TestNormalizeRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			line := edit(t, tt.base, tt.old, tt.new)
-			_, err := n.Normalize([]byte(line))
+			_, err := n.Normalize([]byte(line), time.Time{})
 			var r *Reject
 			if !errors.As(err, &r) {
 				t.Fatalf("Normalize(%s) = %v, want a *Reject", line, err)
@@ -101,7 +101,7 @@ func TestNormalizeRejectsWholeRecord(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := n.Normalize([]byte(tt.raw))
+			_, err := n.Normalize([]byte(tt.raw), time.Time{})
 			var r *Reject
 			if !errors.As(err, &r) {
 				t.Fatalf("err = %v, want *Reject", err)
@@ -204,7 +204,7 @@ func TestNormalizeAccepts(t *testing.T) {
 			if tt.old != "" {
 				line = edit(t, line, tt.old, tt.new)
 			}
-			in, err := n.Normalize([]byte(line))
+			in, err := n.Normalize([]byte(line), time.Time{})
 			if err != nil {
 				t.Fatalf("Normalize(%s): %v", line, err)
 			}
@@ -225,7 +225,7 @@ func TestScenarioBadInput(t *testing.T) {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for line := 1; s.Scan(); line++ {
-		_, err := n.Normalize(bytes.Clone(s.Bytes()))
+		_, err := n.Normalize(bytes.Clone(s.Bytes()), time.Time{})
 		var r *Reject
 		switch field, bad := want[line]; {
 		case bad && !errors.As(err, &r):

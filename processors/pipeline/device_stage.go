@@ -26,9 +26,9 @@ func NewDeviceStage(env Env) (*DeviceStage, error) {
 	}
 	t := env.Config.Topics
 	logic := &deviceLogic{
-		classifier: classify.NewDevice(env.windows()),
-		enc:        classifiedEncoder{json: env.Config.ClassifiedFormat == "json"},
-		classified: t.Classified, byUser: t.EventsByUser, deadletter: t.Deadletter,
+		classifier:  classify.NewDevice(env.windows()),
+		deadLetters: deadLetters{enc: env.encoder(), topic: t.Deadletter},
+		classified:  t.Classified, byUser: t.EventsByUser,
 	}
 	s, err := newStatefulStage(env, DeviceStageName, t.EventsByDevice, t.DeviceChangelog, logic)
 	if err != nil {
@@ -38,14 +38,14 @@ func NewDeviceStage(env Env) (*DeviceStage, error) {
 }
 
 type deviceLogic struct {
-	classifier                     *classify.Device
-	enc                            classifiedEncoder
-	classified, byUser, deadletter string
+	classifier *classify.Device
+	deadLetters
+	classified, byUser string
 }
 
 func (l *deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runtime.Result, error) {
 	var res runtime.Result
-	inputs, at, err := decodeAll(&res, l.enc, l.deadletter, msgs, schemas.DecodeInput)
+	inputs, at, err := decodeAll(&res, l.deadLetters, msgs, schemas.DecodeInput)
 	if err != nil {
 		return res, err
 	}

@@ -59,6 +59,20 @@ func (e *Env) consumerConfig(stage string, topics ...string) stream.ConsumerConf
 
 func (e *Env) windows() classify.WindowsFunc { return Windows(e.Config) }
 
+// encoder is the stages' encoder of classified and deadletter records.
+func (e *Env) encoder() classifiedEncoder {
+	return newClassifiedEncoder(e.Config.ClassifiedFormat == "json", e.maxMessageBytes())
+}
+
+// maxMessageBytes is kafka.max_message_bytes, or its default for a config
+// built in code rather than loaded.
+func (e *Env) maxMessageBytes() int {
+	if n := e.Config.Kafka.MaxMessageBytes; n > 0 {
+		return n
+	}
+	return runtime.DefaultMaxMessageBytes
+}
+
 // Windows adapts the config's per-app windows to the classifier's; replay
 // uses it too, so both classify with the same windows.
 func Windows(cfg *config.Config) classify.WindowsFunc {

@@ -17,11 +17,29 @@ const (
 	HeaderSourceTopic     = "postbackd-source-topic"
 	HeaderSourcePartition = "postbackd-source-partition"
 	HeaderSourceOffset    = "postbackd-source-offset"
+	// HeaderRawTruncated, on a deadletter record whose raw value was cut
+	// to fit the broker's message size, holds the raw value's length.
+	HeaderRawTruncated = "postbackd-raw-truncated"
 )
 
 // classifiedEncoder writes classified records in the configured format of
 // the classified topic: Avro single-object (default) or the replay JSON.
-type classifiedEncoder struct{ json bool }
+type classifiedEncoder struct {
+	json bool
+	// maxRaw bounds the raw value a deadletter record keeps, so that the
+	// deadletter record of any input fits the broker's message size.
+	maxRaw int
+}
+
+// newClassifiedEncoder returns the encoder of a format, for records of at
+// most maxMessage bytes. JSON writes each invalid byte of a raw value as a
+// 6-byte escape, so it keeps an eighth of the limit, Avro half.
+func newClassifiedEncoder(json bool, maxMessage int) classifiedEncoder {
+	if json {
+		return classifiedEncoder{json: true, maxRaw: maxMessage / 8}
+	}
+	return classifiedEncoder{maxRaw: maxMessage / 2}
+}
 
 func (e classifiedEncoder) encode(c *schemas.Classified) ([]byte, error) {
 	if e.json {
@@ -66,7 +84,13 @@ type rejectJSON struct {
 // deadletter builds the deadletter record of a refused input message, in
 // the classified topic's format, with the reason in headers and value.
 func (e classifiedEncoder) deadletter(topic string, src kafka.Message, field, reason string) (kafka.Message, error) {
-	r := schemas.Reject{Reason: reason, Field: field, Raw: src.Value, Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
+	raw := src.Value
+	var truncated []kafka.Header
+	if e.maxRaw > 0 && len(raw) > e.maxRaw {
+		raw = raw[:e.maxRaw]
+		truncated = []kafka.Header{{Key: HeaderRawTruncated, Value: []byte(strconv.Itoa(len(src.Value)))}}
+	}
+	r := schemas.Reject{Reason: reason, Field: field, Raw: raw, Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
 	var (
 		v   []byte
 		err error
@@ -81,12 +105,12 @@ func (e classifiedEncoder) deadletter(topic string, src kafka.Message, field, re
 	}
 	return kafka.Message{
 		Topic: topic, Key: src.Key, Value: v,
-		Headers: []kafka.Header{
+		Headers: append([]kafka.Header{
 			{Key: HeaderRejectReason, Value: []byte(reason)},
 			{Key: HeaderRejectField, Value: []byte(field)},
 			{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
 			{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(src.Partition))},
 			{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
-		},
+		}, truncated...),
 	}, nil
 }

@@ -37,7 +37,7 @@ func NewNormalizeStage(env Env) (*NormalizeStage, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &normalizeHandler{env: env, normalizer: n, enc: classifiedEncoder{json: env.Config.ClassifiedFormat == "json"}}
+	h := &normalizeHandler{env: env, normalizer: n, enc: env.encoder()}
 	t := env.Config.Topics
 	c, err := stream.NewConsumer(env.consumerConfig(NormalizeStageName, t.RawClicks, t.RawEvents), h)
 	if err != nil {
@@ -77,9 +77,14 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 		if err == nil {
 			var v []byte
 			if v, err = schemas.EncodeInput(nil, &in); err == nil {
-				out = append(out, kafka.Message{Topic: topics.EventsByDevice, Key: []byte(in.DeviceID()), Value: v})
-				arena = runtime.StampSource(&out[len(out)-1], m, 0, arena)
-				continue
+				o := kafka.Message{Topic: topics.EventsByDevice, Key: []byte(in.DeviceID()), Value: v}
+				// Refused before producing, so that one record can never
+				// stop the stage with the broker's refusal.
+				if err = runtime.CheckSize(&o, h.env.maxMessageBytes()); err == nil {
+					out = append(out, o)
+					arena = runtime.StampSource(&out[len(out)-1], m, 0, arena)
+					continue
+				}
 			}
 		}
 		field, reason := "", err.Error()

@@ -24,6 +24,7 @@ func newStatefulStage(env Env, stage, input, changelog string, logic runtime.Log
 		Stage: stage, ChangelogTopic: changelog, StateDir: env.Config.StateDir,
 		Brokers: env.Config.Kafka.Brokers, Dialer: env.Dialer, Producer: env.Producer, Logic: logic,
 		Metrics: env.Metrics, Readiness: env.Readiness, Logger: env.Logger.With(zap.String("stage", stage)),
+		MaxMessageBytes: env.maxMessageBytes(),
 	})
 	if err != nil {
 		return statefulStage{}, err
@@ -41,21 +42,33 @@ func (s statefulStage) Run(ctx context.Context) error {
 	return errors.Join(err, s.stateful.Close())
 }
 
+// deadLetters writes a stage's refused inputs to its deadletter topic;
+// embedded in a stage's logic it makes it a runtime.DeadLetterer, so that
+// an input whose outputs the broker would refuse goes there too.
+type deadLetters struct {
+	enc   classifiedEncoder
+	topic string
+}
+
+func (d deadLetters) DeadLetter(input kafka.Message, reason string) (kafka.Message, error) {
+	return d.enc.deadletter(d.topic, input, "", reason)
+}
+
 // decodeAll decodes the values of an internal topic's batch; a record that
 // cannot be decoded goes to the deadletter topic rather than stopping the
 // partition: one bad record must not hold up every key behind it. at[i] is
 // the index in msgs of out[i].
-func decodeAll[T any](res *runtime.Result, enc classifiedEncoder, deadletter string, msgs []kafka.Message, decode func([]byte) (T, error)) (out []T, at []int, err error) {
+func decodeAll[T any](res *runtime.Result, dl deadLetters, msgs []kafka.Message, decode func([]byte) (T, error)) (out []T, at []int, err error) {
 	out = make([]T, 0, len(msgs))
 	at = make([]int, 0, len(msgs))
 	for i, m := range msgs {
 		v, err := decode(m.Value)
 		if err != nil {
-			dl, err := enc.deadletter(deadletter, m, "", fmt.Errorf("%w: %w", ErrCorrupt, err).Error())
+			d, err := dl.DeadLetter(m, fmt.Errorf("%w: %w", ErrCorrupt, err).Error())
 			if err != nil {
 				return nil, nil, err
 			}
-			res.Outputs = append(res.Outputs, dl)
+			res.Outputs = append(res.Outputs, d)
 			res.Sources = append(res.Sources, i)
 			if res.Rejected == nil {
 				res.Rejected = make(map[string]int)

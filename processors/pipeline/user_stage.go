@@ -25,9 +25,9 @@ func NewUserStage(env Env) (*UserStage, error) {
 	}
 	t := env.Config.Topics
 	logic := &userLogic{
-		classifier: classify.NewUser(env.windows()),
-		enc:        classifiedEncoder{json: env.Config.ClassifiedFormat == "json"},
-		classified: t.Classified, deadletter: t.Deadletter,
+		classifier:  classify.NewUser(env.windows()),
+		deadLetters: deadLetters{enc: env.encoder(), topic: t.Deadletter},
+		classified:  t.Classified,
 	}
 	s, err := newStatefulStage(env, UserStageName, t.EventsByUser, t.UserChangelog, logic)
 	if err != nil {
@@ -37,14 +37,14 @@ func NewUserStage(env Env) (*UserStage, error) {
 }
 
 type userLogic struct {
-	classifier             *classify.User
-	enc                    classifiedEncoder
-	classified, deadletter string
+	classifier *classify.User
+	deadLetters
+	classified string
 }
 
 func (l *userLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runtime.Result, error) {
 	var res runtime.Result
-	events, at, err := decodeAll(&res, l.enc, l.deadletter, msgs, schemas.DecodeUserEvent)
+	events, at, err := decodeAll(&res, l.deadLetters, msgs, schemas.DecodeUserEvent)
 	if err != nil {
 		return res, err
 	}

@@ -74,6 +74,10 @@ type StatefulConfig struct {
 	// (default 50,000: 5-12 MB of device states per partition, so a copy
 	// owning 24 stage partitions stays within a few hundred MB).
 	CacheEntries int
+	// MaxMessageBytes is the largest record the stage may write (default
+	// DefaultMaxMessageBytes). When Logic is a DeadLetterer, an input with
+	// a larger output goes to the deadletter instead of stopping the stage.
+	MaxMessageBytes int
 	// OpenStore opens a partition's store; default Badger in the state dir.
 	// A test seam.
 	OpenStore func(dir string) (state.Store, error)
@@ -91,6 +95,9 @@ func (c *StatefulConfig) setDefaults() {
 	}
 	if c.CacheEntries <= 0 {
 		c.CacheEntries = 50_000
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.OpenStore == nil {
 		opts := c.Badger
@@ -138,8 +145,8 @@ type Stateful struct {
 
 // owned is what the runtime holds of a partition it owns.
 type owned struct {
-	store state.Store
-	marks *marks // the source marks in store, kept in memory
+	store  state.Store
+	marks  *marks // the source marks in store, kept in memory
 	arena  []byte // for the source headers of a batch's outputs
 	counts []int  // outputs per input, while stamping
 }
@@ -306,6 +313,18 @@ func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	}
 	if len(res.Sources) != len(res.Outputs) {
 		return fmt.Errorf("%s partition %d: logic gave %d sources for %d outputs", s.cfg.Stage, b.Partition, len(res.Sources), len(res.Outputs))
+	}
+	if dl, ok := s.cfg.Logic.(DeadLetterer); ok {
+		var refused int
+		if res.Outputs, res.Sources, refused, err = GuardSizes(res.Outputs, res.Sources, msgs, s.cfg.MaxMessageBytes, dl); err != nil {
+			return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
+		}
+		if refused > 0 {
+			if res.Rejected == nil {
+				res.Rejected = make(map[string]int)
+			}
+			res.Rejected["size"] += refused
+		}
 	}
 	o.arena, o.counts = stampSources(res.Outputs, res.Sources, msgs, o.arena[:0], o.counts)
 	if w, ok := o.marks.write(); ok {

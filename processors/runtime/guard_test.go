@@ -1,0 +1,98 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/state"
+)
+
+type fakeDeadLetters struct{}
+
+func (fakeDeadLetters) DeadLetter(in kafka.Message, reason string) (kafka.Message, error) {
+	return kafka.Message{Topic: "dl", Key: in.Key, Value: []byte(reason)}, nil
+}
+
+// TestGuardSizes: an input with one output over the limit sends all its
+// outputs' place to one deadletter record; the other inputs' outputs stay
+// as they are, in order.
+func TestGuardSizes(t *testing.T) {
+	msgs := []kafka.Message{{Key: []byte("a")}, {Key: []byte("b")}, {Key: []byte("c")}}
+	big := bytes.Repeat([]byte("x"), 2000)
+	outs := []kafka.Message{
+		{Topic: "o", Value: []byte("a1")}, {Topic: "o", Value: []byte("b1")}, {Topic: "o", Value: big},
+		{Topic: "o", Value: []byte("c1")}, {Topic: "u", Value: []byte("b2")},
+	}
+	got, sources, refused, err := GuardSizes(outs, []int{0, 1, 1, 2, 1}, msgs, 1024, fakeDeadLetters{})
+	if err != nil || refused != 1 {
+		t.Fatalf("refused %d, %v", refused, err)
+	}
+	var vals []string
+	for _, m := range got {
+		vals = append(vals, m.Topic+":"+string(m.Value[:min(len(m.Value), 8)]))
+	}
+	if want := "o:a1 dl:record t o:c1"; strings.Join(vals, " ") != want {
+		t.Fatalf("outputs %v, want %s", vals, want)
+	}
+	if want := []int{0, 1, 2}; len(sources) != 3 || sources[0] != want[0] || sources[1] != want[1] || sources[2] != want[2] {
+		t.Fatalf("sources %v", sources)
+	}
+	if !strings.Contains(string(got[1].Value), "1024") {
+		t.Errorf("reason %q does not give the limit", got[1].Value)
+	}
+	if err := CheckSize(&outs[2], 1024); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("CheckSize: %v", err)
+	}
+}
+
+// bigLogic outputs, for a record with key "big", a value over any limit.
+type bigLogic struct {
+	countLogic
+	fakeDeadLetters
+}
+
+func (l bigLogic) Process(st state.Store, p int, msgs []kafka.Message) (Result, error) {
+	res, err := l.countLogic.Process(st, p, msgs)
+	for i := range res.Outputs {
+		if string(res.Outputs[i].Key) == "big" {
+			res.Outputs[i].Value = bytes.Repeat([]byte("x"), 4096)
+		}
+	}
+	return res, err
+}
+
+// TestOneRecordCannotStopAStage: a batch with an input whose output the
+// broker would refuse is processed, that input on the deadletter, the
+// others' outputs produced, the offset moved past all of them.
+func TestOneRecordCannotStopAStage(t *testing.T) {
+	p := &fakeProducer{}
+	s, err := NewStateful(StatefulConfig{Stage: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
+		Producer: p, Logic: bigLogic{}, MaxMessageBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state.NewMemory()
+	if err := s.keep(3, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Process(context.Background(), batchOf(10, "a", "big", "b")); err != nil {
+		t.Fatal(err)
+	}
+	var topics []string
+	for _, m := range p.got {
+		if m.Topic != "cl" {
+			topics = append(topics, m.Topic+":"+string(m.Key))
+		}
+	}
+	if want := "o:a dl:big o:b"; strings.ReplaceAll(strings.Join(topics, " "), "out:", "o:") != want {
+		t.Fatalf("produced %v, want %s", topics, want)
+	}
+	if off, ok, _ := st.Offset(InputOffsetName); !ok || off != 13 {
+		t.Fatalf("offset %d %v, want 13", off, ok)
+	}
+}
