@@ -10,7 +10,7 @@ type explicitPartition int
 // AtPartition returns msg addressed to partition p of msg.Topic instead of
 // the partition its key hashes to. Changelog records use it to land on the
 // partition number of the input they came from. A partition the topic does
-// not have makes Produce fail once the writer gives up retrying.
+// not have makes Produce fail at once, writing nothing of the call.
 func AtPartition(msg kafka.Message, p int) kafka.Message {
 	msg.WriterData = explicitPartition(p)
 	return msg
@@ -23,8 +23,13 @@ type partitionBalancer struct {
 }
 
 func (b partitionBalancer) Balance(msg kafka.Message, partitions ...int) int {
-	if p, ok := msg.WriterData.(explicitPartition); ok {
-		return int(p)
+	switch d := msg.WriterData.(type) {
+	case *slot: // Produce's copy of the message
+		if d.partition >= 0 {
+			return d.partition
+		}
+	case explicitPartition:
+		return int(d)
 	}
 	return b.byKey.Balance(msg, partitions...)
 }

@@ -99,7 +99,7 @@ func TestOffsetMarksRestoreKeepsNewer(t *testing.T) {
 
 func TestReaderLoggerDemotesIdleFetchTimeouts(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	log := readerLogger(zap.New(core))
+	log := readerLogger(zap.New(core), newLogLimiter(time.Minute))
 	log("the kafka reader got an unknown error reading partition %d of %s at offset %d: %s", 1, "t", 0, "read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout")
 	log("error initializing the kafka reader for partition %d of %s: %s", 2, "t", "Not Leader For Partition")
 	entries := logs.All()

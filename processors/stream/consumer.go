@@ -130,6 +130,9 @@ type Consumer struct {
 	cfg ConsumerConfig
 	h   Handler
 	log *zap.Logger
+	// lim keeps the warnings of an outage (every reader, the group and
+	// the committer fail about once a second) to one per kind per 15 s.
+	lim *logLimiter
 	// newSource opens a partition at an offset; replaced by tests.
 	newSource func(topic string, partition int, offset int64) messageSource
 }
@@ -144,7 +147,7 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: consumer: nil handler", ErrInvalidConfig)
 	}
-	c := &Consumer{cfg: cfg, h: h, log: cfg.Logger.With(zap.String("group", cfg.GroupID))}
+	c := &Consumer{cfg: cfg, h: h, log: cfg.Logger.With(zap.String("group", cfg.GroupID)), lim: newLogLimiter(15 * time.Second)}
 	c.newSource = c.readerSource
 	return c, nil
 }
@@ -159,7 +162,7 @@ func (c *Consumer) readerSource(topic string, partition int, offset int64) messa
 		MaxBytes:      c.cfg.FetchMaxBytes,
 		MaxWait:       c.cfg.FetchMaxWait,
 		QueueCapacity: c.cfg.MaxBatchRecords,
-		ErrorLogger:   readerLogger(c.log),
+		ErrorLogger:   readerLogger(c.log, c.lim),
 	})
 	_ = r.SetOffset(offset) // fails only on a closed reader
 	return r
@@ -169,7 +172,15 @@ func (c *Consumer) readerSource(topic string, partition int, offset int64) messa
 // Handler fails. On cancellation it drains: batches in flight finish, their
 // offsets are committed, Revoked is called for every partition, and the
 // member leaves the group so others take over at once. It then returns
-// nil. A Handler or fetch error is returned after the same drain.
+// nil. A Handler error is returned after the same drain.
+//
+// Nothing the broker does stops Run: a failed fetch is retried (the
+// partition resumes after the last record handed to Process), a failed
+// commit is tried again at the next interval, and a lost generation (the
+// broker away long enough for the session to time out) ends the
+// partitions' work and the member joins again, for as long as it takes;
+// the partitions then resume at the offsets their Handler returns from
+// Assigned. Only a Handler error (and Assigned's) stops the Consumer.
 func (c *Consumer) Run(ctx context.Context) error {
 	gcfg := kafka.ConsumerGroupConfig{
 		ID:                     c.cfg.GroupID,
@@ -183,7 +194,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		WatchPartitionChanges:  c.cfg.WatchPartitionChanges,
 		PartitionWatchInterval: c.cfg.PartitionWatchInterval,
 		StartOffset:            c.cfg.StartOffset,
-		ErrorLogger:            kafkaLogger(c.log.Warn),
+		ErrorLogger:            limitedKafkaLogger(c.log, c.lim),
 	}
 	if c.log.Core().Enabled(zap.DebugLevel) {
 		gcfg.Logger = kafkaLogger(c.log.Debug)
@@ -219,8 +230,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			break
 		}
 		if err != nil {
-			// the group retries by itself after JoinGroupBackoff
-			c.log.Warn("joining group failed", zap.Error(err))
+			// The group retries by itself after JoinGroupBackoff, for as
+			// long as it takes: a broker that is away is waited for.
+			c.lim.warn(c.log, "join", "joining group failed; retrying", zap.Error(err))
 			continue
 		}
 		if r.stopping() {
@@ -313,7 +325,7 @@ func (c *Consumer) commit(log *zap.Logger, gen *kafka.Generation, marks *offsetM
 		// the records will be handled again by whoever owns the partition
 		// next; kept for the next attempt in this generation
 		marks.restore(offsets)
-		log.Warn("committing offsets failed", zap.Error(err))
+		c.lim.warn(log, "commit", "committing offsets failed; kept for the next attempt", zap.Error(err))
 	}
 }
 

@@ -3,12 +3,25 @@ package stream
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 )
 
+// fetchRetryMax is the longest wait between fetches that keep failing.
+const fetchRetryMax = 2 * time.Second
+
 // runPartition handles one assigned partition until the generation ends
-// (genCtx) or the Handler or the fetch fails.
+// (genCtx) or the Handler fails.
+//
+// A failed fetch does not end it: kafka-go's partition reader reports an
+// error once its connection attempts run out (three, about a second, when
+// the broker is away) and then goes on trying by itself from the offset
+// after the last record it delivered. So the records fetched before the
+// error are processed, the error is logged (rate-limited), and the fetch
+// waits for the reader to recover. Failing the partition instead stopped
+// the Consumer, and with it the process, a second into any broker outage.
 func (c *Consumer) runPartition(genCtx, procCtx context.Context, topic string, pa kafka.PartitionAssignment, marks *offsetMarks) error {
 	if genCtx.Err() != nil {
 		return nil // the generation ended before it started here
@@ -33,6 +46,7 @@ func (c *Consumer) runPartition(genCtx, procCtx context.Context, topic string, p
 	defer src.Close()
 
 	buf := make([]kafka.Message, 0, c.cfg.MaxBatchRecords)
+	wait := time.Duration(0)
 	for {
 		var hwm int64
 		buf, hwm, err = c.fill(genCtx, src, buf[:0])
@@ -41,20 +55,34 @@ func (c *Consumer) runPartition(genCtx, procCtx context.Context, topic string, p
 			// next owner fetches them again
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("%w: %s/%d: %w", ErrFetch, topic, pa.ID, err)
+		if len(buf) > 0 {
+			b := Batch{Topic: topic, Partition: pa.ID, Messages: buf, HighWaterMark: hwm}
+			if err := c.h.Process(procCtx, b); err != nil {
+				return fmt.Errorf("%w: process %s/%d: %w", ErrHandler, topic, pa.ID, err)
+			}
+			marks.mark(topic, pa.ID, b.NextOffset())
+			wait = 0 // back off only while nothing comes
 		}
-		b := Batch{Topic: topic, Partition: pa.ID, Messages: buf, HighWaterMark: hwm}
-		if err := c.h.Process(procCtx, b); err != nil {
-			return fmt.Errorf("%w: process %s/%d: %w", ErrHandler, topic, pa.ID, err)
+		if err == nil {
+			continue
 		}
-		marks.mark(topic, pa.ID, b.NextOffset())
+		wait = min(max(2*wait, 100*time.Millisecond), fetchRetryMax)
+		c.lim.warn(c.log, "fetch", "fetching failed; the reader retries by itself",
+			zap.String("topic", topic), zap.Int("partition", pa.ID), zap.Error(fmt.Errorf("%w: %w", ErrFetch, err)),
+			zap.Duration("next_attempt_in", wait))
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-genCtx.Done():
+			timer.Stop()
+		}
 	}
 }
 
 // fill appends records from src to buf: it blocks for the first one, then
 // takes more until MaxBatchRecords, MaxBatchWait, or the partition's end as
 // of the last fetch. It returns the high-water mark of the last record.
+// On a fetch error it returns the records it has along with the error.
 func (c *Consumer) fill(ctx context.Context, src messageSource, buf []kafka.Message) ([]kafka.Message, int64, error) {
 	m, err := src.FetchMessage(ctx)
 	if err != nil {

@@ -218,3 +218,83 @@ func TestRunPartitionSkipsEndedGeneration(t *testing.T) {
 		t.Fatalf("calls on an ended generation: %v", h.calls)
 	}
 }
+
+// errSource delivers the records and errors of its script in order, then
+// blocks, like a kafka-go partition reader that reports a failed
+// connection attempt and goes on by itself.
+type errSource struct {
+	mu     sync.Mutex
+	script []any // kafka.Message or error
+}
+
+func (s *errSource) FetchMessage(ctx context.Context) (kafka.Message, error) {
+	s.mu.Lock()
+	if len(s.script) == 0 {
+		s.mu.Unlock()
+		<-ctx.Done()
+		return kafka.Message{}, ctx.Err()
+	}
+	next := s.script[0]
+	s.script = s.script[1:]
+	s.mu.Unlock()
+	if err, ok := next.(error); ok {
+		return kafka.Message{}, err
+	}
+	return next.(kafka.Message), nil
+}
+
+func (s *errSource) Close() error { return nil }
+
+// A fetch error (the broker away) neither stops the partition nor loses or
+// repeats a record: the records before it are processed and the fetch goes
+// on. Before, runPartition returned ErrFetch and the whole Consumer
+// stopped, a second into any broker outage.
+func TestRunPartitionRetriesFetchErrors(t *testing.T) {
+	refused := errors.New("dial tcp 127.0.0.1:9092: connect: connection refused")
+	src := &errSource{}
+	for o := int64(0); o < 12; o++ {
+		src.script = append(src.script, kafka.Message{Offset: o, HighWaterMark: 100})
+		if o == 4 || o == 5 || o == 9 {
+			src.script = append(src.script, refused, refused)
+		}
+	}
+	h := &recordingHandler{start: 0, failAt: -1, batchCh: make(chan Batch, 100)}
+	c, err := NewConsumer(ConsumerConfig{
+		Brokers: []string{"unused:9092"}, GroupID: "g", Topics: []string{"in"}, MaxBatchWait: 20 * time.Millisecond,
+	}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.newSource = func(string, int, int64) messageSource { return src }
+	marks := newOffsetMarks()
+	genCtx, endGen := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.runPartition(genCtx, context.Background(), "in", kafka.PartitionAssignment{ID: 0}, marks)
+	}()
+	var got []int64
+	for len(got) < 12 {
+		select {
+		case <-h.batchCh: // b.Messages is reused: read what the handler kept
+			h.mu.Lock()
+			got = slices.Concat(h.batches...)
+			h.mu.Unlock()
+		case err := <-done:
+			t.Fatalf("runPartition stopped on a fetch error: %v", err)
+		case <-time.After(time.Minute):
+			t.Fatalf("stuck after offsets %v", got)
+		}
+	}
+	endGen()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range got {
+		if o != int64(i) {
+			t.Fatalf("offsets %v, want 0..11 once each", got)
+		}
+	}
+	if next := marks.take()["in"][0]; next != 12 {
+		t.Fatalf("marked %d, want 12", next)
+	}
+}

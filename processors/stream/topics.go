@@ -211,14 +211,15 @@ func topicsReady(meta *kafka.MetadataResponse, names []string) bool {
 
 // Retry calls fn until it succeeds, ctx ends or d passes, backing off
 // from 100 ms to 2 s, and returns fn's last error. A broker that is busy,
-// starting, or moving a leader answers with errors for a moment; callers
-// that must not fail a whole process or partition on that use it.
+// starting, moving a leader or away for a while answers with errors;
+// callers that must not fail a whole process or partition on that use it.
+// An error marked with Permanent is returned at once.
 func Retry(ctx context.Context, d time.Duration, fn func() error) error {
 	deadline := time.Now().Add(d)
 	wait := 100 * time.Millisecond
 	for {
 		err := fn()
-		if err == nil || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+		if err == nil || ctx.Err() != nil || IsPermanent(err) || time.Now().Add(wait).After(deadline) {
 			return err
 		}
 		select {
