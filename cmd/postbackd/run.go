@@ -123,6 +123,10 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 		Config: cfg, Dialer: dialer, Producer: producer,
 		Metrics: runtime.NewMetrics(reg), Readiness: runtime.NewReadiness(), Logger: logger,
 	}
+	// While the broker is away producing pauses (nothing is dropped, no
+	// stage stops): /readyz and the postbackd_broker_* series say so.
+	env.Readiness.AddCheck(producer.Ready)
+	reg.MustRegister(runtime.BrokerCollector(producer))
 	if hooks != nil && hooks.env != nil {
 		hooks.env(&env)
 	}

@@ -12,14 +12,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/stream"
 )
 
 // Readiness tracks the partitions still restoring their state, across
-// every stage of the process. /readyz answers 200 only when none is.
+// every stage of the process, and the checks added with AddCheck (the
+// broker's reachability, say). /readyz answers 200 only when no partition
+// is restoring and every check passes.
 type Readiness struct {
 	mu        sync.Mutex
 	restoring map[string]struct{} // stage/partition
 	started   bool
+	checks    []func() (bool, string)
+}
+
+// AddCheck adds a condition to readiness: check returns whether it holds
+// and, when not, why. stream.Producer.Ready is one: not ready while the
+// broker is unreachable or records wait for acks.
+func (r *Readiness) AddCheck(check func() (bool, string)) {
+	r.mu.Lock()
+	r.checks = append(r.checks, check)
+	r.mu.Unlock()
 }
 
 // NewReadiness returns a tracker that is not ready until MarkStarted.
@@ -45,17 +59,75 @@ func (r *Readiness) MarkRestoring(stage string, partition int, restoring bool) {
 	}
 }
 
-// Ready reports whether every owned partition is restored, and if not, why.
+// Ready reports whether every owned partition is restored and every check
+// passes, and if not, why.
 func (r *Readiness) Ready() (bool, string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.started {
+	started, restoring, checks := r.started, len(r.restoring), r.checks
+	r.mu.Unlock()
+	if !started {
 		return false, "starting"
 	}
-	if len(r.restoring) > 0 {
-		return false, fmt.Sprintf("%d partition(s) restoring", len(r.restoring))
+	for _, check := range checks {
+		if ok, why := check(); !ok {
+			return false, why
+		}
+	}
+	if restoring > 0 {
+		return false, fmt.Sprintf("%d partition(s) restoring", restoring)
 	}
 	return true, "ok"
+}
+
+// ProducerHealth is what BrokerCollector reads; stream.Producer has it.
+type ProducerHealth interface {
+	Health() stream.ProducerHealth
+}
+
+// BrokerCollector exports what a producer knows of the broker, read at
+// each scrape:
+//
+//	postbackd_broker_up                     1 while the broker answers, 0 once it has not for 2 s
+//	postbackd_broker_unreachable_seconds    how long it has not answered (0 while it does)
+//	postbackd_produce_paused_partitions     partitions whose records wait for an ack after a retriable error
+//	postbackd_produce_retries_total         produce attempts that failed and were sent again
+//	postbackd_produce_refused_records_total records the broker refused for good (size, invalid)
+func BrokerCollector(p ProducerHealth) prometheus.Collector {
+	return &brokerCollector{p: p}
+}
+
+type brokerCollector struct{ p ProducerHealth }
+
+var (
+	brokerUpDesc = prometheus.NewDesc("postbackd_broker_up",
+		"1 while the Kafka broker answers this process's requests, 0 once it has not for 2 s.", nil, nil)
+	brokerDownDesc = prometheus.NewDesc("postbackd_broker_unreachable_seconds",
+		"How long the Kafka broker has not answered; 0 while it does.", nil, nil)
+	pausedDesc = prometheus.NewDesc("postbackd_produce_paused_partitions",
+		"Partitions whose records wait for an ack after a retriable error (broker away, leader moving, not enough replicas).", nil, nil)
+	retriesDesc = prometheus.NewDesc("postbackd_produce_retries_total",
+		"Produce attempts that failed with a retriable error and were sent again.", nil, nil)
+	refusedDesc = prometheus.NewDesc("postbackd_produce_refused_records_total",
+		"Records the broker refused for good (too large, invalid); their inputs go to a deadletter.", nil, nil)
+)
+
+func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{brokerUpDesc, brokerDownDesc, pausedDesc, retriesDesc, refusedDesc} {
+		ch <- d
+	}
+}
+
+func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.p.Health()
+	up, down := 1.0, 0.0
+	if !h.BrokerUp {
+		up, down = 0, time.Since(h.DownSince).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(brokerUpDesc, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(brokerDownDesc, prometheus.GaugeValue, down)
+	ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, float64(h.PausedPartitions))
+	ch <- prometheus.MustNewConstMetric(retriesDesc, prometheus.CounterValue, float64(h.Retries))
+	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(h.Refused))
 }
 
 // HealthServer serves /healthz, /readyz and /metrics.

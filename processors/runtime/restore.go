@@ -15,9 +15,17 @@ import (
 )
 
 // changelogRetryFor bounds how long changelog reads are retried. A topic
-// just created, or a leader just moved, answers "not leader" for a moment;
-// that must not fail the partition (and with it the whole consumer).
-const changelogRetryFor = 60 * time.Second
+// just created, or a leader just moved, answers "not leader" for a moment,
+// and a broker that is restarting does not answer at all for as long as
+// its restart takes (tens of seconds, more on a busy machine); none of it
+// may fail the partition (and with it the consumer and the process). A
+// partition is assigned only after the group was joined, so the broker was
+// there a moment ago: five minutes covers a restart with room to spare,
+// while a changelog that stays unreadable still fails the stage in the
+// end rather than hold its partitions silently. Failures that waiting
+// cannot mend (a record without its offset header, the store refusing a
+// write) are marked stream.Permanent and fail at once.
+const changelogRetryFor = 5 * time.Minute
 
 // restoreChunk is how many changelog records go into one store
 // transaction: large enough to amortize the commit, small enough that
@@ -84,7 +92,7 @@ func changelogTail(ctx context.Context, dialer *kafka.Dialer, brokers []string, 
 		}
 		off, ok := headerOffset(m.Headers)
 		if !ok {
-			return tail{}, fmt.Errorf("%w: %s partition %d offset %d: no %s header", ErrChangelog, topic, p, m.Offset, inputOffsetHeader)
+			return tail{}, stream.Permanent(fmt.Errorf("%w: %s partition %d offset %d: no %s header", ErrChangelog, topic, p, m.Offset, inputOffsetHeader))
 		}
 		t.inputOffset = off
 		return t, nil
@@ -121,7 +129,7 @@ func restore(ctx context.Context, t restoreTarget) (int64, error) {
 	}
 	var b state.Batch
 	b.SetOffset(InputOffsetName, t.tail.inputOffset)
-	return n, t.store.Apply(&b)
+	return n, stream.Permanent(t.store.Apply(&b))
 }
 
 // CatchUp applies the records of a changelog partition from offset from
@@ -190,7 +198,7 @@ func loadRange(ctx context.Context, t restoreTarget) (int64, error) {
 			cancel()
 			for range chunks { // let the reader finish
 			}
-			return n, err
+			return n, stream.Permanent(err) // the store, not the broker
 		}
 		n += int64(len(c.writes))
 		if t.progress != nil {
