@@ -2,8 +2,10 @@
 # A one-node Apache Kafka (KRaft, broker+controller in one JVM) for tests,
 # built from Maven Central jars: no tarball, no Docker.
 #
-#   scripts/kafka.sh up       start it (or reuse a running one); prints KAFKA_BROKERS=host:port
+#   scripts/kafka.sh up       start a fresh one (or reuse a running one); prints KAFKA_BROKERS=host:port
 #   scripts/kafka.sh down     stop it (TERM, then KILL after KAFKA_STOP_TIMEOUT) and remove its data
+#   scripts/kafka.sh stop     stop it the same way but keep its data, port and config
+#   scripts/kafka.sh start    start a stopped one again: same port, same topics and offsets
 #   scripts/kafka.sh status   says whether it runs; exit 0 if so, 3 if not
 #   scripts/kafka.sh env      prints KAFKA_BROKERS=host:port of the running broker
 #
@@ -21,6 +23,7 @@
 #   KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 60: the
 #                        first broker of a cache dumps its class-data-sharing archive at exit)
 #   KAFKA_NO_CDS         set to skip making that archive
+#   KAFKA_CLUSTER_ID     cluster id to format a fresh broker with (default: a random one)
 #
 # Topics are not auto-created (auto.create.topics.enable=false): the stages
 # create theirs at start and tests use kafkatest.Topic, and a typo in a topic
@@ -160,6 +163,9 @@ ours() {
 
 running() { ours "$(pid_of)"; }
 
+# stopped reports whether $state holds a broker that `stop` left behind.
+stopped() { [ -f "$state/server.properties" ] && [ -f "$state/brokers" ] && [ -f "$state/data/meta.properties" ]; }
+
 # metadata_ok sends a real Metadata v4 request (all topics) and checks that the
 # answer carries our correlation id and at least one broker. The broker opens
 # its client listener for requests only once it is registered and unfenced.
@@ -238,6 +244,19 @@ set_cds_file() {
 
 print_env() { echo "KAFKA_BROKERS=$(cat "$state/brokers")"; }
 
+# new_cluster_id prints 16 random bytes as unpadded base64url, a Kafka
+# cluster id. About one in 64 starts with '-', which StorageTool would read
+# as an option: such ids are drawn again (and format gets --cluster-id=ID,
+# which takes any id).
+new_cluster_id() {
+	local id
+	while :; do
+		id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+		[[ $id == -* ]] || break
+	done
+	echo "$id"
+}
+
 cmd_up() {
 	if running; then
 		log "already running (pid $(pid_of), state $state)"
@@ -247,7 +266,7 @@ cmd_up() {
 	ensure_tools
 	resolve_libs
 
-	local t0 port cport pid
+	local t0 port cport
 	t0=$(date +%s%N)
 	rm -rf "$state"
 	mkdir -p "$state/logs" "$state/data"
@@ -260,31 +279,45 @@ cmd_up() {
 	[ "$cport" != "$port" ] || cport=$(free_port)
 	write_config "$port" "$cport"
 
-	# 16 random bytes as unpadded base64url: a Kafka cluster id.
-	local cluster_id
-	cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
-	jvm_args
-	"${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$state/server.properties" >"$state/logs/format.out" 2>&1 ||
-		{ cat "$state/logs/format.out" >&2; die "formatting KRaft storage failed"; }
+	format_storage "${KAFKA_CLUSTER_ID:-$(new_cluster_id)}"
+	echo "127.0.0.1:$port" >"$state/brokers"
+	launch "$port" "$t0" stop
+}
 
+# format_storage formats $state's KRaft storage with cluster id $1. The
+# --cluster-id=ID form, because `-t ID` reads an id that starts with '-' as
+# an option.
+format_storage() {
+	jvm_args
+	"${jvm[@]}" kafka.tools.StorageTool format --cluster-id="$1" -c "$state/server.properties" >"$state/logs/format.out" 2>&1 ||
+		{ cat "$state/logs/format.out" >&2; die "formatting KRaft storage failed"; }
+}
+
+# launch starts the broker of the configured and formatted $state and waits
+# until it answers on port; a failed start ends with $3 (stop: remove the
+# state; halt: keep it).
+launch() {
+	local port=$1 t0=$2 on_fail=$3 pid
+	jvm_args
 	# setsid: the broker outlives this script and is not hit by the caller's ^C.
 	[ -f "$cds_file" ] || [ -n "${KAFKA_NO_CDS:-}" ] || jvm+=(-XX:ArchiveClassesAtExit="$state/classes.jsa")
 	setsid nohup "${jvm[@]}" kafka.Kafka "$state/server.properties" \
-		>"$state/logs/kafka.out" 2>&1 </dev/null &
+		>>"$state/logs/kafka.out" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$state/pid"
-	echo "127.0.0.1:$port" >"$state/brokers"
 	# The broker is in its own session, so ^C here would leave it running.
-	trap 'stop; exit 130' INT
-	trap 'stop; exit 143' TERM
+	# shellcheck disable=SC2064 # on_fail is meant to be expanded now
+	trap "$on_fail; exit 130" INT
+	# shellcheck disable=SC2064
+	trap "$on_fail; exit 143" TERM
 
 	local deadline=$((SECONDS + start_timeout))
 	until metadata_ok "$port"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
-			fail_start "the broker exited during start-up"
+			fail_start "the broker exited during start-up" "$on_fail"
 		fi
 		if [ $SECONDS -ge $deadline ]; then
-			fail_start "the broker did not answer on 127.0.0.1:$port within ${start_timeout}s"
+			fail_start "the broker did not answer on 127.0.0.1:$port within ${start_timeout}s" "$on_fail"
 		fi
 		sleep 0.2
 	done
@@ -296,12 +329,18 @@ cmd_up() {
 fail_start() {
 	log "error: $1; tail of $state/logs:"
 	tail -n 40 "$state/logs/server.log" "$state/logs/kafka.out" >&2 2>/dev/null || true
-	stop
+	"$2"
 	exit 1
 }
 
 # stop ends the broker of $state, if any, and removes its state dir.
 stop() {
+	halt
+	rm -rf "$state"
+}
+
+# halt ends the broker of $state, if any, and keeps its state dir.
+halt() {
 	local pid
 	pid=$(pid_of)
 	if ours "$pid"; then
@@ -320,8 +359,9 @@ stop() {
 		if [ ! -f "$cds_file" ]; then
 			cp "$state/classes.jsa" "$cds_file.$$" && mv -f "$cds_file.$$" "$cds_file" || rm -f "$cds_file.$$"
 		fi
+		rm -f "$state/classes.jsa"
 	fi
-	rm -rf "$state"
+	rm -f "$state/pid"
 }
 
 cmd_down() {
@@ -332,9 +372,47 @@ cmd_down() {
 	if [ -n "$had" ]; then log "stopped (pid $had) in $((($(date +%s%N) - t0) / 1000000)) ms"; fi
 }
 
+# cmd_stop stops the broker and keeps what cmd_start needs to bring the
+# same broker back: data, config (with its ports) and address.
+cmd_stop() {
+	local t0 had
+	t0=$(date +%s%N)
+	had=$(pid_of)
+	if ! running; then
+		stopped || die "no broker in $state: run scripts/kafka.sh up"
+		log "not running; state kept in $state"
+		return
+	fi
+	halt
+	log "stopped (pid $had) in $((($(date +%s%N) - t0) / 1000000)) ms; state kept in $state"
+}
+
+cmd_start() {
+	if running; then
+		log "already running (pid $(pid_of), state $state)"
+		print_env
+		return
+	fi
+	stopped || die "no stopped broker in $state: run scripts/kafka.sh up"
+	ensure_tools
+	resolve_libs
+	local t0 addr port cport
+	t0=$(date +%s%N)
+	addr=$(cat "$state/brokers")
+	port=${addr##*:}
+	cport=$(sed -n 's/^controller.quorum.voters=.*:\([0-9]*\)$/\1/p' "$state/server.properties")
+	for p in "$port" $cport; do
+		port_in_use "$p" && die "port $p of the stopped broker is taken by another process"
+	done
+	launch "$port" "$t0" halt
+}
+
 cmd_status() {
 	if running; then
 		echo "running: pid $(pid_of), KAFKA_BROKERS=$(cat "$state/brokers"), state $state"
+	elif stopped; then
+		echo "stopped, state kept (scripts/kafka.sh start resumes it on $(cat "$state/brokers")); state $state"
+		return 3
 	else
 		echo "not running (state $state)"
 		return 3
@@ -346,13 +424,22 @@ cmd_env() {
 	print_env
 }
 
-case "${1:-}" in
-up) cmd_up ;;
-down) cmd_down ;;
-status) cmd_status ;;
-env) cmd_env ;;
-*)
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
-	;;
-esac
+main() {
+	case "${1:-}" in
+	up) cmd_up ;;
+	down) cmd_down ;;
+	stop) cmd_stop ;;
+	start) cmd_start ;;
+	status) cmd_status ;;
+	env) cmd_env ;;
+	*)
+		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+		exit 2
+		;;
+	esac
+}
+
+# Sourced (by the script's tests), it only defines its functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+	main "$@"
+fi
