@@ -35,8 +35,8 @@ type devOptions struct {
 	seed       int64
 	devices    int
 	partitions int
-	// drainTimeout bounds the wait, once traffic stops, for the pipeline
-	// to process what was produced.
+	// drainTimeout bounds how long, once traffic stops, the pipeline may
+	// make no progress at all before the run gives up waiting for it.
 	drainTimeout time.Duration
 	logs         logFlags
 }
@@ -54,7 +54,7 @@ func (o *devOptions) register(fs *flag.FlagSet) {
 	fs.Int64Var(&o.seed, "seed", 1, "generator seed: the same seed gives the same traffic")
 	fs.IntVar(&o.devices, "devices", 1000, "distinct devices in the generated traffic")
 	fs.IntVar(&o.partitions, "partitions", 4, "partitions per topic")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", time.Minute, "longest wait, after the last record is produced, for the pipeline to catch up")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", time.Minute, "once the last record is produced, give up waiting for the pipeline to catch up when nothing has moved for this long")
 	o.logs.register(fs)
 	// Dev mode's stdout is the progress view: logs stay quiet unless asked.
 	for name, def := range map[string]string{"log-level": "warn", "log-format": "console"} {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestDevEventsMatchDemoPartner runs `postbackd dev --events 20000` on the
@@ -19,11 +18,11 @@ func TestDevEventsMatchDemoPartner(t *testing.T) {
 	}
 	const events = 20000
 	var stdout, stderr bytes.Buffer
-	// The drain timeout is generous: under -race on this project's 2-core
-	// machines the same run has taken from 45 s to over 90 s, with most of
-	// the time in the race detector's system calls, and the test is about
-	// the counts, not the speed.
-	res := runDevArgs(t, &stdout, &stderr, "--events", "20000", "--rate", "20000", "--log-level", "error", "--drain-timeout", "4m")
+	// The test is about the counts, not the speed: under -race on a busy
+	// 2-core machine the same run has taken from 45 s to several minutes.
+	// The drain gives up only when nothing has moved for a minute, and
+	// the run itself has no deadline.
+	res := runDevArgs(t, &stdout, &stderr, "--events", "20000", "--rate", "20000", "--log-level", "error", "--drain-timeout", "1m")
 	s := res.summary
 	t.Logf("took %s\n%s", s.Took, stdout.String()[max(0, stdout.Len()-2500):])
 
@@ -98,9 +97,7 @@ func runDevArgs(t *testing.T, stdout, stderr io.Writer, args ...string) *devResu
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	res, err := runDev(ctx, o, &environment{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr})
+	res, err := runDev(context.Background(), o, &environment{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr})
 	if err != nil {
 		t.Fatalf("dev: %v\nstderr:\n%s", err, stderr)
 	}
