@@ -17,11 +17,15 @@ type Decoder struct {
 	Problems Problems
 }
 
-// Add records a problem at node n for field.
+// Add records a problem at node n for field; field "" is the document
+// itself (a file that is a list or a scalar, not a mapping).
 func (d *Decoder) Add(n *yaml.Node, field, format string, args ...any) {
 	line := 0
 	if n != nil {
 		line = n.Line
+	}
+	if field == "" {
+		field = "(file)"
 	}
 	d.Problems = append(d.Problems, &FieldError{File: d.File, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
