@@ -135,6 +135,9 @@ const (
 	DefaultStatusCacheSize = 100_000
 )
 
+// MinTimeout is the shortest timeout a partner may set.
+const MinTimeout = time.Millisecond
+
 // DefaultTiers are the retry-tier delays when none are configured.
 var DefaultTiers = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour, 6 * time.Hour}
 

@@ -3,7 +3,9 @@ package partner
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,8 +23,9 @@ type FieldError = config.FieldError
 // the section's value node from a yaml.v3 decode of the whole file (nil or
 // empty: the defaults); file names the file in errors; knownApps says
 // whether an app id is configured (nil: accept any). It reports every
-// problem found, each a *FieldError, not only the first. Secrets are not
-// read here (New reads them), so a check on a machine without them passes.
+// problem found, each a *FieldError, not only the first. What depends on
+// the machine or the network is left to ReadSecrets and CheckEndpoints,
+// which `postbackd run` and check-config call next.
 func ParseConfig(file string, node *yaml.Node, knownApps func(string) bool) (Config, []error) {
 	var c Config
 	d := &config.Decoder{File: file}
@@ -107,9 +110,14 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 		if p.QueueSize < 1 {
 			add(at+".queue_size", "must be at least 1")
 		}
-		for name, d := range map[string]Duration{"connect": p.Timeouts.Connect, "headers": p.Timeouts.Headers, "total": p.Timeouts.Total} {
-			if d <= 0 {
-				add(at+".timeouts."+name, "must be positive")
+		for _, t := range []struct {
+			name string
+			d    Duration
+		}{{"connect", p.Timeouts.Connect}, {"headers", p.Timeouts.Headers}, {"total", p.Timeouts.Total}} {
+			// Under a millisecond no answer comes back: every try would
+			// time out, and every postback go to the deadletter.
+			if t.d < Duration(MinTimeout) {
+				add(at+".timeouts."+t.name, "must be at least %s, got %s", MinTimeout, t.d)
 			}
 		}
 		if p.Breaker.Failures < 1 {
@@ -124,6 +132,7 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 		cp := compiledPartner{cfg: p}
 		for j, rc := range p.Rules {
 			r, rp := compileRule(j, rc, knownApps)
+			rp = append(rp, ruleValueProblems(rc)...)
 			for _, q := range rp {
 				probs = append(probs, problem{fmt.Sprintf("%s.rules[%d].%s", at, j, q.field), q.msg})
 			}
@@ -132,6 +141,37 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 		out = append(out, cp)
 	}
 	return out, probs
+}
+
+// ruleValueProblems checks the values of rc that would compile but not
+// work: a min_revenue that no revenue passes the way it reads (negative,
+// NaN, infinite), and a header value that net/http refuses at every send
+// (CR, LF or another control character: a header injection, if allowed).
+func ruleValueProblems(rc RuleConfig) []problem {
+	var probs []problem
+	if m := rc.MinRevenue; m != nil {
+		switch {
+		case math.IsNaN(*m) || math.IsInf(*m, 0):
+			probs = append(probs, problem{"min_revenue", fmt.Sprintf("want a number, got %v", *m)})
+		case *m < 0:
+			probs = append(probs, problem{"min_revenue", fmt.Sprintf("must not be negative, got %v", *m)})
+		}
+	}
+	names := make([]string, 0, len(rc.Headers))
+	for name := range rc.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v := rc.Headers[name]
+		switch i := strings.IndexFunc(v, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }); {
+		case strings.ContainsAny(v, "\r\n"):
+			probs = append(probs, problem{"headers." + name, "CR or LF in a header value"})
+		case i >= 0:
+			probs = append(probs, problem{"headers." + name, fmt.Sprintf("control character %q in a header value", v[i])})
+		}
+	}
+	return probs
 }
 
 // nodeAt returns the node at a dotted path such as partners[2].rules[0].url
