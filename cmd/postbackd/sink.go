@@ -14,10 +14,25 @@ import (
 	"github.com/postbackd/postbackd/sinks/sinkstage"
 )
 
-// sinkConfig parses the sink section of cfg, reporting problems with file,
-// line and field like the rest of the file.
+// sinkConfig parses the sink section of cfg, checks its endpoints and
+// reads its partners' signing secrets, reporting problems with file, line
+// and field like the rest of the file, so that run refuses a bad sink
+// section at start, before it connects to Kafka.
 func sinkConfig(cfg *config.Config) (partner.Config, error) {
+	return parseSink(cfg, true)
+}
+
+// parseSink is sinkConfig; withSecrets false skips reading the secrets
+// (check-config --skip-secrets, on a machine that does not hold them).
+func parseSink(cfg *config.Config, withSecrets bool) (partner.Config, error) {
+	if cfg == nil {
+		return partner.Config{}, errors.New("no configuration")
+	}
 	sc, problems := partner.ParseConfig(cfg.File, &cfg.Sink, cfg.KnownApp)
+	problems = append(problems, partner.CheckEndpoints(cfg.File, &cfg.Sink, sc)...)
+	if withSecrets {
+		problems = append(problems, partner.ReadSecrets(cfg.File, &cfg.Sink, &sc)...)
+	}
 	if len(problems) > 0 {
 		return sc, config.Problems(problems)
 	}
