@@ -65,6 +65,7 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
 	topics := h.env.Config.Topics
 	out := make([]kafka.Message, 0, len(b.Messages))
+	sources := make([]int, 0, len(b.Messages))
 	// Each output carries its raw record's position: after a crash this
 	// stage writes the same records again, and the device stage drops
 	// them by that position (runtime.SourceHeader).
@@ -81,7 +82,7 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 				// Refused before producing, so that one record can never
 				// stop the stage with the broker's refusal.
 				if err = runtime.CheckSize(&o, h.env.maxMessageBytes()); err == nil {
-					out = append(out, o)
+					out, sources = append(out, o), append(sources, i)
 					arena = runtime.StampSource(&out[len(out)-1], m, 0, arena)
 					continue
 				}
@@ -96,12 +97,19 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, dl)
+		out, sources = append(out, dl), append(sources, i)
 		rejects++
 		h.env.Metrics.Rejects.WithLabelValues(NormalizeStageName, rejectLabel(field)).Inc()
 	}
-	if err := h.env.Producer.Produce(ctx, out...); err != nil {
+	// A record the broker refuses sends its raw record to the deadletter;
+	// a refused deadletter record is replaced the same way, and only a
+	// second refusal stops the stage.
+	refused, err := runtime.ProduceOrDeadLetter(ctx, h.env.Producer, out, sources, b.Messages, h)
+	if err != nil {
 		return err
+	}
+	if refused > 0 {
+		h.env.Metrics.Rejects.WithLabelValues(NormalizeStageName, "refused").Add(float64(refused))
 	}
 	m := h.env.Metrics
 	m.RecordsIn.WithLabelValues(NormalizeStageName).Add(float64(len(b.Messages)))
@@ -109,6 +117,12 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 	m.RecordsOut.WithLabelValues(NormalizeStageName, topics.Deadletter).Add(float64(rejects))
 	m.ObserveBatch(NormalizeStageName, b, start)
 	return nil
+}
+
+// DeadLetter sends a raw record whose normalized form the broker refused
+// to the deadletter (runtime.DeadLetterer).
+func (h *normalizeHandler) DeadLetter(input kafka.Message, reason string) (kafka.Message, error) {
+	return h.enc.deadletter(h.env.Config.Topics.Deadletter, input, "", reason)
 }
 
 // rejectLabel bounds the label's values: field names are a fixed set, and

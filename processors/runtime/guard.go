@@ -1,10 +1,13 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/processors/stream"
 )
 
 // DeadLetterer turns an input record whose outputs cannot be written into
@@ -89,4 +92,37 @@ func GuardSizes(outputs []kafka.Message, sources []int, msgs []kafka.Message, ma
 		kept, keptSources = append(kept, d), append(keptSources, src)
 	}
 	return kept, keptSources, len(refused), nil
+}
+
+// ProduceOrDeadLetter produces outputs; when the broker refuses some of
+// them for good, for what they are (a *stream.ProduceError: every other
+// output was written, in order), the inputs they came from go to the
+// deadletter with the broker's error instead, and the stream goes on. Only
+// a failure that is not one record's own (the broker gone for good, a
+// closed producer, a cancelled context) is returned. It reports how many
+// inputs went to the deadletter.
+func ProduceOrDeadLetter(ctx context.Context, p Producer, outputs []kafka.Message, sources []int, msgs []kafka.Message, dl DeadLetterer) (int, error) {
+	err := p.Produce(ctx, outputs...)
+	var pe *stream.ProduceError
+	if err == nil || dl == nil || !errors.As(err, &pe) {
+		return 0, err
+	}
+	seen := make(map[int]bool, len(pe.Failed))
+	var dead []kafka.Message
+	for _, f := range pe.Failed {
+		src := sources[f.Index]
+		if seen[src] {
+			continue
+		}
+		seen[src] = true
+		d, derr := dl.DeadLetter(msgs[src], fmt.Sprintf("the broker refused a derived record for %s: %v", outputs[f.Index].Topic, f.Err))
+		if derr != nil {
+			return 0, derr
+		}
+		dead = append(dead, d)
+	}
+	if err := p.Produce(ctx, dead...); err != nil {
+		return 0, fmt.Errorf("deadletter of %d refused inputs: %w", len(dead), err)
+	}
+	return len(dead), nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/state"
 )
 
@@ -91,6 +92,69 @@ func TestOneRecordCannotStopAStage(t *testing.T) {
 	}
 	if want := "o:a dl:big o:b"; strings.ReplaceAll(strings.Join(topics, " "), "out:", "o:") != want {
 		t.Fatalf("produced %v, want %s", topics, want)
+	}
+	if off, ok, _ := st.Offset(InputOffsetName); !ok || off != 13 {
+		t.Fatalf("offset %d %v, want 13", off, ok)
+	}
+}
+
+// refusingProducer refuses, once, the messages with key "bad", as the
+// broker does a record it will never take, and writes the rest.
+type refusingProducer struct {
+	fakeProducer
+	refused bool
+}
+
+func (r *refusingProducer) Produce(ctx context.Context, msgs ...kafka.Message) error {
+	pe := &stream.ProduceError{Messages: len(msgs)}
+	var ok []kafka.Message
+	for i, m := range msgs {
+		if string(m.Key) == "bad" && !r.refused {
+			pe.Failed = append(pe.Failed, stream.MessageError{Index: i, Err: kafka.MessageSizeTooLarge})
+			continue
+		}
+		ok = append(ok, m)
+	}
+	if err := r.fakeProducer.Produce(ctx, ok...); err != nil {
+		return err
+	}
+	if len(pe.Failed) > 0 {
+		r.refused = true
+		return pe
+	}
+	return nil
+}
+
+// TestBrokerRefusalGoesToTheDeadletter: a record the broker refuses for
+// good sends its input to the deadletter with the broker's error; the
+// batch's other records are written, the state and offset move on.
+func TestBrokerRefusalGoesToTheDeadletter(t *testing.T) {
+	p := &refusingProducer{}
+	s, err := NewStateful(StatefulConfig{Stage: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
+		Producer: p, Logic: bigLogic{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state.NewMemory()
+	if err := s.keep(3, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Process(context.Background(), batchOf(10, "a", "bad", "b")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range p.got {
+		if m.Topic != "cl" {
+			got = append(got, m.Topic+":"+string(m.Key))
+		}
+	}
+	if want := "out:a out:b dl:bad"; strings.Join(got, " ") != want {
+		t.Fatalf("produced %v, want %s", got, want)
+	}
+	for _, m := range p.got {
+		if m.Topic == "dl" && !strings.Contains(string(m.Value), "Message Size Too Large") {
+			t.Errorf("deadletter reason %q lacks the broker's error", m.Value)
+		}
 	}
 	if off, ok, _ := st.Offset(InputOffsetName); !ok || off != 13 {
 		t.Fatalf("offset %d %v, want 13", off, ok)

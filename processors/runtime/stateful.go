@@ -314,17 +314,13 @@ func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	if len(res.Sources) != len(res.Outputs) {
 		return fmt.Errorf("%s partition %d: logic gave %d sources for %d outputs", s.cfg.Stage, b.Partition, len(res.Sources), len(res.Outputs))
 	}
-	if dl, ok := s.cfg.Logic.(DeadLetterer); ok {
+	dl, _ := s.cfg.Logic.(DeadLetterer)
+	if dl != nil {
 		var refused int
 		if res.Outputs, res.Sources, refused, err = GuardSizes(res.Outputs, res.Sources, msgs, s.cfg.MaxMessageBytes, dl); err != nil {
 			return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
 		}
-		if refused > 0 {
-			if res.Rejected == nil {
-				res.Rejected = make(map[string]int)
-			}
-			res.Rejected["size"] += refused
-		}
+		addRejects(&res, "size", refused)
 	}
 	o.arena, o.counts = stampSources(res.Outputs, res.Sources, msgs, o.arena[:0], o.counts)
 	if w, ok := o.marks.write(); ok {
@@ -337,9 +333,11 @@ func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	// Produce for both could land the changelog and lose outputs to a
 	// crash in between, and the new owner would skip them.
 	if len(res.Outputs) > 0 {
-		if err := s.cfg.Producer.Produce(ctx, res.Outputs...); err != nil {
+		refused, err := ProduceOrDeadLetter(ctx, s.cfg.Producer, res.Outputs, res.Sources, msgs, dl)
+		if err != nil {
 			return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
 		}
+		addRejects(&res, "refused", refused)
 	}
 	if len(res.Writes) > 0 {
 		var hdr [8]byte
@@ -371,6 +369,16 @@ func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	}
 	m.ObserveBatch(s.cfg.Stage, b, start)
 	return nil
+}
+
+func addRejects(res *Result, field string, n int) {
+	if n == 0 {
+		return
+	}
+	if res.Rejected == nil {
+		res.Rejected = make(map[string]int)
+	}
+	res.Rejected[field] += n
 }
 
 func countOutputs(m *Metrics, stage string, outputs []kafka.Message) {

@@ -1,0 +1,523 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/replay"
+	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/schemas"
+)
+
+// chaosStall is how long the classified topic may stay silent, while
+// records are still missing, before the test gives up: the test waits for
+// progress, never for a budget of the whole run, so a slow machine only
+// makes it slower.
+const chaosStall = 3 * time.Minute
+
+// TestIntegrationChaos is the exactly-once test of ARCHITECTURE.md
+// ("Delivery semantics"): three copies of the classification stages share
+// a stream whose devices' events lie weeks apart, far beyond the 7-day
+// dedup horizon, with users on one device and across devices, a few device
+// clocks set to 2099 and malformed records. While it flows, copy a is
+// SIGKILLed and restarted on the state it left, copy b is SIGKILLed and
+// replaced by a copy on an empty state dir, and copy c is stopped with
+// SIGTERM and started again. The classified topic, deduplicated by
+// postback_id, must equal `postbackd replay` of the same records in
+// arrival order: every device-level record and every record of a user seen
+// on one device; a user seen on several devices gets exactly one new_user.
+// No postback_id may ever appear with two contents, and the deadletter
+// must hold exactly the malformed records.
+func TestIntegrationChaos(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	bin := buildBinary(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	prefix := fmt.Sprintf("chaos%d.", time.Now().UnixNano())
+	cfgText := fmt.Sprintf("kafka:\n  brokers: [%s]\n  partitions: %d\n  group_prefix: %sg\ntopics:\n  prefix: %s\nclassified_format: json\n",
+		strings.Join(brokers, ","), crashPartitions, prefix, prefix)
+	cfgFile, cfg := writeConfig(t, ctx, brokers, cfgText)
+
+	// 600 devices at the widest session gaps the generator makes: a
+	// device's consecutive events are days to weeks apart, the stream
+	// advances about an hour a record, and the records a stage repeats
+	// after a kill (up to a batch, 1,000 records) belong to devices that
+	// have since moved on by more than the dedup horizon. Everything lies
+	// in the past of the arrival times, but for the 2099 clocks.
+	const n, devices = 60_000, 600
+	gc := generator.Config{
+		Seed: 23, Devices: devices, MalformedRate: 0.005, MultiDeviceUsers: 0.15,
+		TimeCompression: 20 * 24 * time.Hour / devices,
+		Start:           time.Now().UTC().AddDate(-8, 0, 0).Truncate(24 * time.Hour),
+	}
+	s := newChaosStream(t, ctx, gc, n)
+	t.Logf("stream: %d records from %s to %s, %d malformed, %d with a 2099 clock; replay: %d device-level records, %d users (%d on several devices)",
+		n, s.recs[0].Time.Format(time.DateOnly), s.recs[n-1].Time.Format(time.DateOnly), len(s.malformed), s.skewed,
+		len(s.wantDevice), len(s.wantUsers), len(s.multiDevice))
+
+	dirs := map[string]string{}
+	start := func(name string) *copyProc {
+		if dirs[name] == "" {
+			dirs[name] = filepath.Join(t.TempDir(), name)
+		}
+		return startCopyIn(t, bin, cfgFile, name, "normalize,device,user", dirs[name])
+	}
+	copies := map[string]*copyProc{"a": start("a"), "b": start("b"), "c": start("c")}
+
+	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var producing errgroup.Group
+	produce := func(part []kafka.Message) {
+		producing.Go(func() error {
+			for i := 0; i < len(part); i += 5000 {
+				if err := p.Produce(ctx, part[i:min(i+5000, len(part))]...); err != nil {
+					return fmt.Errorf("produce: %w", err)
+				}
+			}
+			return nil
+		})
+	}
+	msgs := s.messages(cfg.Topics.RawEvents)
+
+	seen := newClassifiedSeen(s)
+	values, stopReading := readTopic(t, ctx, brokers, cfg.Topics.Classified, crashPartitions)
+	defer stopReading()
+
+	// The faults, each when the classified stream has come this far (a
+	// share of replay's device-level records), so that every one lands
+	// mid-stream whatever the machine's speed.
+	type fault struct {
+		at   float64
+		name string
+		do   func()
+	}
+	kill := func(name string) {
+		if err := copies[name].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = copies[name].cmd.Wait()
+	}
+	faults := []fault{
+		{0.15, "SIGKILL a, restart it on its own state", func() {
+			kill("a")
+			copies["a"] = start("a")
+			produce(msgs[n/2:]) // the rest of the stream, while the group rebalances
+		}},
+		{0.40, "SIGKILL b, replace it by d on an empty state dir", func() {
+			kill("b")
+			copies["d"] = start("d")
+		}},
+		{0.65, "SIGTERM c, start it again", func() {
+			c := copies["c"]
+			if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.cmd.Wait(); err != nil {
+				t.Errorf("copy c after SIGTERM: %v", err)
+			}
+			copies["c"] = start("c")
+		}},
+	}
+	produce(msgs[:n/2])
+
+	lastProgress := time.Now()
+	var settled time.Time
+	for settled.IsZero() || time.Since(settled) < 5*time.Second || time.Since(lastProgress) < 5*time.Second {
+		select {
+		case v := <-values:
+			seen.add(t, v)
+			lastProgress = time.Now()
+		case <-time.After(200 * time.Millisecond):
+		}
+		for len(faults) > 0 && float64(seen.deviceHits) >= faults[0].at*float64(len(s.wantDevice)) {
+			t.Logf("%s (after %d classified records)", faults[0].name, seen.total)
+			faults[0].do()
+			faults = faults[1:]
+		}
+		if settled.IsZero() && len(faults) == 0 && seen.complete() {
+			settled = time.Now()
+		}
+		if time.Since(lastProgress) > chaosStall {
+			stopReading()
+			reportMissing(t, brokers, cfg.Topics.EventsByDevice, s.wantDevice, seen.device)
+			t.Fatalf("no classified record for %s: %d/%d device-level records, %d/%d users; %d read",
+				chaosStall, seen.deviceHits, len(s.wantDevice), len(seen.newUsers), len(s.wantUsers), seen.total)
+		}
+		for name, c := range copies {
+			if c.cmd.ProcessState != nil && c.cmd.ProcessState.Exited() && !c.cmd.ProcessState.Success() {
+				t.Fatalf("copy %s exited by itself: %v", name, c.cmd.ProcessState)
+			}
+		}
+	}
+	stopReading()
+	if err := producing.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("classified: %d records read, %d distinct postback_ids, %d repeated", seen.total, len(seen.content), seen.total-len(seen.content))
+
+	seen.check(t, s)
+	checkDeadletter(t, brokers, cfg.Topics.RawEvents, cfg.Topics.Deadletter, s.malformed)
+}
+
+// chaosStream is a generated stream with each record's arrival time, and
+// what replay makes of it.
+type chaosStream struct {
+	recs        []generator.Record
+	arrival     []time.Time
+	malformed   map[string]bool // raw values normalize must reject
+	skewed      int
+	wantDevice  map[string]string   // postback_id -> replay's line
+	wantUsers   map[string]bool     // app \x00 user
+	multiDevice map[string]bool     // users replay saw on more than one device
+	wantSingle  map[string]string   // user-level records of single-device users
+	userDevices map[string][]string // app \x00 user -> devices
+}
+
+func newChaosStream(t *testing.T, ctx context.Context, gc generator.Config, n int) *chaosStream {
+	t.Helper()
+	g := generator.New(gc)
+	s := &chaosStream{malformed: map[string]bool{}, wantDevice: map[string]string{}, wantUsers: map[string]bool{},
+		multiDevice: map[string]bool{}, wantSingle: map[string]string{}, userDevices: map[string][]string{}}
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	var in bytes.Buffer
+	for i := range n {
+		r := g.Next()
+		if !r.Malformed && r.Kind == generator.KindEvent && i%397 == 0 {
+			// A device whose clock is set to 2099.
+			if v, ok := withTS(r.Value, "2099-01-01T00:00:00Z"); ok {
+				r.Value = v
+				s.skewed++
+			}
+		}
+		if r.Malformed {
+			s.malformed[string(r.Value)] = true
+		}
+		s.recs = append(s.recs, r)
+		at := base.Add(time.Duration(i) * time.Millisecond) // the Kafka timestamp it is produced with
+		s.arrival = append(s.arrival, at)
+		in.Write(appendArrivedLine(nil, r, at))
+	}
+	var out, rejects bytes.Buffer
+	if _, err := replay.Run(ctx, replay.Config{}, &in, &out, &rejects); err != nil {
+		t.Fatal(err)
+	}
+	type line struct {
+		PostbackID string `json:"postback_id"`
+		Type       string `json:"type"`
+		AppID      string `json:"app_id"`
+		UserID     string `json:"user_id"`
+		DeviceID   string `json:"device_id"`
+	}
+	var userLines []line
+	var userRaw []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var c line
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.UserID != "" {
+			k := c.AppID + "\x00" + c.UserID
+			if ds := s.userDevices[k]; !contains(ds, c.DeviceID) {
+				s.userDevices[k] = append(ds, c.DeviceID)
+			}
+		}
+		if !isUserLevel(c.Type) {
+			s.wantDevice[c.PostbackID] = l
+			continue
+		}
+		if c.Type == schemas.TypeNewUser {
+			s.wantUsers[c.AppID+"\x00"+c.UserID] = true
+		}
+		userLines, userRaw = append(userLines, c), append(userRaw, l)
+	}
+	for k, ds := range s.userDevices {
+		if len(ds) > 1 {
+			s.multiDevice[k] = true
+		}
+	}
+	for i, c := range userLines {
+		if !s.multiDevice[c.AppID+"\x00"+c.UserID] {
+			s.wantSingle[c.PostbackID] = userRaw[i]
+		}
+	}
+	return s
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// messages are the stream's records for topic, each with its arrival time
+// as the Kafka timestamp.
+func (s *chaosStream) messages(topic string) []kafka.Message {
+	msgs := make([]kafka.Message, len(s.recs))
+	for i, r := range s.recs {
+		msgs[i] = kafka.Message{Topic: topic, Key: r.Key, Value: r.Value, Time: s.arrival[i]}
+	}
+	return msgs
+}
+
+// withTS replaces the ts of a generated JSON event.
+func withTS(v []byte, ts string) ([]byte, bool) {
+	i := bytes.Index(v, []byte(`"ts":"`))
+	if i < 0 {
+		return nil, false
+	}
+	j := bytes.IndexByte(v[i+6:], '"')
+	if j < 0 {
+		return nil, false
+	}
+	out := append(append(append([]byte(nil), v[:i+6]...), ts...), v[i+6+j:]...)
+	return out, true
+}
+
+// appendArrivedLine is the replay line of r with its arrival time: a JSON
+// object gets received_at as its first field; anything else (garbage)
+// goes as it is, which replay rejects as the pipeline does.
+func appendArrivedLine(dst []byte, r generator.Record, at time.Time) []byte {
+	if len(r.Value) > 1 && r.Value[0] == '{' {
+		v := append([]byte(`{"received_at":"`+at.Format(time.RFC3339Nano)+`",`), r.Value[1:]...)
+		r.Value = v
+	}
+	return generator.AppendJSONLine(dst, r)
+}
+
+// readTopic reads every partition of topic from the start until stopped.
+func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, partitions int) (<-chan []byte, func()) {
+	t.Helper()
+	values := make(chan []byte, 4096)
+	readCtx, stop := context.WithCancel(ctx)
+	var g errgroup.Group
+	for part := range partitions {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: part, MaxWait: 100 * time.Millisecond, MaxBytes: 4 << 20})
+		g.Go(func() error {
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(readCtx)
+				if err != nil {
+					return nil
+				}
+				select {
+				case values <- m.Value:
+				case <-readCtx.Done():
+					return nil
+				}
+			}
+		})
+	}
+	stopped := false
+	return values, func() {
+		if !stopped {
+			stopped = true
+			stop()
+			_ = g.Wait()
+		}
+	}
+}
+
+// classifiedSeen is what the test read of the classified topic.
+type classifiedSeen struct {
+	want                   *chaosStream
+	deviceHits, singleHits int // records of want.wantDevice, want.wantSingle seen
+	total                  int
+	content  map[string]string          // postback_id -> first content
+	device   map[string]string          // device-level records
+	user     map[string]string          // user-level records
+	newUsers map[string]map[string]bool // app \x00 user -> new_user ids
+	differ   []string
+}
+
+func newClassifiedSeen(want *chaosStream) *classifiedSeen {
+	return &classifiedSeen{want: want, content: map[string]string{}, device: map[string]string{}, user: map[string]string{}, newUsers: map[string]map[string]bool{}}
+}
+
+func (c *classifiedSeen) add(t *testing.T, v []byte) {
+	t.Helper()
+	c.total++
+	var l classifiedLine
+	if err := json.Unmarshal(v, &l); err != nil {
+		t.Fatalf("classified record %q: %v", v, err)
+	}
+	if prev, ok := c.content[l.PostbackID]; ok {
+		if prev != string(v) && len(c.differ) < 5 {
+			c.differ = append(c.differ, fmt.Sprintf("%s\n first %s\n again %s", l.PostbackID, prev, v))
+		}
+		return
+	}
+	c.content[l.PostbackID] = string(v)
+	if !isUserLevel(l.Type) {
+		c.device[l.PostbackID] = string(v)
+		if _, ok := c.want.wantDevice[l.PostbackID]; ok {
+			c.deviceHits++
+		}
+		return
+	}
+	c.user[l.PostbackID] = string(v)
+	if _, ok := c.want.wantSingle[l.PostbackID]; ok {
+		c.singleHits++
+	}
+	if l.Type == schemas.TypeNewUser {
+		k := l.AppID + "\x00" + l.UserID
+		if c.newUsers[k] == nil {
+			c.newUsers[k] = map[string]bool{}
+		}
+		c.newUsers[k][l.PostbackID] = true
+	}
+}
+
+// complete: every record replay gives that the pipeline must equal has
+// come, and every user has a new_user.
+func (c *classifiedSeen) complete() bool {
+	return c.deviceHits == len(c.want.wantDevice) && c.singleHits == len(c.want.wantSingle) && len(c.newUsers) >= len(c.want.wantUsers)
+}
+
+func (c *classifiedSeen) check(t *testing.T, s *chaosStream) {
+	t.Helper()
+	for _, d := range c.differ {
+		t.Errorf("postback_id with two contents: %s", d)
+	}
+	diff := func(what string, want, got map[string]string) {
+		missing, extra, wrong := 0, 0, 0
+		for id, l := range want {
+			switch g, ok := got[id]; {
+			case !ok:
+				if missing++; missing <= 3 {
+					t.Errorf("%s record missing: %s", what, l)
+				}
+			case g != l:
+				if wrong++; wrong <= 3 {
+					t.Errorf("%s record %s:\n got %s\nwant %s", what, id, g, l)
+				}
+			}
+		}
+		for id, l := range got {
+			if _, ok := want[id]; !ok {
+				if extra++; extra <= 3 {
+					t.Errorf("extra %s record: %s", what, l)
+				}
+			}
+		}
+		if missing+extra+wrong > 0 {
+			t.Errorf("%s records: %d missing, %d extra, %d different of %d", what, missing, extra, wrong, len(want))
+		}
+	}
+	diff("device-level", s.wantDevice, c.device)
+	single := map[string]string{}
+	for id, l := range c.user {
+		var u classifiedLine
+		_ = json.Unmarshal([]byte(l), &u)
+		if !s.multiDevice[u.AppID+"\x00"+u.UserID] {
+			single[id] = l
+		}
+	}
+	diff("single-device user", s.wantSingle, single)
+	for k, ids := range c.newUsers {
+		if len(ids) != 1 {
+			t.Errorf("user %q got %d new_user records, want 1", k, len(ids))
+		}
+		if !s.wantUsers[k] {
+			t.Errorf("new_user for %q, which replay never saw", k)
+		}
+	}
+	if len(c.newUsers) != len(s.wantUsers) {
+		t.Errorf("%d users got new_user, want %d", len(c.newUsers), len(s.wantUsers))
+	}
+}
+
+// checkDeadletter: the deadletter, deduplicated by the position of the
+// refused record, holds exactly the raw records that are malformed.
+func checkDeadletter(t *testing.T, brokers []string, raw, deadletter string, malformed map[string]bool) {
+	t.Helper()
+	type pos struct {
+		topic     string
+		partition int
+		offset    int64
+	}
+	want := map[pos]bool{}
+	for _, m := range readAll(t, brokers, raw, crashPartitions) {
+		if malformed[string(m.Value)] {
+			want[pos{m.Topic, m.Partition, m.Offset}] = true
+		}
+	}
+	got := map[pos]bool{}
+	for _, m := range readAll(t, brokers, deadletter, crashPartitions) {
+		var r struct {
+			Topic     string `json:"topic"`
+			Partition int    `json:"partition"`
+			Offset    int64  `json:"offset"`
+			Reason    string `json:"reason"`
+		}
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			t.Fatalf("deadletter record %q: %v", m.Value, err)
+		}
+		p := pos{r.Topic, r.Partition, r.Offset}
+		if !want[p] && !got[p] {
+			t.Errorf("deadletter holds a record that is not malformed: %s/%d@%d: %s", r.Topic, r.Partition, r.Offset, r.Reason)
+		}
+		got[p] = true
+	}
+	for p := range want {
+		if !got[p] {
+			t.Errorf("malformed record %s/%d@%d not on the deadletter", p.topic, p.partition, p.offset)
+		}
+	}
+	t.Logf("deadletter: %d malformed records, %d on the deadletter", len(want), len(got))
+}
+
+// readAll returns every record of topic up to its end now.
+func readAll(t *testing.T, brokers []string, topic string, partitions int) []kafka.Message {
+	t.Helper()
+	var out []kafka.Message
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for part := range partitions {
+		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, end, err := conn.ReadOffsets()
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end <= first {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: part, MaxBytes: 8 << 20})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m)
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
