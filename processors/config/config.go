@@ -19,6 +19,10 @@ type Config struct {
 	Defaults         Windows   `yaml:"defaults"`
 	Apps             []App     `yaml:"apps"`
 	Sink             yaml.Node `yaml:"sink"` // parsed by sinks/partner
+	// MaxRecordBytes bounds a raw record as received (default 64 KiB): no
+	// record the pipeline derives from it can then exceed the broker's
+	// message size (CLASSIFICATION.md, "Limits").
+	MaxRecordBytes int `yaml:"max_record_bytes"`
 
 	// File is the path the configuration was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -32,8 +36,12 @@ type Kafka struct {
 	Partitions        int      `yaml:"partitions"`
 	ReplicationFactor int      `yaml:"replication_factor"`
 	SchemaRegistryURL string   `yaml:"schema_registry_url"`
-	TLS               TLS      `yaml:"tls"`
-	SASL              SASL     `yaml:"sasl"`
+	// MaxMessageBytes is the largest record the stages produce, the
+	// brokers' message.max.bytes (default 1 MiB, Kafka's own default). A
+	// derived record over it sends its input to the deadletter instead.
+	MaxMessageBytes int  `yaml:"max_message_bytes"`
+	TLS             TLS  `yaml:"tls"`
+	SASL            SASL `yaml:"sasl"`
 }
 
 // TLS configures encrypted connections to the brokers.
@@ -65,6 +73,10 @@ type Windows struct {
 	ClickLookback      Duration `yaml:"click_lookback"`
 	ImpressionLookback Duration `yaml:"impression_lookback"`
 	DedupHorizon       Duration `yaml:"dedup_horizon"`
+	// MaxClockSkew is how far after its arrival a record's ts may lie
+	// before the ts is taken for a wrong device clock and replaced by the
+	// arrival time.
+	MaxClockSkew Duration `yaml:"max_clock_skew"`
 }
 
 // App is one app's settings.
@@ -79,6 +91,12 @@ const (
 	DefaultClickLookback      = 7 * 24 * time.Hour
 	DefaultImpressionLookback = 24 * time.Hour
 	DefaultDedupHorizon       = 7 * 24 * time.Hour
+	DefaultMaxClockSkew       = 24 * time.Hour
+	// MaxMaxClockSkew bounds max_clock_skew: a ts years ahead is never a
+	// clock that is merely off.
+	MaxMaxClockSkew        = 366 * 24 * time.Hour
+	DefaultMaxRecordBytes  = 64 << 10
+	DefaultMaxMessageBytes = 1 << 20
 )
 
 // Env variables that override the file, for secrets and per-host settings.
@@ -117,7 +135,14 @@ func (c *Config) setDefaults() {
 		ClickLookback:      Duration(DefaultClickLookback),
 		ImpressionLookback: Duration(DefaultImpressionLookback),
 		DedupHorizon:       Duration(DefaultDedupHorizon),
+		MaxClockSkew:       Duration(DefaultMaxClockSkew),
 	})
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if c.Kafka.MaxMessageBytes == 0 {
+		c.Kafka.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	c.Topics.setDefaults()
 }
 
@@ -133,6 +158,9 @@ func (w Windows) orElse(d Windows) Windows {
 	}
 	if w.DedupHorizon == 0 {
 		w.DedupHorizon = d.DedupHorizon
+	}
+	if w.MaxClockSkew == 0 {
+		w.MaxClockSkew = d.MaxClockSkew
 	}
 	return w
 }
@@ -169,6 +197,20 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 	if c.Kafka.SASL.Mechanism != "" && c.Kafka.SASL.Username == "" {
 		d.Add(at("kafka", "sasl"), "kafka.sasl.username", "required with a SASL mechanism")
 	}
+	if c.MaxRecordBytes < 1024 {
+		d.Add(at("max_record_bytes"), "max_record_bytes", "must be at least 1024, got %d", c.MaxRecordBytes)
+	}
+	if c.Kafka.MaxMessageBytes < 4*c.MaxRecordBytes {
+		// A raw record's derived records (the device stream's, a
+		// deadletter record holding it) are a few times its size.
+		d.Add(at("kafka", "max_message_bytes"), "kafka.max_message_bytes", "must be at least 4 x max_record_bytes (%d), got %d", 4*c.MaxRecordBytes, c.Kafka.MaxMessageBytes)
+	}
+	checkSkew := func(n *yaml.Node, field string, w Windows) {
+		if s := time.Duration(w.MaxClockSkew); s < 0 || s > MaxMaxClockSkew {
+			d.Add(n, field, "must be between 0 and %s, got %s", MaxMaxClockSkew, s)
+		}
+	}
+	checkSkew(at("defaults", "max_clock_skew"), "defaults.max_clock_skew", c.Defaults)
 	seen := make(map[string]bool)
 	appsNode := at("apps")
 	for i, app := range c.Apps {
@@ -176,6 +218,7 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 		if appsNode != nil && i < len(appsNode.Content) {
 			n = appsNode.Content[i]
 		}
+		checkSkew(find(n, "max_clock_skew"), fmt.Sprintf("apps[%d].max_clock_skew", i), app.Windows)
 		field := fmt.Sprintf("apps[%d].app_id", i)
 		switch {
 		case app.AppID == "":

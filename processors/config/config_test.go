@@ -101,3 +101,28 @@ func TestParseDurationDays(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitsAndClockSkew: the limits and max_clock_skew take their
+// defaults, per app like the windows, and out-of-range values are
+// reported with their line.
+func TestLimitsAndClockSkew(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("apps:\n  - app_id: a\n    max_clock_skew: 2h\n  - app_id: b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.WindowsFor("a").MaxClockSkew.D(); got != 2*time.Hour {
+		t.Errorf("app a skew %s", got)
+	}
+	if got := c.WindowsFor("b").MaxClockSkew.D(); got != DefaultMaxClockSkew {
+		t.Errorf("app b skew %s", got)
+	}
+	if c.MaxRecordBytes != DefaultMaxRecordBytes || c.Kafka.MaxMessageBytes != DefaultMaxMessageBytes {
+		t.Errorf("limits %d %d", c.MaxRecordBytes, c.Kafka.MaxMessageBytes)
+	}
+	_, err = Parse("c.yaml", []byte("max_record_bytes: 512\nkafka:\n  max_message_bytes: 1000\ndefaults:\n  max_clock_skew: 400d\napps:\n  - app_id: a\n    max_clock_skew: -1h\n"))
+	for _, want := range []string{"c.yaml:1: max_record_bytes", "c.yaml:3: kafka.max_message_bytes", "c.yaml:5: defaults.max_clock_skew", "c.yaml:8: apps[0].max_clock_skew"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}
