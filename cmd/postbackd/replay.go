@@ -56,7 +56,8 @@ var replayCommand = command{
 			}
 			w := bufio.NewWriterSize(out, 1<<20)
 			_, err = replay.Run(ctx, replay.Config{
-				Windows: pipeline.Windows(cfg), MaxClockSkew: pipeline.MaxClockSkew(cfg), ReceivedAt: arrival, StateDir: stateDir,
+				Windows: pipeline.Windows(cfg), MaxClockSkew: pipeline.MaxClockSkew(cfg), MaxRecordBytes: cfg.MaxRecordBytes,
+				ReceivedAt: arrival, StateDir: stateDir,
 			}, in, w, env.stderr)
 			if ferr := w.Flush(); err == nil {
 				err = ferr

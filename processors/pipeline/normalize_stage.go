@@ -33,7 +33,9 @@ func NewNormalizeStage(env Env) (*NormalizeStage, error) {
 	if err := env.validate(); err != nil {
 		return nil, err
 	}
-	n, err := normalize.New(normalize.Config{Logger: env.Logger, MaxClockSkew: MaxClockSkew(env.Config)})
+	n, err := normalize.New(normalize.Config{
+		Logger: env.Logger, MaxClockSkew: MaxClockSkew(env.Config), MaxRecordBytes: env.Config.MaxRecordBytes,
+	})
 	if err != nil {
 		return nil, err
 	}

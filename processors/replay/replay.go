@@ -31,6 +31,8 @@ type Config struct {
 	Windows classify.WindowsFunc
 	// MaxClockSkew gives each app's max_clock_skew; nil means 24h.
 	MaxClockSkew func(appID string) time.Duration
+	// MaxRecordBytes is max_record_bytes (0: normalize's default).
+	MaxRecordBytes int
 	// ReceivedAt is the arrival time of lines without received_at; zero
 	// means the moment the replay started (CLASSIFICATION.md, "Time").
 	ReceivedAt time.Time
@@ -86,7 +88,9 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer, rejects i
 	if rejects == nil {
 		rejects = io.Discard
 	}
-	norm, err := normalize.New(normalize.Config{Logger: cfg.Logger, MaxClockSkew: cfg.MaxClockSkew, RecordArrival: true})
+	norm, err := normalize.New(normalize.Config{
+		Logger: cfg.Logger, MaxClockSkew: cfg.MaxClockSkew, MaxRecordBytes: cfg.MaxRecordBytes, RecordArrival: true,
+	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("replay: %w", err)
 	}
