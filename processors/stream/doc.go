@@ -14,7 +14,11 @@
 //	func (s *stage) Process(ctx context.Context, b stream.Batch) error {
 //		out := s.classify(b.Messages)                   // pure function of state and input
 //		if err := s.producer.Produce(ctx, out...); err != nil {
-//			return err                                  // stops the consumer; nothing committed
+//			// a *ProduceError names records refused for good (deadletter
+//			// their inputs, the rest is written); anything else stops the
+//			// consumer and nothing is committed. A broker that is away
+//			// never gets here: Produce waits for it.
+//			return err
 //		}
 //		return s.store.Apply(...)                       // state + b.NextOffset() in one write
 //	}                                                   // nil: the loop commits b.NextOffset()

@@ -91,5 +91,5 @@ func (l *logLimiter) warn(log *zap.Logger, key, msg string, fields ...zap.Field)
 	if n > 0 {
 		fields = append(fields, zap.Int("suppressed", n), zap.Duration("suppressed_over", l.every))
 	}
-	log.Warn(msg, fields...)
+	log.WithOptions(zap.AddCallerSkip(1)).Warn(msg, fields...) // the caller of warn, not warn
 }

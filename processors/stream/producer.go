@@ -588,9 +588,17 @@ func (p *Producer) probe() {
 			return
 		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), min(p.cfg.ProbeInterval, 5*time.Second))
-		_, _ = p.client.ApiVersions(ctx, &kafka.ApiVersionsRequest{}) // the transport observes the outcome
-		cancel()
+		// The transport observes the outcome. A failure is asked again at
+		// once: a pooled connection the broker closed fails one request,
+		// and that is no outage.
+		for range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), min(p.cfg.ProbeInterval, 5*time.Second))
+			_, err := p.client.ApiVersions(ctx, &kafka.ApiVersionsRequest{})
+			cancel()
+			if err == nil {
+				break
+			}
+		}
 	}
 }
 
