@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -20,6 +21,7 @@ import (
 	"github.com/postbackd/postbackd/processors/generator"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/replay"
+	"github.com/postbackd/postbackd/processors/runtime"
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/processors/stream/kafkatest"
 )
@@ -95,17 +97,29 @@ func produceRaw(t *testing.T, ctx context.Context, brokers []string, topic strin
 }
 
 // readUntil reads every partition of topic from the start until done says
-// the records seen are enough, or nothing new came for idleLimit, or ctx
-// ends. It returns every value read (duplicates included).
-func readUntil(t *testing.T, ctx context.Context, brokers []string, topic string, done func(n int, values [][]byte) bool) [][]byte {
+// the records seen are enough, or nothing moved for stallLimit: no new
+// record on topic and no change in moved (the stages' counters). It
+// returns every value read (duplicates included).
+func readUntil(t *testing.T, ctx context.Context, brokers []string, topic string, moved func() float64, done func(n int, values [][]byte) bool) [][]byte {
 	t.Helper()
 	var values [][]byte
+	readMessagesUntil(t, ctx, brokers, topic, moved, func(ms []kafka.Message) bool {
+		values = append(values, ms[len(ms)-1].Value)
+		return done(len(values), values)
+	})
+	return values
+}
+
+// readMessagesUntil is readUntil with whole messages, headers included.
+func readMessagesUntil(t *testing.T, ctx context.Context, brokers []string, topic string, moved func() float64, done func(msgs []kafka.Message) bool) []kafka.Message {
+	t.Helper()
+	var got []kafka.Message
 	readers := make([]*kafka.Reader, testPartitions)
 	for p := range readers {
 		readers[p] = kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond, MaxBytes: 4 << 20})
 		defer readers[p].Close()
 	}
-	msgs := make(chan []byte, 1024)
+	msgs := make(chan kafka.Message, 1024)
 	readCtx, stopReading := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(readCtx)
 	for _, r := range readers {
@@ -116,7 +130,7 @@ func readUntil(t *testing.T, ctx context.Context, brokers []string, topic string
 					return nil
 				}
 				select {
-				case msgs <- m.Value:
+				case msgs <- m:
 				case <-gctx.Done():
 					return nil
 				}
@@ -127,30 +141,39 @@ func readUntil(t *testing.T, ctx context.Context, brokers []string, topic string
 		stopReading()
 		_ = g.Wait()
 	}()
-	const idleLimit = 20 * time.Second
-	idle := time.NewTimer(idleLimit)
-	defer idle.Stop()
+	watch := newStallWatch(func() float64 { return float64(len(got)) + moved() })
+	tick := time.NewTicker(stallCheck)
+	defer tick.Stop()
 	for {
 		select {
-		case v := <-msgs:
-			values = append(values, v)
-			if done(len(values), values) {
-				return values
+		case m := <-msgs:
+			got = append(got, m)
+			if done(got) {
+				return got
 			}
-			idle.Reset(idleLimit)
-		case <-idle.C:
-			t.Logf("%s: nothing new for %v after %d records", topic, idleLimit, len(values))
-			return values
+		case <-tick.C:
+			if watch.stalled() {
+				t.Errorf("%s: nothing moved for %v (no new record, no stage counter change) after %d records", topic, stallLimit, len(got))
+				return got
+			}
 		case <-ctx.Done():
-			t.Errorf("%s: gave up after %d records: %v", topic, len(values), ctx.Err())
-			return values
+			t.Errorf("%s: gave up after %d records: %v", topic, len(got), ctx.Err())
+			return got
 		}
 	}
 }
 
+// runningStages are the three classification stages running in-process.
+type runningStages struct {
+	stop func()
+	// progress is the sum of the stages' counters: it changes whenever
+	// any stage reads, writes, rejects or restores a record.
+	progress func() float64
+}
+
 // startStages runs the three classification stages in-process; a stage
 // that fails cancels fail, so the test stops waiting for records.
-func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg *config.Config) (stop func()) {
+func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg *config.Config) *runningStages {
 	t.Helper()
 	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, pipeline.Topics(cfg)...); err != nil {
 		t.Fatal(err)
@@ -159,7 +182,8 @@ func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("stages")}
+	reg := prometheus.NewRegistry()
+	env := pipeline.Env{Config: cfg, Producer: p, Metrics: runtime.NewMetrics(reg), Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("stages")}
 	ns, err := pipeline.NewNormalizeStage(env)
 	if err != nil {
 		t.Fatal(err)
@@ -184,10 +208,13 @@ func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg
 			return err
 		})
 	}
-	return func() {
-		cancel()
-		_ = g.Wait()
-		p.Close()
+	return &runningStages{
+		stop: func() {
+			cancel()
+			_ = g.Wait()
+			p.Close()
+		},
+		progress: func() float64 { return counterSum(t, reg) },
 	}
 }
 
@@ -201,7 +228,9 @@ func TestIntegrationPipelineMatchesReplay(t *testing.T) {
 		n = 10_000
 	}
 	brokers := kafkatest.Brokers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	// No deadline for the run: every wait below gives up only when nothing
+	// moved for stallLimit.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := testConfig(t, brokers)
 
@@ -212,13 +241,13 @@ func TestIntegrationPipelineMatchesReplay(t *testing.T) {
 			malformed++
 		}
 	}
-	stop := startStages(t, ctx, cancel, cfg)
-	defer stop()
+	stages := startStages(t, ctx, cancel, cfg)
+	defer stages.stop()
 	start := time.Now()
 	produceRaw(t, ctx, brokers, cfg.Topics.RawEvents, recs)
 
 	got := make(map[string]string, len(want))
-	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, func(_ int, vs [][]byte) bool {
+	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, stages.progress, func(_ int, vs [][]byte) bool {
 		v := vs[len(vs)-1]
 		for k, l := range byPostbackID(t, []string{string(v)}) {
 			got[k] = l
@@ -226,7 +255,7 @@ func TestIntegrationPipelineMatchesReplay(t *testing.T) {
 		return len(got) >= len(want)
 	})
 	t.Logf("%d raw records -> %d classified (%d before dedup) in %v", n, len(got), len(values), time.Since(start))
-	dead := readUntil(t, ctx, brokers, cfg.Topics.Deadletter, func(n int, _ [][]byte) bool { return n >= malformed })
+	dead := readUntil(t, ctx, brokers, cfg.Topics.Deadletter, stages.progress, func(n int, _ [][]byte) bool { return n >= malformed })
 
 	if len(dead) != malformed {
 		t.Errorf("deadletter has %d records, want %d malformed", len(dead), malformed)
