@@ -44,6 +44,9 @@ func (l deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runti
 			return res, err
 		}
 		res.Outputs = append(res.Outputs, kafka.Message{Topic: "classified", Key: []byte(dr.Classified[i].PostbackID), Value: v})
+		// inputs are msgs one for one, so the classifier's source index
+		// is the message's.
+		res.Sources = append(res.Sources, dr.Sources[i])
 	}
 	res.Writes = dr.Writes
 	return res, nil
