@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/postbackd/postbackd/processors/classify"
@@ -114,8 +115,13 @@ func installs(devices int, at time.Time, typ string) []schemas.Input {
 // events exactly as the copy that wrote the state does.
 func TestIntegrationRestoreFromChangelog(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	// No deadline for the run: the test gives up only when no counter of
+	// either copy (records processed, changelog records restored) moved
+	// for stallLimit.
+	reg := prometheus.NewRegistry()
+	metrics := runtime.NewMetrics(reg)
+	ctx, stop := progressContext(t, context.Background(), func() float64 { return counterSum(reg) })
+	defer stop()
 	changelog := kafkatest.Topic(t, brokers, 1)
 	real, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
 	if err != nil {
@@ -131,7 +137,7 @@ func TestIntegrationRestoreFromChangelog(t *testing.T) {
 		p := &capturing{real: real, changelog: changelog}
 		sf, err := runtime.NewStateful(runtime.StatefulConfig{
 			Stage: "device", ChangelogTopic: changelog, StateDir: dir, Brokers: brokers,
-			Producer: p, Logic: deviceLogic{classify.NewDevice(nil)},
+			Producer: p, Logic: deviceLogic{classify.NewDevice(nil)}, Metrics: metrics,
 		})
 		if err != nil {
 			t.Fatal(err)
