@@ -15,7 +15,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/processors/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -43,6 +45,46 @@ func (k *keyCounter) snapshot() (unique, total int) {
 	return unique, total
 }
 
+// sigtermStall is how long nothing may move (no call reaching the partner,
+// no record written to any pipeline topic) before a wait gives up. Waits
+// are bounded by progress, never by a budget for the whole run, so a slow
+// machine only makes the test take longer.
+const sigtermStall = 3 * time.Minute
+
+// sigtermProgress returns a count that grows whenever the pipeline does
+// something visible: the partner's calls plus the end offsets of every
+// topic the stages write (normalized, classified, deadletter, changelogs,
+// delivery log). A failed look-up keeps the last count.
+func sigtermProgress(ctx context.Context, brokers []string, cfg *config.Config, partner *keyCounter) func() int64 {
+	topics := []string{cfg.Topics.SinkChangelog, cfg.Topics.DeliveryLog, cfg.Topics.DeliveryDeadletter}
+	for _, spec := range pipeline.Topics(cfg) {
+		topics = append(topics, spec.Name)
+	}
+	req := &kafka.ListOffsetsRequest{Topics: make(map[string][]kafka.OffsetRequest, len(topics))}
+	for _, topic := range topics {
+		for p := 0; p < cfg.Kafka.Partitions; p++ {
+			req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+		}
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	var written int64
+	return func() int64 {
+		if res, err := client.ListOffsets(ctx, req); err == nil {
+			var sum int64
+			for _, parts := range res.Topics {
+				for _, p := range parts {
+					if p.Error == nil && p.LastOffset > 0 {
+						sum += p.LastOffset
+					}
+				}
+			}
+			written = sum
+		}
+		_, calls := partner.snapshot()
+		return written + int64(calls)
+	}
+}
+
 // TestIntegrationSIGTERMLosesNothing stops the whole pipeline (every stage
 // in one process) with SIGTERM mid-stream and starts it again: it must
 // exit cleanly, and after the restart (on an empty disk) every record
@@ -51,7 +93,9 @@ func (k *keyCounter) snapshot() (unique, total int) {
 func TestIntegrationSIGTERMLosesNothing(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	bin := buildBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	// No deadline for the run: every wait below gives up only when nothing
+	// moved for sigtermStall.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	partnerSrv := &keyCounter{calls: make(map[string]int)}
@@ -97,20 +141,33 @@ sink:
 		t.Fatal(err)
 	}
 
+	progress := sigtermProgress(ctx, brokers, cfg, partnerSrv)
+	// waitFor waits until cond holds, failing the test when nothing moved
+	// for sigtermStall.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		last, lastAt, sampled := progress(), time.Now(), time.Now()
+		for !cond() {
+			time.Sleep(50 * time.Millisecond)
+			if time.Since(sampled) < time.Second {
+				continue
+			}
+			sampled = time.Now()
+			if now := progress(); now != last {
+				last, lastAt = now, sampled
+			} else if time.Since(lastAt) > sigtermStall {
+				u, _ := partnerSrv.snapshot()
+				t.Fatalf("nothing moved for %v while waiting for %s: %d of %d postbacks delivered", sigtermStall, what, u, len(want))
+			}
+		}
+	}
+
 	// Each copy has a disk of its own, so the restarted one also rebuilds
 	// every store from the changelogs.
 	start := func(name string) *copyProc { return startCopy(t, bin, cfgFile, name, "normalize,device,user,sink") }
 	first := start("first")
 	// Let it work through part of the stream, then ask it to stop.
-	for {
-		if u, _ := partnerSrv.snapshot(); u >= len(want)/4 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("no deliveries before the deadline")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor("a quarter of the postbacks before SIGTERM", func() bool { u, _ := partnerSrv.snapshot(); return u >= len(want)/4 })
 	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -122,16 +179,7 @@ sink:
 
 	second := start("second")
 	defer func() { _ = second.cmd.Process.Signal(syscall.SIGTERM); _ = second.cmd.Wait() }()
-	for {
-		if u, _ := partnerSrv.snapshot(); u >= len(want) {
-			break
-		}
-		if ctx.Err() != nil {
-			u, _ := partnerSrv.snapshot()
-			t.Fatalf("after restart only %d of %d postbacks delivered", u, len(want))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor("every postback after the restart", func() bool { u, _ := partnerSrv.snapshot(); return u >= len(want) })
 	time.Sleep(2 * time.Second) // let duplicates, if any, show
 	unique, total := partnerSrv.snapshot()
 	partnerSrv.mu.Lock()
