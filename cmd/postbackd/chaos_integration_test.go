@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,20 +85,33 @@ func TestIntegrationChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	// The stream flows all through the run in bursts, a backlog of a few
+	// batches ahead of what has come out, as traffic after a hiccup does:
+	// every kill then lands while normalize has large batches in flight
+	// (up to 1,000 records of a partition, weeks of the devices' time),
+	// which it writes again after the restart.
+	seen := newClassifiedSeen(s)
+	var produced atomic.Int64
 	var producing errgroup.Group
-	produce := func(part []kafka.Message) {
-		producing.Go(func() error {
-			for i := 0; i < len(part); i += 5000 {
-				if err := p.Produce(ctx, part[i:min(i+5000, len(part))]...); err != nil {
-					return fmt.Errorf("produce: %w", err)
+	msgs := s.messages(cfg.Topics.RawEvents)
+	producing.Go(func() error {
+		for i := 0; i < len(msgs); i += 5000 {
+			for produced.Load() > seen.reached.Load()+10000 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(20 * time.Millisecond):
 				}
 			}
-			return nil
-		})
-	}
-	msgs := s.messages(cfg.Topics.RawEvents)
+			part := msgs[i:min(i+5000, len(msgs))]
+			if err := p.Produce(ctx, part...); err != nil {
+				return fmt.Errorf("produce: %w", err)
+			}
+			produced.Add(int64(len(part)))
+		}
+		return nil
+	})
 
-	seen := newClassifiedSeen(s)
 	values, stopReading := readTopic(t, ctx, brokers, cfg.Topics.Classified, crashPartitions)
 	defer stopReading()
 
@@ -119,7 +133,6 @@ func TestIntegrationChaos(t *testing.T) {
 		{0.15, "SIGKILL a, restart it on its own state", func() {
 			kill("a")
 			copies["a"] = start("a")
-			produce(msgs[n/2:]) // the rest of the stream, while the group rebalances
 		}},
 		{0.40, "SIGKILL b, replace it by d on an empty state dir", func() {
 			kill("b")
@@ -136,7 +149,6 @@ func TestIntegrationChaos(t *testing.T) {
 			copies["c"] = start("c")
 		}},
 	}
-	produce(msgs[:n/2])
 
 	lastProgress := time.Now()
 	var settled time.Time
@@ -188,6 +200,7 @@ type chaosStream struct {
 	wantUsers   map[string]bool     // app \x00 user
 	multiDevice map[string]bool     // users replay saw on more than one device
 	wantSingle  map[string]string   // user-level records of single-device users
+	inputAt     map[string]int      // device \x00 event_id -> index of the event in recs
 	userDevices map[string][]string // app \x00 user -> devices
 }
 
@@ -195,7 +208,7 @@ func newChaosStream(t *testing.T, ctx context.Context, gc generator.Config, n in
 	t.Helper()
 	g := generator.New(gc)
 	s := &chaosStream{malformed: map[string]bool{}, wantDevice: map[string]string{}, wantUsers: map[string]bool{},
-		multiDevice: map[string]bool{}, wantSingle: map[string]string{}, userDevices: map[string][]string{}}
+		multiDevice: map[string]bool{}, wantSingle: map[string]string{}, userDevices: map[string][]string{}, inputAt: map[string]int{}}
 	base := time.Now().UTC().Truncate(time.Millisecond)
 	var in bytes.Buffer
 	for i := range n {
@@ -209,6 +222,15 @@ func newChaosStream(t *testing.T, ctx context.Context, gc generator.Config, n in
 		}
 		if r.Malformed {
 			s.malformed[string(r.Value)] = true
+		} else if r.Kind == generator.KindEvent {
+			var e struct {
+				EventID string `json:"event_id"`
+			}
+			if json.Unmarshal(r.Value, &e) == nil {
+				if _, dup := s.inputAt[r.DeviceID+"\x00"+e.EventID]; !dup {
+					s.inputAt[r.DeviceID+"\x00"+e.EventID] = i
+				}
+			}
 		}
 		s.recs = append(s.recs, r)
 		at := base.Add(time.Duration(i) * time.Millisecond) // the Kafka timestamp it is produced with
@@ -342,7 +364,10 @@ func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string
 type classifiedSeen struct {
 	want                   *chaosStream
 	deviceHits, singleHits int // records of want.wantDevice, want.wantSingle seen
-	total                  int
+	// reached is the index in the stream of the latest event a classified
+	// record has come out for: how far the pipeline has got.
+	reached  atomic.Int64
+	total    int
 	content  map[string]string          // postback_id -> first content
 	device   map[string]string          // device-level records
 	user     map[string]string          // user-level records
@@ -368,6 +393,9 @@ func (c *classifiedSeen) add(t *testing.T, v []byte) {
 		return
 	}
 	c.content[l.PostbackID] = string(v)
+	if i, ok := c.want.inputAt[l.DeviceID+"\x00"+l.EventID]; ok && int64(i) > c.reached.Load() {
+		c.reached.Store(int64(i))
+	}
 	if !isUserLevel(l.Type) {
 		c.device[l.PostbackID] = string(v)
 		if _, ok := c.want.wantDevice[l.PostbackID]; ok {

@@ -81,6 +81,8 @@ type classifiedLine struct {
 	Type       string `json:"type"`
 	AppID      string `json:"app_id"`
 	UserID     string `json:"user_id"`
+	DeviceID   string `json:"device_id"`
+	EventID    string `json:"event_id"`
 }
 
 func isUserLevel(typ string) bool {
