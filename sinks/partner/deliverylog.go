@@ -3,6 +3,7 @@ package partner
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Outcomes of a DeliveryLogEntry.
@@ -35,6 +36,39 @@ type DeliveryLogEntry struct {
 	At          time.Time     `json:"at"`
 	NextAttempt time.Time     `json:"next_attempt,omitzero"`
 	Response    string        `json:"response,omitempty"` // start of the final answer's body
+}
+
+// Bounds of the free text the sink writes to Kafka, so that no record of
+// the delivery log or the delivery deadletter grows past what the broker
+// takes, whatever a rule renders or a partner answers: a URL rendered from
+// long params, an error quoting it, an answer's body.
+const (
+	MaxURLBytes      = 2 << 10 // DeliveryLogEntry.URL
+	MaxErrorBytes    = 1 << 10 // DeliveryLogEntry.Error
+	MaxResponseBytes = responseKeep
+	MaxReasonBytes   = 1 << 10 // a deadletter's reason
+)
+
+// BoundText cuts s to at most n bytes, at a character boundary, marking the
+// cut with "...".
+func BoundText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "..."
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+// bounded is e with its free-text fields cut to their bounds.
+func (e DeliveryLogEntry) bounded() DeliveryLogEntry {
+	e.URL = BoundText(e.URL, MaxURLBytes)
+	e.Error = BoundText(e.Error, MaxErrorBytes)
+	e.Response = BoundText(e.Response, MaxResponseBytes)
+	return e
 }
 
 // redactor hides query values of URLs written to logs.

@@ -9,7 +9,9 @@
 // entries, due retries and deadletters. Process returns the dedup writes for
 // the partition's state.Store instead of applying them, so that the wiring
 // can changelog them and apply them together with the input offset, as the
-// classifiers do.
+// classifiers do; or, when the store is a Recorder, each success is
+// recorded through it as it ends, before its worker makes another call,
+// so that a crash repeats at most the partner's concurrency of calls.
 //
 // Delivery uses go-retryablehttp for a short in-process retry on one shared,
 // pooled http.Transport, guarded against its pitfalls: a total timeout per

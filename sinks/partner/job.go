@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/postbackd/postbackd/schemas"
+	"github.com/postbackd/postbackd/state"
 )
 
 // Job is one postback to deliver: a classified record fresh from the
@@ -43,4 +44,22 @@ type Publisher interface {
 	// DeadLetter produces job to the delivery deadletter topic with the
 	// reason it failed for good.
 	DeadLetter(ctx context.Context, job Job, reason string) error
+}
+
+// Recorder is an optional interface of the store handed to Sink.Process.
+// A store that has it gets each successful delivery as soon as it ends,
+// from the worker that made it and before that worker starts its next
+// call: so at most a partner's concurrency of calls are ever delivered
+// and not yet recorded, and a crash repeats no more than those. Without
+// it, the dedup writes come back from Process and the entries go out
+// with the batch's (a crash then repeats the whole batch).
+type Recorder interface {
+	// Record makes one delivery's dedup writes durable, both where a copy
+	// taking the partition over on an empty disk finds them (the
+	// changelog, acknowledged) and in the store itself, and takes its
+	// delivery-log entries to publish; it returns when the writes are
+	// durable (the entries may follow). It is called concurrently, by
+	// every worker delivering for the store. On error the delivery goes
+	// with its batch as without a Recorder.
+	Record(ctx context.Context, writes []state.Write, entries []DeliveryLogEntry) error
 }

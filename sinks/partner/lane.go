@@ -89,6 +89,11 @@ type task struct {
 	finished  bool
 	handedOff bool // Process stopped waiting; the worker reports alone
 	res       result
+	// recorded: the worker has had the delivery recorded (Recorder), so
+	// nothing of it is left for Process. concluded: the worker concluded
+	// it but recording failed; Process takes these outputs instead.
+	recorded  bool
+	concluded *outputs
 	key       string // DedupKey, once computed
 	triesBuf  [1]try // res.tries of a delivery tried once
 }
@@ -110,14 +115,18 @@ func (l *lane) work() {
 		if skip {
 			continue
 		}
-		t.finish(w.deliver(t))
+		res := w.deliver(t)
+		// Recorded before this worker takes its next task, so that
+		// deliveries made and not recorded never outnumber the workers.
+		out, recorded := l.sink.record(w.ctx, t, res)
+		t.finish(res, out, recorded)
 	}
 }
 
 // finish stores the result; a handed-off task reports it itself.
-func (t *task) finish(res result) {
+func (t *task) finish(res result, concluded *outputs, recorded bool) {
 	t.mu.Lock()
-	t.res, t.finished = res, true
+	t.res, t.finished, t.concluded, t.recorded = res, true, concluded, recorded
 	handedOff := t.handedOff
 	t.mu.Unlock()
 	t.done <- t // buffered for every task of the batch: never blocks

@@ -45,10 +45,16 @@ type deadLetter struct {
 // the same store). Then it publishes the delivery log, the retries and the
 // deadletters, waiting for their acks.
 //
+// When store is a Recorder, each successful delivery is recorded through
+// it as it ends, by the worker that made it, before that worker starts
+// another call (see Recorder); Process then returns only the dedup writes
+// whose recording failed.
+//
 // It returns the dedup writes (DedupKey -> delivery record) for the
 // caller to changelog and apply with the input offset, in one atomic
 // store write. On error nothing should be applied or committed; replaying
-// the batch is safe, as partners dedupe by Idempotency-Key.
+// the batch is safe: recorded deliveries are skipped, and partners dedupe
+// the others by Idempotency-Key.
 func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]state.Write, error) {
 	out := outputs{entries: make([]DeliveryLogEntry, 0, len(batch)), writes: make([]state.Write, 0, len(batch))}
 	seen := make(map[string]bool, len(batch))
@@ -239,7 +245,7 @@ collect:
 		t.mu.Unlock()
 		switch {
 		case finished:
-			s.conclude(out, t, t.res)
+			s.collect(out, t)
 		case !started:
 			s.conclude(out, t, result{verdict: vParked, parkReason: "partner too slow for batch_wait"})
 		case handedOff:
@@ -249,10 +255,46 @@ collect:
 			for !t.isFinished() {
 				<-done
 			}
-			s.conclude(out, t, t.res)
+			s.collect(out, t)
 		}
 	}
 	return nil
+}
+
+// record has a successful delivery recorded at once, when its store is a
+// Recorder: it concludes the task (log entries, status, dedup write) and
+// hands that to the Recorder. recorded reports that it was; otherwise out,
+// when not nil, is the conclusion, for Process or afterHandOff to publish.
+func (s *Sink) record(ctx context.Context, t *task, res result) (out *outputs, recorded bool) {
+	if res.verdict != vDelivered {
+		return nil, false
+	}
+	rec, ok := t.store.(Recorder)
+	if !ok {
+		return nil, false
+	}
+	out = &outputs{}
+	s.conclude(out, t, res)
+	if err := rec.Record(ctx, out.writes, out.entries); err != nil {
+		s.log.Warn("recording a delivery failed; it is recorded with its batch", zap.String("partner", t.lane.id),
+			zap.String("postback_id", t.job.Record.PostbackID), zap.Error(err))
+		return out, false
+	}
+	return nil, true
+}
+
+// collect adds a finished task's outputs to the batch's: nothing when the
+// worker has recorded it, the worker's conclusion when recording failed,
+// else its conclusion now.
+func (s *Sink) collect(out *outputs, t *task) {
+	switch {
+	case t.recorded:
+	case t.concluded != nil:
+		out.entries = append(out.entries, t.concluded.entries...)
+		out.writes = append(out.writes, t.concluded.writes...)
+	default:
+		s.conclude(out, t, t.res)
+	}
 }
 
 func (t *task) isFinished() bool {
@@ -278,7 +320,7 @@ func (s *Sink) conclude(out *outputs, t *task, res result) {
 		}
 		if len(s.tiers) == 0 {
 			s.logTries(out, t, res, OutcomeDeadLettered, time.Time{})
-			out.dead = append(out.dead, deadLetter{j, "parked (" + res.parkReason + ") and no retry tier configured"})
+			out.dead = append(out.dead, deadLetter{j, BoundText("parked ("+res.parkReason+") and no retry tier configured", MaxReasonBytes)})
 			return
 		}
 		tier := s.tierFor(0, wait)
@@ -290,7 +332,7 @@ func (s *Sink) conclude(out *outputs, t *task, res result) {
 		j.Attempt += len(res.tries)
 		if j.Tier >= len(s.tiers) {
 			s.logTries(out, t, res, OutcomeDeadLettered, time.Time{})
-			out.dead = append(out.dead, deadLetter{j, "retries exhausted: " + describe(res)})
+			out.dead = append(out.dead, deadLetter{j, BoundText("retries exhausted: "+describe(res), MaxReasonBytes)})
 			return
 		}
 		wait := min(res.retryAfter, s.cfg.Retry.RetryAfterCap.D())
@@ -302,7 +344,7 @@ func (s *Sink) conclude(out *outputs, t *task, res result) {
 	case vFinal:
 		j.Attempt += len(res.tries)
 		s.logTries(out, t, res, OutcomeDeadLettered, time.Time{})
-		out.dead = append(out.dead, deadLetter{j, describe(res)})
+		out.dead = append(out.dead, deadLetter{j, BoundText(describe(res), MaxReasonBytes)})
 	}
 }
 
@@ -348,8 +390,15 @@ func (s *Sink) afterHandOff(t *task) {
 		}
 		s.mu.Unlock()
 	}()
-	if res.verdict == vDelivered {
+	switch {
+	case t.recorded:
+		return // its Recorder has published and recorded it
+	case t.concluded != nil:
+		out = *t.concluded
+	case res.verdict == vDelivered:
 		s.conclude(&out, t, res)
+	}
+	if res.verdict == vDelivered {
 		s.mu.Lock()
 		p := s.pending[t.store]
 		if p == nil {
