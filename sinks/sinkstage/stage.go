@@ -39,6 +39,9 @@ type Stage struct {
 	env    pipeline.Env
 	sinks  []*partner.Sink
 	groups []*group
+	// recordProducer writes the records of each delivery as it ends (see
+	// partStore); nil when it is env.Producer.
+	recordProducer *stream.Producer
 }
 
 // group is one partner's consumer group and its handler.
@@ -84,7 +87,29 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 	if err != nil {
 		return nil, err
 	}
-	pub := &publisher{producer: env.Producer, topics: env.Config.Topics, json: env.Config.ClassifiedFormat == "json"}
+	pub := &publisher{producer: env.Producer, topics: env.Config.Topics, json: env.Config.ClassifiedFormat == "json",
+		log: env.Logger.With(zap.String("stage", StageName)), metrics: env.Metrics}
+	// Each delivery's mark is produced alone or with the few that ended
+	// meanwhile (partStore), and the worker's next call waits for its ack:
+	// a producer that lingers for more (the stages' waits BatchTimeout, 2
+	// ms) would add that wait to every call. So the marks have a producer
+	// that sends at once and does not compress (a round is a few small
+	// records, and lz4 sets up a frame buffer of megabytes for each batch
+	// it compresses). A producer that is not a stream.Producer (a test's)
+	// does both jobs.
+	recPub := pub
+	var recProducer *stream.Producer
+	if _, real := env.Producer.(*stream.Producer); real {
+		recProducer, err = stream.NewProducer(stream.ProducerConfig{Brokers: env.Config.Kafka.Brokers, Dialer: env.Dialer,
+			BatchTimeout: recordLinger, BatchSize: recordBatchSize, Compression: "none",
+			Logger: env.Logger.With(zap.String("stage", StageName))})
+		if err != nil {
+			return nil, err
+		}
+		rp := *pub
+		rp.producer = recProducer
+		recPub = &rp
+	}
 	topics := []string{env.Config.Topics.Classified}
 	for i := range cfg.Retry.Tiers {
 		topics = append(topics, RetryTopic(env.Config.Topics, i))
@@ -94,7 +119,7 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 		known[p.ID] = true
 	}
 	progress := newProgress(env.Metrics)
-	st := &Stage{env: env}
+	st := &Stage{env: env, recordProducer: recProducer}
 	for i, p := range cfg.Partners {
 		if p.ID == "." || p.ID == ".." {
 			st.closeSinks()
@@ -108,7 +133,7 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 			return nil, err
 		}
 		st.sinks = append(st.sinks, sink)
-		h := &handler{env: env, sink: sink, partner: p.ID, known: known, first: i == 0, progress: progress,
+		h := &handler{env: env, sink: sink, pub: pub, recPub: recPub, partner: p.ID, known: known, first: i == 0, progress: progress,
 			stores: make(map[int]*ownedStore)}
 		cc := env.Consumer
 		cc.Brokers, cc.Dialer, cc.Topics = env.Config.Kafka.Brokers, env.Dialer, topics
@@ -127,10 +152,23 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 	return st, nil
 }
 
+// recordLinger is how long the record producer waits for more records
+// before it sends (its BatchTimeout; 0 would mean the default), and
+// recordBatchSize the most records of a request: about the marks of one
+// round (kafka-go allocates room for that many in every batch, and with
+// the default 1000 that was a third of the stage's allocations).
+const (
+	recordLinger    = time.Microsecond
+	recordBatchSize = 128
+)
+
 // closeSinks stops the Sinks built so far, when New fails half-way.
 func (s *Stage) closeSinks() {
 	for _, sk := range s.sinks {
 		_ = sk.Close(context.Background())
+	}
+	if s.recordProducer != nil {
+		_ = s.recordProducer.Close()
 	}
 }
 
@@ -172,13 +210,16 @@ func (s *Stage) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	if s.recordProducer != nil {
+		errs = append(errs, s.recordProducer.Close())
+	}
 	return errors.Join(errs...)
 }
 
 // ownedStore is a partition's store, shared by the classified topic and
 // every retry tier of that partition number.
 type ownedStore struct {
-	store state.Store
+	store *partStore
 	refs  int
 	mu    sync.Mutex // one Process at a time per store
 }
@@ -188,6 +229,8 @@ type ownedStore struct {
 type handler struct {
 	env     pipeline.Env
 	sink    *partner.Sink
+	pub     *publisher
+	recPub  *publisher // for partStore's rounds
 	partner string
 	// known are the configured partners; first is the handler that also
 	// takes retry jobs of partners no longer configured, so that exactly
@@ -221,7 +264,8 @@ func (h *handler) Assigned(ctx context.Context, topic string, p int) (int64, err
 		if err != nil {
 			return 0, err
 		}
-		ps = &ownedStore{store: st}
+		ps = &ownedStore{store: &partStore{Store: st, partition: p, pub: h.recPub, changelog: h.env.Config.Topics.SinkChangelog,
+			log: h.env.Logger.With(zap.String("partner", h.partner)), logs: logQueue{pub: h.pub}}}
 		h.stores[p] = ps
 	}
 	ps.refs++
@@ -336,13 +380,24 @@ func (h *handler) Process(ctx context.Context, b stream.Batch) error {
 		return err
 	}
 	if len(writes) > 0 {
+		// The marks whose deliveries could not be recorded as they ended
+		// (ps.store.Record), and those of handed-off deliveries.
 		sc.msgs = slices.Grow(sc.msgs[:0], len(writes))
 		for _, w := range writes {
 			sc.msgs = append(sc.msgs, stream.AtPartition(kafka.Message{Topic: h.env.Config.Topics.SinkChangelog, Key: w.Key, Value: w.Value}, b.Partition))
 		}
-		if err := h.env.Producer.Produce(ctx, sc.msgs...); err != nil {
+		refused, err := produce(ctx, h.env.Producer, sc.msgs)
+		if err != nil {
 			return err
 		}
+		for _, r := range refused {
+			h.pub.lost("changelog", sc.msgs[r.i], r.err)
+		}
+	}
+	// The entries of the deliveries recorded as they ended go before the
+	// offset: a batch done has its delivery log written.
+	if err := ps.store.logs.flush(ctx); err != nil {
+		return err
 	}
 	batch := state.Batch{Writes: writes}
 	batch.SetOffset("in:"+b.Topic, b.NextOffset())
@@ -376,6 +431,9 @@ func (h *handler) jobs(ctx context.Context, b stream.Batch, jobs []partner.Job) 
 		} else {
 			j.Record, err = decodeClassified(m.Value)
 		}
+		if err == nil {
+			err = checkPostbackID(j.Record.PostbackID)
+		}
 		if err != nil {
 			if h.first { // every partner's group reads it: report it once
 				h.env.Logger.Error("undecodable record skipped", zap.String("topic", b.Topic), zap.Int("partition", b.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
@@ -402,6 +460,23 @@ func (h *handler) jobs(ctx context.Context, b stream.Batch, jobs []partner.Job) 
 	return jobs, nil
 }
 
+// MaxPostbackIDBytes bounds a postback_id the sink takes (a SHA-256 in
+// hex is 64): it is the key of the dedup mark, of the changelog, delivery
+// log, retry and deadletter records and the Idempotency-Key of every call,
+// so a record with a longer one (or none) is skipped as undecodable
+// rather than let one record's id stop the store or the broker.
+const MaxPostbackIDBytes = 256
+
+func checkPostbackID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("no postback_id")
+	case len(id) > MaxPostbackIDBytes:
+		return fmt.Errorf("postback_id of %d bytes, more than %d", len(id), MaxPostbackIDBytes)
+	}
+	return nil
+}
+
 func decodeClassified(v []byte) (schemas.Classified, error) {
 	if schemas.DetectFormat(v) == schemas.FormatJSON {
 		return schemas.DecodeClassifiedJSON(v)
@@ -422,7 +497,7 @@ func (h *handler) Revoked(_ context.Context, topic string, p int) {
 	}
 	delete(h.stores, p)
 	h.sink.Forget(ps.store)
-	if err := ps.store.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+	if err := ps.store.close(); err != nil && !errors.Is(err, state.ErrClosed) {
 		h.env.Logger.Warn("closing sink state", zap.Int("partition", p), zap.Error(err))
 	}
 }
@@ -432,7 +507,7 @@ func (h *handler) close() error {
 	defer h.mu.Unlock()
 	var errs []error
 	for p, ps := range h.stores {
-		if err := ps.store.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+		if err := ps.store.close(); err != nil && !errors.Is(err, state.ErrClosed) {
 			errs = append(errs, err)
 		}
 		delete(h.stores, p)
