@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/postbackd/postbackd/processors/config"
 	"github.com/postbackd/postbackd/processors/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
+	"github.com/postbackd/postbackd/sinks/sinkstage"
 )
 
 // syncBuffer is a process's output, written by exec's copier goroutine
@@ -68,12 +70,16 @@ func startSink(t *testing.T, bin, cfgFile, stateDir, name string) *exec.Cmd {
 // SIGKILL mid-run twice and starts it again: once on its own state
 // directory, once on an empty one (as another host taking the partitions
 // would, rebuilding the dedup state from the changelog). No postback is
-// lost; a repeat at the partner, which the window between a partner's
-// answer and the dedup write allows, is reported and carries the same
-// Idempotency-Key as the first call.
+// lost, and a kill repeats at most the calls that were in flight when it
+// came: at most the partner's concurrency, each with the same
+// Idempotency-Key as the first call. A run without a kill repeats nothing.
+//
+// It waits for progress, not for a time: each wait fails only when the
+// partner has seen no new request and the sink's group no new commit for
+// crashStall.
 func TestIntegrationSinkCrash(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	bin := filepath.Join(t.TempDir(), "postbackd")
@@ -91,21 +97,27 @@ func TestIntegrationSinkCrash(t *testing.T) {
 		time.Sleep(2 * time.Millisecond) // the partner's own work
 		return true
 	})
+	const concurrency = 4
 	text := configText(t, brokers, "", fmt.Sprintf(`
 allow_private_networks: true
 admin: {listen: "127.0.0.1:0"}
 retry: {in_process: {max_attempts: 3, max_wait: 100ms}, tiers: [1s, 2s]}
 partners:
   - id: adnet
-    concurrency: 4
+    concurrency: %d
     rules: [{types: [install], url: "%s/pb?id={postback_id}"}]
-`, fp.URL))
+`, concurrency, fp.URL))
 	cfgFile := filepath.Join(t.TempDir(), "postbackd.yaml")
 	if err := os.WriteFile(cfgFile, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, sc := parseConfig(t, text)
 	ensureTopics(t, ctx, cfg, len(sc.Retry.Tiers))
+	group := cfg.Kafka.GroupPrefix + "." + sinkstage.StageName + ".adnet"
+	topics := []string{cfg.Topics.Classified}
+	for i := range sc.Retry.Tiers {
+		topics = append(topics, sinkstage.RetryTopic(cfg.Topics, i))
+	}
 
 	const n = 3000
 	recs := make([]schemas.Classified, n)
@@ -113,7 +125,9 @@ partners:
 		recs[i] = install(fmt.Sprintf("crash-%d", i), "adnet")
 	}
 	producer := newProducer(t, brokers)
+	produced := make(chan struct{})
 	go func() {
+		defer close(produced)
 		// Live-like: records keep coming while the sink dies and returns.
 		// Errors are reported with Errorf: Fatal must not be called here.
 		for i := 0; i < n && ctx.Err() == nil; i += 100 {
@@ -128,24 +142,38 @@ partners:
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
+	// progress moves while the sink works: requests at the partner and
+	// offsets the sink's group commits.
+	progress := func() int64 { return int64(fp.totalHits()) + committedSum(ctx, brokers, group, topics) }
 
 	stateA := filepath.Join(t.TempDir(), "a")
 	sink := startSink(t, bin, cfgFile, stateA, "first")
+	var kills []time.Time // when each killed process was gone
 	for i, restart := range []struct{ name, stateDir string }{
 		{"restarted on its own state", stateA},
 		{"restarted on an empty state dir", filepath.Join(t.TempDir(), "b")},
 	} {
 		killAt := (i + 1) * n / 3
-		waitFor(t, 60*time.Second, fmt.Sprintf("%d postbacks before kill %d", killAt, i+1), func() bool { return fp.acceptedCount() >= killAt })
+		waitProgress(t, fmt.Sprintf("%d postbacks before kill %d", killAt, i+1), progress, func() bool { return fp.acceptedCount() >= killAt })
 		if err := sink.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = sink.Wait()
+		kills = append(kills, time.Now())
 		t.Logf("SIGKILL after %d postbacks accepted; %s", fp.acceptedCount(), restart.name)
 		sink = startSink(t, bin, cfgFile, restart.stateDir, restart.name)
 	}
-	waitFor(t, 90*time.Second, "every postback after the restarts", func() bool { return fp.acceptedCount() >= n })
-	time.Sleep(3 * time.Second) // longer than the tiers: a late repeat would show now
+	// Done when every postback is accepted and the group has committed the
+	// end of the classified topic and of every tier: nothing is left that
+	// could still be sent, a late repeat included.
+	waitProgress(t, "every postback after the restarts, and the sink caught up", progress, func() bool {
+		select {
+		case <-produced:
+		default:
+			return false
+		}
+		return fp.acceptedCount() >= n && groupLag(ctx, brokers, group, topics) == 0
+	})
 	if err := sink.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -154,28 +182,154 @@ partners:
 	}
 
 	_, accepted := fp.counts()
-	missing, dups, repeats := 0, 0, 0
+	missing, dups := 0, 0
 	for _, r := range recs {
 		switch c := accepted[r.PostbackID]; {
 		case c == 0:
 			missing++
 		case c > 1:
 			dups++
-			repeats += c - 1
-			if dups <= 10 {
-				t.Logf("duplicate at the partner: postback %s accepted %d times, each with Idempotency-Key %s", r.PostbackID, c, r.PostbackID)
-			}
 		}
 	}
-	t.Logf("%d postbacks, %d distinct accepted, %d accepted more than once (%d repeats) after two SIGKILLs", n, len(accepted), dups, repeats)
+	// A repeat is a request for a postback after its first; it belongs to
+	// the last kill before it (window 0: before any kill).
+	perKill := repeatsPerWindow(fp, kills)
+	t.Logf("%d postbacks, %d distinct accepted, %d requested more than once; repeats before any kill %d, after kill 1 %d, after kill 2 %d (concurrency %d)",
+		n, len(accepted), dups, perKill[0], perKill[1], perKill[2], concurrency)
 	if missing > 0 {
 		t.Errorf("%d postbacks lost", missing)
 	}
 	if len(accepted) != n {
 		t.Errorf("the partner accepted %d distinct postbacks, want %d", len(accepted), n)
 	}
+	if perKill[0] > 0 {
+		t.Errorf("%d repeats before any kill, want none", perKill[0])
+	}
+	for i, r := range perKill[1:] {
+		if r > concurrency {
+			t.Errorf("kill %d repeated %d calls, want at most the partner's concurrency %d", i+1, r, concurrency)
+		}
+	}
 	keyMismatch.Range(func(id, key any) bool {
 		t.Errorf("postback %s sent with Idempotency-Key %q", id, key)
 		return true
 	})
+}
+
+// crashStall is how long a wait of the crash test accepts no progress at
+// all: longer than a group's session timeout and rebalance after a
+// SIGKILL together, so that only a sink that is stuck fails it.
+const crashStall = 2 * time.Minute
+
+// waitProgress polls done until it holds; it fails when progress has not
+// changed for crashStall.
+func waitProgress(t *testing.T, what string, progress func() int64, done func() bool) {
+	t.Helper()
+	last, lastAt := progress(), time.Now()
+	for !done() {
+		if p := progress(); p != last {
+			last, lastAt = p, time.Now()
+		} else if time.Since(lastAt) > crashStall {
+			t.Fatalf("no progress for %v waiting for %s", crashStall, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// repeatsPerWindow counts the partner's repeated requests (every request
+// for a postback after its first) per window between kills: window i holds
+// the repeats after kills[i-1] and before kills[i].
+func repeatsPerWindow(fp *fakePartner, kills []time.Time) []int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	out := make([]int, len(kills)+1)
+	for _, ts := range fp.hitTimes {
+		ts = slices.SortedFunc(slices.Values(ts), time.Time.Compare)
+		for _, at := range ts[1:] {
+			w := 0
+			for w < len(kills) && at.After(kills[w]) {
+				w++
+			}
+			out[w]++
+		}
+	}
+	return out
+}
+
+// groupOffsets returns, per topic, the end offset of each partition and
+// the offset group has committed there (-1: none). An error (a leader
+// not elected yet, a coordinator moving) is for the caller to ask again.
+func groupOffsets(ctx context.Context, brokers []string, group string, topics []string) (end, committed map[string][]int64, err error) {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	req := &kafka.ListOffsetsRequest{Topics: make(map[string][]kafka.OffsetRequest)}
+	fetch := &kafka.OffsetFetchRequest{GroupID: group, Topics: make(map[string][]int)}
+	for _, tp := range topics {
+		for p := range testPartitions {
+			req.Topics[tp] = append(req.Topics[tp], kafka.LastOffsetOf(p))
+			fetch.Topics[tp] = append(fetch.Topics[tp], p)
+		}
+	}
+	lo, err := c.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	of, err := c.OffsetFetch(ctx, fetch)
+	if err != nil {
+		return nil, nil, err
+	}
+	if of.Error != nil {
+		return nil, nil, of.Error
+	}
+	end, committed = make(map[string][]int64), make(map[string][]int64)
+	for _, tp := range topics {
+		end[tp], committed[tp] = make([]int64, testPartitions), make([]int64, testPartitions)
+		for _, po := range lo.Topics[tp] {
+			if po.Error != nil {
+				return nil, nil, po.Error
+			}
+			end[tp][po.Partition] = po.LastOffset
+		}
+		for p := range committed[tp] {
+			committed[tp][p] = -1
+		}
+		for _, po := range of.Topics[tp] {
+			if po.Error != nil {
+				return nil, nil, po.Error
+			}
+			committed[tp][po.Partition] = po.CommittedOffset
+		}
+	}
+	return end, committed, nil
+}
+
+// groupLag is how many records of topics group has not committed yet
+// (-1: not known now).
+func groupLag(ctx context.Context, brokers []string, group string, topics []string) int64 {
+	end, committed, err := groupOffsets(ctx, brokers, group, topics)
+	if err != nil {
+		return -1
+	}
+	var lag int64
+	for tp, ends := range end {
+		for p, e := range ends {
+			lag += e - max(committed[tp][p], 0)
+		}
+	}
+	return lag
+}
+
+// committedSum is the sum of group's committed offsets over topics, a
+// figure that grows as the group works (-1: not known now).
+func committedSum(ctx context.Context, brokers []string, group string, topics []string) int64 {
+	_, committed, err := groupOffsets(ctx, brokers, group, topics)
+	if err != nil {
+		return -1
+	}
+	var sum int64
+	for _, cs := range committed {
+		for _, c := range cs {
+			sum += max(c, 0)
+		}
+	}
+	return sum
 }
