@@ -43,6 +43,16 @@ func AppendSource(b []byte, s Source) []byte {
 // ErrBadSource: a source header that does not decode.
 var ErrBadSource = errors.New("bad source header")
 
+// The bounds of a source position, the same for a header and for the
+// stored marks: a header past them is corrupt (an input has a handful of
+// outputs, and offsets are far below 2^62), and must never become a mark
+// that the store could not read back.
+const (
+	maxSourceOffset = 1 << 62
+	maxSourceIndex  = 1 << 31
+	maxSourcePart   = 1 << 31
+)
+
 // ParseSource decodes a header value of AppendSource.
 func ParseSource(v []byte) (Source, error) {
 	if len(v) == 0 || v[0] != sourceVersion {
@@ -50,9 +60,9 @@ func ParseSource(v []byte) (Source, error) {
 	}
 	v = v[1:]
 	var f [3]uint64
-	for i := range f {
+	for i, limit := range [3]uint64{maxSourcePart, maxSourceOffset, maxSourceIndex} {
 		u, n := binary.Uvarint(v)
-		if n <= 0 || u > 1<<62 {
+		if n <= 0 || u > limit {
 			return Source{}, fmt.Errorf("%w: field %d", ErrBadSource, i)
 		}
 		f[i], v = u, v[n:]
@@ -222,7 +232,7 @@ func (m *marks) decode(v []byte) error {
 		v = v[l:]
 		off, ok1 := next()
 		idx, ok2 := next()
-		if !ok1 || !ok2 || off > 1<<62 || idx > 1<<31 {
+		if !ok1 || !ok2 || off > maxSourceOffset || idx > maxSourceIndex {
 			return fmt.Errorf("%w: mark", ErrBadSource)
 		}
 		m.by[k] = mark{offset: int64(off), index: int(idx)}

@@ -154,3 +154,27 @@ func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestOutOfRangeSourceIsNoMark: a header whose position is past what the
+// stored marks can hold is corrupt: the record is kept (judged by its
+// content) and never becomes a mark that the store could not read back,
+// which would make the partition impossible to assign again.
+func TestOutOfRangeSourceIsNoMark(t *testing.T) {
+	p := &fakeProducer{}
+	s, st := newTestStateful(t, p)
+	b := upstream(0, [2]int{1, 0})
+	b.Messages[0].Headers[0].Value = AppendSource(nil, Source{Topic: "up", Partition: 2, Offset: 7, Index: maxSourceIndex + 1})
+	if err := s.Process(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	m, err := loadMarks(st)
+	if err != nil {
+		t.Fatalf("marks do not load: %v", err)
+	}
+	if len(m.by) != 0 {
+		t.Fatalf("a corrupt header became a mark: %+v", m.by)
+	}
+	if len(p.got) == 0 {
+		t.Fatal("the record was dropped")
+	}
+}
