@@ -61,6 +61,10 @@ func decodeKnownBody(fp uint64, body []byte) (in Input, ok bool, err error) {
 	case InputAvro.Fingerprint:
 		in, err = DecodeInputAvro(body)
 		return in, true, err
+	case inputV1Fingerprint:
+		// What producers built on the v1 schema still send.
+		in, err = decodeInputAvro(body, schemaV1)
+		return in, true, err
 	case ClickAvro.Fingerprint:
 		r := avroReader{b: body}
 		c := r.click()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/postbackd/postbackd/cmd/postbackd/devmode"
 	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/stream"
 )
 
@@ -78,7 +79,7 @@ func runDev(ctx context.Context, o devOptions, env *environment) (*devResult, er
 		fmt.Fprintf(env.stdout, "postbackd dev: running without the sink: %v\n", p.sinkErr)
 	}
 
-	producer, err := stream.NewProducer(stream.ProducerConfig{Brokers: cfg.Kafka.Brokers, Logger: logger})
+	producer, err := stream.NewProducer(pipeline.ProducerConfig(cfg, nil, logger))
 	if err != nil {
 		return nil, errors.Join(err, p.stop())
 	}

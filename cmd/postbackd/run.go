@@ -113,7 +113,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers, Dialer: dialer, Logger: logger}, topics...); err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
-	producer, err := stream.NewProducer(stream.ProducerConfig{Brokers: cfg.Kafka.Brokers, Dialer: dialer, Logger: logger})
+	producer, err := stream.NewProducer(pipeline.ProducerConfig(cfg, dialer, logger))
 	if err != nil {
 		return err
 	}

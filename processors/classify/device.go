@@ -78,8 +78,11 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 	var kbuf []byte
 	for i := range batch {
 		in := &batch[i]
-		if in.Click == nil && (in.Event == nil || !isEventType(in.Event.Type)) {
-			continue // normalize lets neither through; skipping keeps a stage alive
+		if in.Click == nil && (in.Event == nil || !isEventType(in.Event.Type)) || in.AppID() == "" {
+			// Normalize lets none of these through; skipping keeps a stage
+			// alive, and an empty app id would make a key that is not an
+			// (app, device) key (the runtime keeps its own under NUL).
+			continue
 		}
 		kbuf = appendStateKey(kbuf[:0], in.AppID(), in.DeviceID())
 		j, ok := states[string(kbuf)]

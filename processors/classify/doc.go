@@ -76,6 +76,18 @@
 //     least Inactivity, none before the user's first activity. Both carry
 //     the current attribution of the event's device after its device step.
 //   - Windows of zero length in config take the defaults (WindowsFunc).
-//   - A record with neither click nor event, or an unknown event type, is
-//     skipped: normalize rejects them before they reach the classifier.
+//   - A record with neither click nor event, an unknown event type or an
+//     empty app id is skipped: normalize rejects them before they reach
+//     the classifier, and no state key begins with NUL (the runtime's own
+//     keys do).
+//   - A click whose click_id the device holds (among its kept clicks and
+//     impressions) is a repeat and changes nothing, not even the newest
+//     time seen. A click id the device no longer holds (pruned out of its
+//     lookback, or past the 32-touch bound) counts as new when it comes
+//     again: holding every click id ever seen would make the state grow
+//     without bound, and a click re-sent that late is a re-sent click the
+//     ad network means.
+//   - The postback_id hashes the adjusted event time: a record whose ts
+//     was replaced by its arrival time (ts_adjusted) gets its id from the
+//     arrival time, which is the same on every replay of the topic.
 package classify

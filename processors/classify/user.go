@@ -47,8 +47,8 @@ func (u *User) Classify(st state.Store, batch []schemas.UserEvent) (UserResult, 
 	for i := range batch {
 		ue := &batch[i]
 		e := &ue.Event
-		if e.UserID == "" {
-			continue
+		if e.UserID == "" || e.AppID == "" {
+			continue // an empty app id makes no (app, user) key; normalize refuses it
 		}
 		key := stateKey(e.AppID, e.UserID)
 		s, ok := states[key]

@@ -205,12 +205,19 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 		// deadletter record holding it) are a few times its size.
 		d.Add(at("kafka", "max_message_bytes"), "kafka.max_message_bytes", "must be at least 4 x max_record_bytes (%d), got %d", 4*c.MaxRecordBytes, c.Kafka.MaxMessageBytes)
 	}
-	checkSkew := func(n *yaml.Node, field string, w Windows) {
-		if s := time.Duration(w.MaxClockSkew); s < 0 || s > MaxMaxClockSkew {
+	// An explicit 0 would read as unset and give the default: refuse it
+	// rather than run with 24h where the file says 0.
+	checkSkew := func(parent *yaml.Node, field string, w Windows) {
+		n := find(parent, "max_clock_skew")
+		present := n != nil && n != parent
+		switch s := time.Duration(w.MaxClockSkew); {
+		case s < 0 || s > MaxMaxClockSkew:
 			d.Add(n, field, "must be between 0 and %s, got %s", MaxMaxClockSkew, s)
+		case present && s == 0:
+			d.Add(n, field, "must be more than 0 (leave it out for the default, %s)", DefaultMaxClockSkew)
 		}
 	}
-	checkSkew(at("defaults", "max_clock_skew"), "defaults.max_clock_skew", c.Defaults)
+	checkSkew(at("defaults"), "defaults.max_clock_skew", c.Defaults)
 	seen := make(map[string]bool)
 	appsNode := at("apps")
 	for i, app := range c.Apps {
@@ -218,7 +225,7 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 		if appsNode != nil && i < len(appsNode.Content) {
 			n = appsNode.Content[i]
 		}
-		checkSkew(find(n, "max_clock_skew"), fmt.Sprintf("apps[%d].max_clock_skew", i), app.Windows)
+		checkSkew(n, fmt.Sprintf("apps[%d].max_clock_skew", i), app.Windows)
 		field := fmt.Sprintf("apps[%d].app_id", i)
 		switch {
 		case app.AppID == "":

@@ -56,4 +56,16 @@
 //   - Reasons never quote more than 32 bytes of a value and a decoder's
 //     reason is cut at 256 bytes, so a dead letter does not grow with what
 //     it refuses.
+//   - Time: an arrival time outside [2000, 2200) (a producer that set no
+//     Kafka timestamp, -1, or a wrong one) is no arrival time: the ts is
+//     then kept as the device sent it, unless it lies after 2200, which is
+//     rejected ("ts after 2200 and no arrival time"). Every time the
+//     pipeline computes with so stays far from Go's UnixNano overflow.
+//     Exactly arrival + max_clock_skew is kept; one microsecond later is
+//     adjusted. A raw record cannot set ts_adjusted: normalize clears it
+//     and sets it only when it replaces the ts. In Avro, where ts is
+//     required, 0001-01-01 is a ts before 2000, not a missing field.
+//   - max_clock_skew: 0 in the config file is refused (it would read as
+//     unset and give 24h); server-side events that can never be ahead of
+//     their arrival can use a small skew such as 1s.
 package normalize

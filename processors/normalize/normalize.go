@@ -70,6 +70,14 @@ func (n *Normalizer) Normalize(raw []byte, arrival time.Time) (schemas.Input, er
 	if err != nil {
 		return schemas.Input{}, toReject(err)
 	}
+	if schemas.DetectFormat(raw) != schemas.FormatJSON {
+		avroYearOne(&in)
+	}
+	if in.Event != nil {
+		// Only normalize says a ts was adjusted: a raw v2 Input record
+		// carries the field, and a producer must not claim it.
+		in.Event.TSAdjusted = false
+	}
 	if err := normalizeInput(&in); err != nil {
 		return schemas.Input{}, err
 	}

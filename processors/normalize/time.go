@@ -18,17 +18,40 @@ var MaxTS = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 // with no usable arrival time to replace it with.
 const ReasonTSAfter2200 = "ts after 2200 and no arrival time"
 
+// avroYearOne: Avro has no absent ts (the field is required), so a zero
+// time there is a ts of 0001-01-01, a clock never set, not a missing field:
+// move it off zero so that it is refused as before 2000.
+func avroYearOne(in *schemas.Input) {
+	for _, ts := range []*time.Time{clickTS(in), eventTS(in)} {
+		if ts != nil && ts.IsZero() {
+			*ts = ts.Add(time.Microsecond)
+		}
+	}
+}
+
+func clickTS(in *schemas.Input) *time.Time {
+	if in.Click == nil {
+		return nil
+	}
+	return &in.Click.TS
+}
+
+func eventTS(in *schemas.Input) *time.Time {
+	if in.Event == nil {
+		return nil
+	}
+	return &in.Event.TS
+}
+
 // applyTime enforces the time rules on a validated record: a ts before
 // 2000 is refused; a ts later than arrival + skew is replaced by the
 // arrival time (Event.TSAdjusted). An arrival outside [2000, 2200) (a
 // producer that set no timestamp, or a wrong one) is no arrival: the ts
 // stands then, unless it is past MaxTS.
 func applyTime(in *schemas.Input, arrival time.Time, skew time.Duration) error {
-	var ts *time.Time // one of the two is set: normalizeInput checked
-	if in.Click != nil {
-		ts = &in.Click.TS
-	} else {
-		ts = &in.Event.TS
+	ts := clickTS(in) // one of the two is set: normalizeInput checked
+	if ts == nil {
+		ts = eventTS(in)
 	}
 	if ts.Before(schemas.MinTS) {
 		return reject("ts", schemas.ReasonTSBefore2000)

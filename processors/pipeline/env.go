@@ -87,6 +87,17 @@ func Windows(cfg *config.Config) classify.WindowsFunc {
 	}
 }
 
+// ProducerConfig is the producer the stages share, from the config: its
+// BatchBytes is kafka.max_message_bytes, the size the stages keep every
+// record under (kafka-go refuses a larger one before sending it).
+func ProducerConfig(cfg *config.Config, dialer *kafka.Dialer, logger *zap.Logger) stream.ProducerConfig {
+	pc := stream.ProducerConfig{Brokers: cfg.Kafka.Brokers, Dialer: dialer, Logger: logger}
+	if cfg.Kafka.MaxMessageBytes > 0 {
+		pc.BatchBytes = int64(cfg.Kafka.MaxMessageBytes)
+	}
+	return pc
+}
+
 // MaxClockSkew gives normalize each app's max_clock_skew from the config;
 // replay uses it too.
 func MaxClockSkew(cfg *config.Config) func(appID string) time.Duration {

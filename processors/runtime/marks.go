@@ -137,12 +137,21 @@ func loadMarks(st state.Store) (*marks, error) {
 	return m, nil
 }
 
+// farRepeat is how far below its mark a repeat may lie before it is
+// suspect: an upstream stage repeats what it processed and had not yet
+// committed, a few batches at most, never this many records. Much further
+// back, the likelier cause is an upstream topic recreated under a running
+// pipeline, whose new records would all be dropped (docs/OPERATING.md).
+const farRepeat = 100_000
+
 // filter returns the records of msgs that are not repeats and advances the
 // marks past them; msgs itself when nothing was dropped. A record without a
 // source header (written by something other than a postbackd stage) is
 // always kept. A header that does not decode is kept too: the record is
-// then judged by its content, as before marks existed.
-func (m *marks) filter(msgs []kafka.Message) (kept []kafka.Message, repeats int) {
+// then judged by its content, as before marks existed. far counts the
+// repeats more than farRepeat offsets below their mark, and farSource
+// names the last one's source.
+func (m *marks) filter(msgs []kafka.Message) (kept []kafka.Message, repeats, far int, farSource Source) {
 	for i := range msgs {
 		v, ok := SourceOf(&msgs[i])
 		var src Source
@@ -162,6 +171,9 @@ func (m *marks) filter(msgs []kafka.Message) (kept []kafka.Message, repeats int)
 				kept = append(make([]kafka.Message, 0, len(msgs)), msgs[:i]...)
 			}
 			repeats++
+			if cur.offset-src.Offset > farRepeat {
+				far, farSource = far+1, src
+			}
 			continue
 		}
 		m.by[k] = mark{offset: src.Offset, index: src.Index}
@@ -171,9 +183,9 @@ func (m *marks) filter(msgs []kafka.Message) (kept []kafka.Message, repeats int)
 		}
 	}
 	if kept == nil {
-		return msgs, 0
+		return msgs, 0, 0, Source{}
 	}
-	return kept, repeats
+	return kept, repeats, far, farSource
 }
 
 // write returns the state write of the marks when they moved since the

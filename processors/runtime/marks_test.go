@@ -7,6 +7,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/state"
@@ -176,5 +178,34 @@ func TestOutOfRangeSourceIsNoMark(t *testing.T) {
 	}
 	if len(p.got) == 0 {
 		t.Fatal("the record was dropped")
+	}
+}
+
+// TestFarRepeatsAreLogged: records far below their source's mark are what a
+// recreated upstream topic looks like; they are dropped like any repeat
+// (the marks cannot tell), and a warning says what to check.
+func TestFarRepeatsAreLogged(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	p := &fakeProducer{}
+	s, err := NewStateful(StatefulConfig{Stage: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
+		Producer: p, Logic: countLogic{}, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.keep(3, state.NewMemory()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Process(ctx, upstream(0, [2]int{farRepeat + 50, 0})); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("warned on a new record: %v", logs.All())
+	}
+	if err := s.Process(ctx, upstream(1, [2]int{10, 0}, [2]int{11, 0})); err != nil {
+		t.Fatal(err)
+	}
+	if logs.Len() != 1 || logs.All()[0].ContextMap()["records"] != int64(2) {
+		t.Fatalf("warnings %v", logs.All())
 	}
 }

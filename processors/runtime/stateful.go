@@ -306,7 +306,12 @@ func (s *Stateful) process(ctx context.Context, b stream.Batch) error {
 	// here; they reach the store with this batch's state, and a failed
 	// batch is never retried in this process (the stage stops), so memory
 	// and store cannot part.
-	msgs, repeats := o.marks.filter(b.Messages)
+	msgs, repeats, far, farSource := o.marks.filter(b.Messages)
+	if far > 0 {
+		s.cfg.Logger.Warn("dropped records far below the source position already applied: was an input topic recreated? (docs/OPERATING.md)",
+			zap.String("stage", s.cfg.Stage), zap.Int("partition", b.Partition), zap.Int("records", far),
+			zap.String("source_topic", farSource.Topic), zap.Int("source_partition", farSource.Partition), zap.Int64("source_offset", farSource.Offset))
+	}
 	res, err := s.cfg.Logic.Process(st, b.Partition, msgs)
 	if err != nil {
 		return fmt.Errorf("%s partition %d: %w", s.cfg.Stage, b.Partition, err)
