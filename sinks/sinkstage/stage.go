@@ -39,9 +39,9 @@ type Stage struct {
 	env    pipeline.Env
 	sinks  []*partner.Sink
 	groups []*group
-	// recordProducer writes the records of each delivery as it ends (see
-	// partStore); nil when it is env.Producer.
-	recordProducer *stream.Producer
+	// recordProducers write the marks of each delivery as it ends (see
+	// partStore), one per partner; none when env.Producer does.
+	recordProducers []*stream.Producer
 }
 
 // group is one partner's consumer group and its handler.
@@ -92,24 +92,15 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 	// Each delivery's mark is produced alone or with the few that ended
 	// meanwhile (partStore), and the worker's next call waits for its ack:
 	// a producer that lingers for more (the stages' waits BatchTimeout, 2
-	// ms) would add that wait to every call. So the marks have a producer
-	// that sends at once and does not compress (a round is a few small
-	// records, and lz4 sets up a frame buffer of megabytes for each batch
-	// it compresses). A producer that is not a stream.Producer (a test's)
-	// does both jobs.
-	recPub := pub
-	var recProducer *stream.Producer
-	if _, real := env.Producer.(*stream.Producer); real {
-		recProducer, err = stream.NewProducer(stream.ProducerConfig{Brokers: env.Config.Kafka.Brokers, Dialer: env.Dialer,
-			BatchTimeout: recordLinger, BatchSize: recordBatchSize, Compression: "none",
-			Logger: env.Logger.With(zap.String("stage", StageName))})
-		if err != nil {
-			return nil, err
-		}
-		rp := *pub
-		rp.producer = recProducer
-		recPub = &rp
-	}
+	// ms) would add that wait to every call. So each partner's marks have
+	// a producer that sends at once and does not compress (a round is a
+	// few small records, and lz4 sets up a frame buffer of megabytes for
+	// each batch it compresses), of its own: kafka-go sends one request at
+	// a time per partition, and the changelog is one topic for every
+	// partner, so with one producer for all a busy partner's rounds would
+	// queue up the others'. A producer that is not a stream.Producer (a
+	// test's) does every job.
+	_, realProducer := env.Producer.(*stream.Producer)
 	topics := []string{env.Config.Topics.Classified}
 	for i := range cfg.Retry.Tiers {
 		topics = append(topics, RetryTopic(env.Config.Topics, i))
@@ -119,7 +110,7 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 		known[p.ID] = true
 	}
 	progress := newProgress(env.Metrics)
-	st := &Stage{env: env, recordProducer: recProducer}
+	st := &Stage{env: env}
 	for i, p := range cfg.Partners {
 		if p.ID == "." || p.ID == ".." {
 			st.closeSinks()
@@ -133,6 +124,17 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 			return nil, err
 		}
 		st.sinks = append(st.sinks, sink)
+		recPub := pub
+		if realProducer {
+			rp, err := stream.NewProducer(stream.ProducerConfig{Brokers: env.Config.Kafka.Brokers, Dialer: env.Dialer,
+				BatchTimeout: recordLinger, BatchSize: recordBatchSize, Compression: "none", Logger: log.With(zap.String("stage", StageName))})
+			if err != nil {
+				st.closeSinks()
+				return nil, err
+			}
+			st.recordProducers = append(st.recordProducers, rp)
+			recPub = &publisher{producer: rp, topics: pub.topics, json: pub.json, log: pub.log, metrics: pub.metrics}
+		}
 		h := &handler{env: env, sink: sink, pub: pub, recPub: recPub, partner: p.ID, known: known, first: i == 0, progress: progress,
 			stores: make(map[int]*ownedStore)}
 		cc := env.Consumer
@@ -167,8 +169,8 @@ func (s *Stage) closeSinks() {
 	for _, sk := range s.sinks {
 		_ = sk.Close(context.Background())
 	}
-	if s.recordProducer != nil {
-		_ = s.recordProducer.Close()
+	for _, p := range s.recordProducers {
+		_ = p.Close()
 	}
 }
 
@@ -210,8 +212,8 @@ func (s *Stage) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if s.recordProducer != nil {
-		errs = append(errs, s.recordProducer.Close())
+	for _, p := range s.recordProducers {
+		errs = append(errs, p.Close())
 	}
 	return errors.Join(errs...)
 }
