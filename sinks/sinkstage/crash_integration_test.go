@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -72,7 +74,8 @@ func startSink(t *testing.T, bin, cfgFile, stateDir, name string) *exec.Cmd {
 // would, rebuilding the dedup state from the changelog). No postback is
 // lost, and a kill repeats at most the calls that were in flight when it
 // came: at most the partner's concurrency, each with the same
-// Idempotency-Key as the first call. A run without a kill repeats nothing.
+// Idempotency-Key as the first call. A process repeats none of its own
+// calls.
 //
 // It waits for progress, not for a time: each wait fails only when the
 // partner has seen no new request and the sink's group no new commit for
@@ -90,10 +93,19 @@ func TestIntegrationSinkCrash(t *testing.T) {
 	}
 
 	var keyMismatch sync.Map
+	// Which process sent each request: each one's rule puts its number in
+	// the path (/pb/<run>), so a repeat is charged to the kill that ended
+	// the process that made the call before it, whatever the timing.
+	senders := &runsByKey{runs: make(map[string][]int)}
 	fp := newFakePartner(t, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
 		if id := r.URL.Query().Get("id"); id != r.Header.Get("Idempotency-Key") {
 			keyMismatch.Store(id, r.Header.Get("Idempotency-Key"))
 		}
+		run, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/pb/"))
+		if err != nil {
+			t.Errorf("request for %s without a run number", r.URL.Path)
+		}
+		senders.add(r.Header.Get("Idempotency-Key"), run)
 		time.Sleep(2 * time.Millisecond) // the partner's own work
 		return true
 	})
@@ -105,11 +117,16 @@ retry: {in_process: {max_attempts: 3, max_wait: 100ms}, tiers: [1s, 2s]}
 partners:
   - id: adnet
     concurrency: %d
-    rules: [{types: [install], url: "%s/pb?id={postback_id}"}]
+    rules: [{types: [install], url: "%s/pb/RUN?id={postback_id}"}]
 `, concurrency, fp.URL))
-	cfgFile := filepath.Join(t.TempDir(), "postbackd.yaml")
-	if err := os.WriteFile(cfgFile, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
+	// cfgFile(run) is the config of process number run.
+	cfgDir := t.TempDir()
+	cfgFile := func(run int) string {
+		f := filepath.Join(cfgDir, fmt.Sprintf("postbackd-%d.yaml", run))
+		if err := os.WriteFile(f, []byte(strings.ReplaceAll(text, "/pb/RUN?", fmt.Sprintf("/pb/%d?", run))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
 	}
 	cfg, sc := parseConfig(t, text)
 	ensureTopics(t, ctx, cfg, len(sc.Retry.Tiers))
@@ -147,21 +164,21 @@ partners:
 	progress := func() int64 { return int64(fp.totalHits()) + committedSum(ctx, brokers, group, topics) }
 
 	stateA := filepath.Join(t.TempDir(), "a")
-	sink := startSink(t, bin, cfgFile, stateA, "first")
-	var kills []time.Time // when each killed process was gone
+	sink := startSink(t, bin, cfgFile(0), stateA, "first")
 	for i, restart := range []struct{ name, stateDir string }{
 		{"restarted on its own state", stateA},
 		{"restarted on an empty state dir", filepath.Join(t.TempDir(), "b")},
 	} {
-		killAt := (i + 1) * n / 3
+		// Mid-chunk (the records come 100 at a time): the sink is busy,
+		// with calls in flight, rather than idle waiting for the next.
+		killAt := (i+1)*n/3 + 50
 		waitProgress(t, fmt.Sprintf("%d postbacks before kill %d", killAt, i+1), progress, func() bool { return fp.acceptedCount() >= killAt })
 		if err := sink.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = sink.Wait()
-		kills = append(kills, time.Now())
 		t.Logf("SIGKILL after %d postbacks accepted; %s", fp.acceptedCount(), restart.name)
-		sink = startSink(t, bin, cfgFile, restart.stateDir, restart.name)
+		sink = startSink(t, bin, cfgFile(i+1), restart.stateDir, restart.name)
 	}
 	// Done when every postback is accepted and the group has committed the
 	// end of the classified topic and of every tier: nothing is left that
@@ -191,21 +208,19 @@ partners:
 			dups++
 		}
 	}
-	// A repeat is a request for a postback after its first; it belongs to
-	// the last kill before it (window 0: before any kill).
-	perKill := repeatsPerWindow(fp, kills)
-	t.Logf("%d postbacks, %d distinct accepted, %d requested more than once; repeats before any kill %d, after kill 1 %d, after kill 2 %d (concurrency %d)",
-		n, len(accepted), dups, perKill[0], perKill[1], perKill[2], concurrency)
+	perKill, unkilled := senders.repeats(2)
+	t.Logf("%d postbacks, %d distinct accepted, %d requested more than once; repeats without a kill %d, of kill 1 %d, of kill 2 %d (concurrency %d)",
+		n, len(accepted), dups, unkilled, perKill[0], perKill[1], concurrency)
 	if missing > 0 {
 		t.Errorf("%d postbacks lost", missing)
 	}
 	if len(accepted) != n {
 		t.Errorf("the partner accepted %d distinct postbacks, want %d", len(accepted), n)
 	}
-	if perKill[0] > 0 {
-		t.Errorf("%d repeats before any kill, want none", perKill[0])
+	if unkilled > 0 {
+		t.Errorf("%d repeats by the process that made the first call, want none", unkilled)
 	}
-	for i, r := range perKill[1:] {
+	for i, r := range perKill {
 		if r > concurrency {
 			t.Errorf("kill %d repeated %d calls, want at most the partner's concurrency %d", i+1, r, concurrency)
 		}
@@ -236,24 +251,39 @@ func waitProgress(t *testing.T, what string, progress func() int64, done func() 
 	}
 }
 
-// repeatsPerWindow counts the partner's repeated requests (every request
-// for a postback after its first) per window between kills: window i holds
-// the repeats after kills[i-1] and before kills[i].
-func repeatsPerWindow(fp *fakePartner, kills []time.Time) []int {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	out := make([]int, len(kills)+1)
-	for _, ts := range fp.hitTimes {
-		ts = slices.SortedFunc(slices.Values(ts), time.Time.Compare)
-		for _, at := range ts[1:] {
-			w := 0
-			for w < len(kills) && at.After(kills[w]) {
-				w++
+// runsByKey records, per Idempotency-Key, the number of the process that
+// sent each request.
+type runsByKey struct {
+	mu   sync.Mutex
+	runs map[string][]int
+}
+
+func (r *runsByKey) add(key string, run int) {
+	r.mu.Lock()
+	r.runs[key] = append(r.runs[key], run)
+	r.mu.Unlock()
+}
+
+// repeats counts the repeated requests (every request for a postback after
+// its first) per kill: a repeat by process r+1 or later of a call process
+// r made belongs to kill r+1, which ended process r with that call in
+// flight or not recorded; perKill[k-1] is kill k's. A process that sends a
+// postback twice repeats it with no kill: unkilled.
+func (r *runsByKey) repeats(kills int) (perKill []int, unkilled int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	perKill = make([]int, kills)
+	for _, runs := range r.runs {
+		runs = slices.Sorted(slices.Values(runs))
+		for i := 1; i < len(runs); i++ {
+			if prev := runs[i-1]; runs[i] == prev {
+				unkilled++
+			} else if prev < kills {
+				perKill[prev]++
 			}
-			out[w]++
 		}
 	}
-	return out
+	return perKill, unkilled
 }
 
 // groupOffsets returns, per topic, the end offset of each partition and
