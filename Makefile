@@ -23,7 +23,7 @@ FUZZ_TARGETS        ?=
 export GO FUZZTIME FUZZ_TARGETS
 
 .DEFAULT_GOAL := help
-.PHONY: help build vet test-unit test-integration test bench fuzz run kafka-up kafka-down kafka-status
+.PHONY: help build vet test-unit test-integration test bench isolation fuzz run kafka-up kafka-down kafka-status
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { gsub(/\$$\$$/, "$$", $$2); printf "  %-17s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ test: vet test-unit test-integration ## what CI runs: vet, unit, integration
 
 bench: ## benchmarks (integration tag, with a broker); BENCH=regexp BENCHTIME=1s
 	scripts/with-kafka.sh $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) $(BENCHFLAGS) -tags integration $(PKG)
+
+isolation: ## assert the sink's partner isolation (a healthy partner within 10% of its throughput alone): a measurement, so not in make test
+	POSTBACKD_ASSERT_ISOLATION=1 scripts/with-kafka.sh $(GO) test -count=1 -tags integration -run 'TestIntegrationFaultyPartners$$' -v ./sinks/sinkstage/
 
 fuzz: ## each fuzz target for FUZZTIME; FUZZ_TARGETS="./pkg:FuzzX ..."
 	scripts/fuzz.sh

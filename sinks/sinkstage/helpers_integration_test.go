@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"sync/atomic"
 	"strings"
 	"sync"
 	"testing"
@@ -200,6 +201,7 @@ func newFakePartner(t *testing.T, answer func(w http.ResponseWriter, r *http.Req
 func (fp *fakePartner) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, r.Body)
 	key := r.Header.Get("Idempotency-Key")
+	partnerHits.Add(1)
 	fp.mu.Lock()
 	fp.hits[key]++
 	n := fp.hits[key]
@@ -259,13 +261,22 @@ func rate(ts []time.Time) float64 {
 	return float64(len(ts)-1) / ts[len(ts)-1].Sub(ts[0]).Seconds()
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// partnerHits counts every call any fake partner of the test binary got:
+// the progress waitFor watches.
+var partnerHits atomic.Int64
+
+// waitFor polls cond until it holds. It fails only when no fake partner
+// has been called for stall while cond does not hold: a slow machine makes
+// it wait longer, a sink that stopped delivering makes it fail.
+func waitFor(t *testing.T, stall time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	last, since := partnerHits.Load(), time.Now()
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		if n := partnerHits.Load(); n != last {
+			last, since = n, time.Now()
+		}
+		if time.Since(since) > stall {
+			t.Fatalf("no partner was called for %v while waiting for %s", stall, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
