@@ -94,35 +94,78 @@ func GuardSizes(outputs []kafka.Message, sources []int, msgs []kafka.Message, ma
 	return kept, keptSources, len(refused), nil
 }
 
+// HeaderRejectReason names the header of a deadletter record that says why
+// its input was refused.
+const HeaderRejectReason = "postbackd-reject-reason"
+
+// stubRaw is how much of its input a deadletter record keeps when the
+// broker refused the full one too (a topic whose max.message.bytes is
+// below kafka.max_message_bytes).
+const stubRaw = 1 << 10
+
 // ProduceOrDeadLetter produces outputs; when the broker refuses some of
 // them for good, for what they are (a *stream.ProduceError: every other
 // output was written, in order), the inputs they came from go to the
-// deadletter with the broker's error instead, and the stream goes on. Only
-// a failure that is not one record's own (the broker gone for good, a
-// closed producer, a cancelled context) is returned. It reports how many
-// inputs went to the deadletter.
+// deadletter with the broker's error instead, and the stream goes on. A
+// deadletter record the broker refuses too is sent again with only the
+// first KiB of its input. Only a failure that is not one record's own
+// (the broker gone for good, a closed producer, a cancelled context) is
+// returned. It reports how many inputs went to the deadletter.
+//
+// An input's outputs that were written stay written: the deadletter
+// record names the input, for a look by hand (docs/OPERATING.md).
 func ProduceOrDeadLetter(ctx context.Context, p Producer, outputs []kafka.Message, sources []int, msgs []kafka.Message, dl DeadLetterer) (int, error) {
 	err := p.Produce(ctx, outputs...)
 	var pe *stream.ProduceError
 	if err == nil || dl == nil || !errors.As(err, &pe) {
 		return 0, err
 	}
+	type refused struct {
+		src    int
+		reason string
+	}
+	var inputs []refused
 	seen := make(map[int]bool, len(pe.Failed))
-	var dead []kafka.Message
 	for _, f := range pe.Failed {
-		src := sources[f.Index]
-		if seen[src] {
-			continue
+		if src := sources[f.Index]; !seen[src] {
+			seen[src] = true
+			reason := fmt.Sprintf("the broker refused a derived record for %s: %v", outputs[f.Index].Topic, f.Err)
+			if why, ok := headerValue(&outputs[f.Index], HeaderRejectReason); ok {
+				// The refused record was the input's deadletter record:
+				// keep why the input was refused in the first place.
+				reason = fmt.Sprintf("%s; the broker refused its deadletter record: %v", why, f.Err)
+			}
+			inputs = append(inputs, refused{src, reason})
 		}
-		seen[src] = true
-		d, derr := dl.DeadLetter(msgs[src], fmt.Sprintf("the broker refused a derived record for %s: %v", outputs[f.Index].Topic, f.Err))
-		if derr != nil {
-			return 0, derr
+	}
+	total := len(inputs)
+	for attempt := 0; ; attempt++ {
+		dead := make([]kafka.Message, len(inputs))
+		for i, r := range inputs {
+			in := msgs[r.src]
+			if attempt > 0 {
+				r.reason += fmt.Sprintf("; its deadletter record was refused too, so it keeps %d of the input's %d bytes", min(stubRaw, len(in.Value)), len(in.Value))
+				in.Value = in.Value[:min(stubRaw, len(in.Value))]
+			}
+			d, err := dl.DeadLetter(in, r.reason)
+			if err != nil {
+				return 0, err
+			}
+			dead[i] = d
 		}
-		dead = append(dead, d)
+		err := p.Produce(ctx, dead...)
+		if err == nil {
+			return total, nil
+		}
+		var again *stream.ProduceError
+		if attempt > 0 || !errors.As(err, &again) {
+			return 0, fmt.Errorf("deadletter of %d refused inputs: %w", len(inputs), err)
+		}
+		// Those written stay written; the refused ones go again as stubs.
+		left := make([]refused, 0, len(again.Failed))
+		for _, f := range again.Failed {
+			left = append(left, inputs[f.Index])
+		}
+		inputs = left
 	}
-	if err := p.Produce(ctx, dead...); err != nil {
-		return 0, fmt.Errorf("deadletter of %d refused inputs: %w", len(dead), err)
-	}
-	return len(dead), nil
 }

@@ -160,3 +160,56 @@ func TestBrokerRefusalGoesToTheDeadletter(t *testing.T) {
 		t.Fatalf("offset %d %v, want 13", off, ok)
 	}
 }
+
+// sizeLimitedProducer refuses, as a broker does, every message over max
+// bytes: a topic whose max.message.bytes is below the stages' limit.
+type sizeLimitedProducer struct {
+	fakeProducer
+	max int
+}
+
+func (s *sizeLimitedProducer) Produce(ctx context.Context, msgs ...kafka.Message) error {
+	pe := &stream.ProduceError{Messages: len(msgs)}
+	var ok []kafka.Message
+	for i, m := range msgs {
+		if len(m.Value) > s.max {
+			pe.Failed = append(pe.Failed, stream.MessageError{Index: i, Err: kafka.MessageSizeTooLarge})
+			continue
+		}
+		ok = append(ok, m)
+	}
+	if err := s.fakeProducer.Produce(ctx, ok...); err != nil {
+		return err
+	}
+	if len(pe.Failed) > 0 {
+		return pe
+	}
+	return nil
+}
+
+// rawDeadLetters writes the whole input into its deadletter record.
+type rawDeadLetters struct{}
+
+func (rawDeadLetters) DeadLetter(in kafka.Message, reason string) (kafka.Message, error) {
+	return kafka.Message{Topic: "dl", Key: in.Key, Value: append([]byte(reason+"|"), in.Value...)}, nil
+}
+
+// TestRefusedDeadletterGoesAsAStub: when the broker refuses the deadletter
+// record too, it is sent again with the first KiB of the input, and the
+// stream goes on.
+func TestRefusedDeadletterGoesAsAStub(t *testing.T) {
+	p := &sizeLimitedProducer{max: 4096}
+	big := kafka.Message{Key: []byte("big"), Value: bytes.Repeat([]byte("x"), 8192)}
+	small := kafka.Message{Key: []byte("small"), Value: []byte("ok")}
+	outputs := []kafka.Message{{Topic: "out", Key: small.Key, Value: small.Value}, {Topic: "out", Key: big.Key, Value: big.Value}}
+	n, err := ProduceOrDeadLetter(context.Background(), p, outputs, []int{0, 1}, []kafka.Message{small, big}, rawDeadLetters{})
+	if err != nil || n != 1 {
+		t.Fatalf("refused %d, %v", n, err)
+	}
+	if len(p.got) != 2 || p.got[1].Topic != "dl" {
+		t.Fatalf("produced %d records", len(p.got))
+	}
+	if v := string(p.got[1].Value); !strings.Contains(v, "refused too") || len(v) > 4096 {
+		t.Fatalf("stub of %d bytes: %.200s", len(v), v)
+	}
+}
