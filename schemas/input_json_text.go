@@ -138,7 +138,7 @@ func jsonTextError(b []byte, keyStart, keyEnd int, isKey bool, depth, bad int, r
 		if json.Unmarshal(b[keyStart:keyEnd], &key) == nil {
 			field = knownInputField(key)
 			if field == "" {
-				reason += ", in unknown field " + quotePrefix(key)
+				reason += ", in unknown field " + QuotePrefix(key)
 			}
 		}
 	}
@@ -173,9 +173,9 @@ var inputJSONNames = sync.OnceValue(func() []string {
 	return names
 })
 
-// quotePrefix quotes at most the first 32 bytes of s, for reasons that
+// QuotePrefix quotes at most the first 32 bytes of s, for reasons that
 // must stay short whatever the input.
-func quotePrefix(s string) string {
+func QuotePrefix(s string) string {
 	const max = 32
 	if len(s) <= max {
 		return strconv.Quote(s)

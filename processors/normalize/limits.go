@@ -114,9 +114,9 @@ func checkParams(p map[string]string) error {
 	for k, v := range p {
 		why := ""
 		if w := textProblem(k, maxParamKeyBytes, true); w != "" {
-			why = "key " + quoteShort(k) + ": " + w
+			why = "key " + schemas.QuotePrefix(k) + ": " + w
 		} else if w := textProblem(v, maxParamValueBytes, false); w != "" {
-			why = "value of " + quoteShort(k) + ": " + w
+			why = "value of " + schemas.QuotePrefix(k) + ": " + w
 		}
 		if why != "" && (reason == "" || k < badKey) {
 			badKey, reason = k, why
@@ -126,20 +126,6 @@ func checkParams(p map[string]string) error {
 		return reject("params", reason)
 	}
 	return nil
-}
-
-// quoteShort quotes at most the first 32 bytes of s: reasons stay short and
-// valid UTF-8 whatever the input holds.
-func quoteShort(s string) string {
-	const max = 32
-	if len(s) <= max {
-		return strconv.Quote(s)
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "..."
 }
 
 // shortReason bounds a decoder's reason to maxReasonBytes and makes it

@@ -42,7 +42,7 @@ func normalizeClick(c *schemas.Click) error {
 		c.Touch = schemas.TouchClick
 	case schemas.TouchClick, schemas.TouchImpression:
 	default:
-		return reject("touch", "unknown touch "+quoteShort(c.Touch))
+		return reject("touch", "unknown touch "+schemas.QuotePrefix(c.Touch))
 	}
 	ts, err := normalizeTS(c.TS)
 	if err != nil {
@@ -68,10 +68,10 @@ func normalizeEvent(e *schemas.Event) error {
 	switch e.Platform {
 	case schemas.PlatformAndroid, schemas.PlatformIOS, schemas.PlatformWeb:
 	default:
-		return reject("platform", "unknown platform "+quoteShort(e.Platform))
+		return reject("platform", "unknown platform "+schemas.QuotePrefix(e.Platform))
 	}
 	if !isEventType(e.Type) {
-		return reject("type", "unknown type "+quoteShort(e.Type))
+		return reject("type", "unknown type "+schemas.QuotePrefix(e.Type))
 	}
 	ts, err := normalizeTS(e.TS)
 	if err != nil {
@@ -110,7 +110,7 @@ func checkRevenue(e *schemas.Event) error {
 		}
 	}
 	if e.Currency != "" && !isCurrencyCode(e.Currency) {
-		return reject("currency", "currency "+quoteShort(e.Currency)+" is not 3 upper-case letters")
+		return reject("currency", "currency "+schemas.QuotePrefix(e.Currency)+" is not 3 upper-case letters")
 	}
 	return nil
 }
