@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/replay"
 	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/schemas"
 )
 
 // writeConfig writes cfgText to a file, loads it and creates the
@@ -34,6 +36,31 @@ func writeConfig(t *testing.T, ctx context.Context, brokers []string, cfgText st
 		t.Fatal(err)
 	}
 	return cfgFile, cfg
+}
+
+// allStagesConfig is the config of a pipeline with the sink: JSON
+// classified records, and one partner on loopback that takes every record
+// type (a GET per postback, with its id and type).
+func allStagesConfig(brokers string, partitions int, prefix, partnerURL string) string {
+	return fmt.Sprintf(`kafka:
+  brokers: [%s]
+  partitions: %d
+  group_prefix: %sg
+topics:
+  prefix: %s
+classified_format: json
+sink:
+  allow_private_networks: true
+  retry:
+    tiers: [1s, 2s]
+  partners:
+    - id: demo
+      concurrency: 16
+      rules:
+        - types: [%s]
+          mode: all
+          url: "%s/pb?id={postback_id}&type={type}"
+`, brokers, partitions, prefix, prefix, strings.Join(schemas.RecordTypes, ", "), partnerURL)
 }
 
 // generateWithReplay returns n generated raw records and what replay

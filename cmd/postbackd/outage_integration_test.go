@@ -29,7 +29,6 @@ import (
 	"github.com/postbackd/postbackd/processors/generator"
 	"github.com/postbackd/postbackd/processors/replay"
 	"github.com/postbackd/postbackd/processors/stream"
-	"github.com/postbackd/postbackd/schemas"
 )
 
 // outageFor is how long the broker stays away.
@@ -61,25 +60,7 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	defer partnerSrv.Close()
 	const partitions = 4
 	prefix := fmt.Sprintf("outage%d.", time.Now().UnixNano())
-	cfgText := fmt.Sprintf(`kafka:
-  brokers: [%s]
-  partitions: %d
-  group_prefix: %sg
-topics:
-  prefix: %s
-classified_format: json
-sink:
-  allow_private_networks: true
-  retry:
-    tiers: [1s, 2s]
-  partners:
-    - id: demo
-      concurrency: 16
-      rules:
-        - types: [%s]
-          mode: all
-          url: "%s/pb?id={postback_id}&type={type}"
-`, broker.addr, partitions, prefix, prefix, strings.Join(schemas.RecordTypes, ", "), partnerSrv.URL)
+	cfgText := allStagesConfig(broker.addr, partitions, prefix, partnerSrv.URL)
 	cfgFile, cfg := writeConfig(t, ctx, brokers, cfgText)
 
 	// The stream, each record with the arrival time it is produced with,

@@ -20,7 +20,6 @@ import (
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/stream"
 	"github.com/postbackd/postbackd/processors/stream/kafkatest"
-	"github.com/postbackd/postbackd/schemas"
 )
 
 // keyCounter is a partner endpoint counting calls by Idempotency-Key.
@@ -102,27 +101,8 @@ func TestIntegrationSIGTERMLosesNothing(t *testing.T) {
 	partner := httptest.NewServer(partnerSrv)
 	defer partner.Close()
 
-	types := strings.Join(schemas.RecordTypes, ", ")
 	prefix := fmt.Sprintf("term%d.", time.Now().UnixNano())
-	cfgText := fmt.Sprintf(`kafka:
-  brokers: [%s]
-  partitions: 4
-  group_prefix: %sg
-topics:
-  prefix: %s
-classified_format: json
-sink:
-  allow_private_networks: true
-  retry:
-    tiers: [1s, 2s]
-  partners:
-    - id: demo
-      concurrency: 16
-      rules:
-        - types: [%s]
-          mode: all
-          url: "%s/pb?id={postback_id}&type={type}"
-`, strings.Join(brokers, ","), prefix, prefix, types, partner.URL)
+	cfgText := allStagesConfig(strings.Join(brokers, ","), 4, prefix, partner.URL)
 	cfgFile, cfg := writeConfig(t, ctx, brokers, cfgText)
 
 	const n = 30_000
