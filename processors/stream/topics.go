@@ -164,8 +164,10 @@ func EnsureTopics(ctx context.Context, cfg TopicsConfig, specs ...TopicSpec) err
 }
 
 // waitTopicsReady polls metadata until every partition of topics has a
-// leader: producing or fetching before that fails with
-// LeaderNotAvailable.
+// leader, and then until every leader serves its partition: producing or
+// fetching before that fails with LeaderNotAvailable, and on a busy broker
+// metadata can name a leader a moment before it takes requests
+// (NotLeaderForPartition).
 func waitTopicsReady(ctx context.Context, client *kafka.Client, topics []kafka.TopicConfig, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -178,7 +180,9 @@ func waitTopicsReady(ctx context.Context, client *kafka.Client, topics []kafka.T
 	for {
 		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 		if err == nil && topicsReady(meta, names) {
-			return nil
+			if err = leadersServe(ctx, client, meta); err == nil {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -189,6 +193,29 @@ func waitTopicsReady(ctx context.Context, client *kafka.Client, topics []kafka.T
 		case <-tick.C:
 		}
 	}
+}
+
+// leadersServe asks every partition's leader for the partition's offsets,
+// which it answers only once it serves the partition.
+func leadersServe(ctx context.Context, client *kafka.Client, meta *kafka.MetadataResponse) error {
+	req := &kafka.ListOffsetsRequest{Topics: make(map[string][]kafka.OffsetRequest, len(meta.Topics))}
+	for _, t := range meta.Topics {
+		for _, p := range t.Partitions {
+			req.Topics[t.Name] = append(req.Topics[t.Name], kafka.LastOffsetOf(p.ID))
+		}
+	}
+	res, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return err
+	}
+	for topic, parts := range res.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
+			}
+		}
+	}
+	return nil
 }
 
 func topicsReady(meta *kafka.MetadataResponse, names []string) bool {
