@@ -116,17 +116,27 @@ func keyOf(topic string, partition int) sourceKey {
 // with an app id, never with NUL.
 var marksKey = []byte("\x00postbackd/source-marks")
 
-// marks are the highest applied positions of one stage partition, by
-// source partition. A partition's goroutine is its only user.
-type marks struct {
+// SourceMarks are the highest applied positions of one stage partition,
+// by source partition. A partition's goroutine is its only user. The
+// stateful runtime keeps them for the device and user stages; the sink
+// keeps its own, under a key of its partner's.
+type SourceMarks struct {
+	key   []byte
 	by    map[sourceKey]mark
 	dirty bool
 }
 
-// loadMarks reads the marks stored in st (none in a new store).
-func loadMarks(st state.Store) (*marks, error) {
-	m := &marks{by: make(map[sourceKey]mark)}
-	v, err := st.Get(marksKey)
+// marks is the runtime's name for them.
+type marks = SourceMarks
+
+// loadMarks reads the marks the runtime keeps in st (none in a new store).
+func loadMarks(st state.Store) (*marks, error) { return LoadSourceMarks(st, marksKey) }
+
+// LoadSourceMarks reads the marks stored under key in st (none when there
+// are none). key must be one that no other state of the store can have.
+func LoadSourceMarks(st state.Store, key []byte) (*SourceMarks, error) {
+	m := &SourceMarks{key: key, by: make(map[sourceKey]mark)}
+	v, err := st.Get(key)
 	if errors.Is(err, state.ErrNotFound) {
 		return m, nil
 	}
@@ -153,7 +163,7 @@ const farRepeat = 100_000
 // then judged by its content, as before marks existed. far counts the
 // repeats more than farRepeat offsets below their mark, and farSource
 // names the last one's source.
-func (m *marks) filter(msgs []kafka.Message) (kept []kafka.Message, repeats, far int, farSource Source) {
+func (m *SourceMarks) filter(msgs []kafka.Message) (kept []kafka.Message, repeats, far int, farSource Source) {
 	for i := range msgs {
 		v, ok := SourceOf(&msgs[i])
 		var src Source
@@ -190,19 +200,31 @@ func (m *marks) filter(msgs []kafka.Message) (kept []kafka.Message, repeats, far
 	return kept, repeats, far, farSource
 }
 
-// write returns the state write of the marks when they moved since the
-// last one, and whether there is one.
-func (m *marks) write() (state.Write, bool) {
+// Filter returns the records of msgs that are not repeats by position and
+// advances the marks past them (msgs itself when none was dropped), with
+// the number dropped.
+func (m *SourceMarks) Filter(msgs []kafka.Message) ([]kafka.Message, int) {
+	kept, repeats, _, _ := m.filter(msgs)
+	return kept, repeats
+}
+
+// Write returns the state write of the marks when they moved since the
+// last one, and whether there is one: it goes into the same transaction
+// as the state and input offset of the records Filter kept, and to the
+// changelog.
+func (m *SourceMarks) Write() (state.Write, bool) { return m.write() }
+
+func (m *SourceMarks) write() (state.Write, bool) {
 	if !m.dirty {
 		return state.Write{}, false
 	}
 	m.dirty = false
-	return state.Write{Key: marksKey, Value: m.encode()}, true
+	return state.Write{Key: m.key, Value: m.encode()}, true
 }
 
 // encode: version u8 | count uvarint | per source, in key order:
 // key length uvarint | key | offset uvarint | index uvarint.
-func (m *marks) encode() []byte {
+func (m *SourceMarks) encode() []byte {
 	keys := make([]string, 0, len(m.by))
 	for k := range m.by {
 		keys = append(keys, string(k))
@@ -220,7 +242,7 @@ func (m *marks) encode() []byte {
 	return b
 }
 
-func (m *marks) decode(v []byte) error {
+func (m *SourceMarks) decode(v []byte) error {
 	if len(v) == 0 || v[0] != sourceVersion {
 		return fmt.Errorf("%w: version", ErrBadSource)
 	}

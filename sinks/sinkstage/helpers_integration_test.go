@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
-	"sync/atomic"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -224,7 +226,17 @@ type ownedStore struct {
 	store *partStore
 	refs  int
 	mu    sync.Mutex // one Process at a time per store
+	// marks are the highest classified-topic positions applied: a record
+	// the device or user stage wrote again after a crash is dropped
+	// before it is offered to the partner's rules. Only the classified
+	// partition's goroutine uses them.
+	marks *runtime.SourceMarks
 }
+
+// marksKey is where a partner's store keeps its source marks: beside its
+// dedup markers, under its own prefix (so the changelog's key filter
+// keeps it), with a NUL no postback_id has.
+func marksKey(partnerID string) []byte { return partner.DedupKey(partnerID, "\x00source-marks") }
 
 // handler is one partner's: its stores hold only that partner's dedup
 // markers, under <state_dir>/sink/<partner_id>/<partition>.
@@ -266,8 +278,13 @@ func (h *handler) Assigned(ctx context.Context, topic string, p int) (int64, err
 		if err != nil {
 			return 0, err
 		}
+		marks, err := runtime.LoadSourceMarks(st, marksKey(h.partner))
+		if err != nil {
+			st.Close()
+			return 0, fmt.Errorf("sink %s partition %d: %w", h.partner, p, err)
+		}
 		ps = &ownedStore{store: &partStore{Store: st, partition: p, pub: h.recPub, changelog: h.env.Config.Topics.SinkChangelog,
-			log: h.env.Logger.With(zap.String("partner", h.partner)), logs: logQueue{pub: h.pub}}}
+			log: h.env.Logger.With(zap.String("partner", h.partner)), logs: logQueue{pub: h.pub}}, marks: marks}
 		h.stores[p] = ps
 	}
 	ps.refs++
@@ -369,9 +386,19 @@ func (h *handler) Process(ctx context.Context, b stream.Batch) error {
 	}
 	sc := h.scratch.get()
 	defer h.scratch.put(sc)
+	// The batch's offsets stay the whole batch's; only its jobs leave the
+	// repeats out.
+	fresh := b
+	classified := b.Topic == h.env.Config.Topics.Classified
+	if classified {
+		var repeats int
+		if fresh.Messages, repeats = ps.marks.Filter(b.Messages); repeats > 0 && h.first {
+			h.env.Metrics.Repeats.WithLabelValues(StageName).Add(float64(repeats))
+		}
+	}
 	// Decoded before the store is locked: a retry tier's batch waits here
 	// for its jobs' due time without holding up the classified topic's.
-	sc.jobs, err = h.jobs(ctx, b, sc.jobs[:0])
+	sc.jobs, err = h.jobs(ctx, fresh, sc.jobs[:0])
 	if err != nil {
 		return err
 	}
@@ -380,6 +407,11 @@ func (h *handler) Process(ctx context.Context, b stream.Batch) error {
 	writes, err := h.sink.Process(ctx, ps.store, sc.jobs)
 	if err != nil {
 		return err
+	}
+	if classified {
+		if w, ok := ps.marks.Write(); ok {
+			writes = append(writes, w)
+		}
 	}
 	if len(writes) > 0 {
 		// The marks whose deliveries could not be recorded as they ended
@@ -475,6 +507,9 @@ func checkPostbackID(id string) error {
 		return fmt.Errorf("no postback_id")
 	case len(id) > MaxPostbackIDBytes:
 		return fmt.Errorf("postback_id of %d bytes, more than %d", len(id), MaxPostbackIDBytes)
+	case strings.ContainsFunc(id, unicode.IsControl):
+		// A NUL could make the key of the store's source marks.
+		return fmt.Errorf("postback_id with a control character")
 	}
 	return nil
 }
