@@ -70,9 +70,6 @@ func (n *Normalizer) Normalize(raw []byte, arrival time.Time) (schemas.Input, er
 	if err != nil {
 		return schemas.Input{}, toReject(err)
 	}
-	if schemas.DetectFormat(raw) != schemas.FormatJSON {
-		avroYearOne(&in)
-	}
 	if in.Event != nil {
 		// Only normalize says a ts was adjusted: a raw v2 Input record
 		// carries the field, and a producer must not claim it.
@@ -101,19 +98,27 @@ func (n *Normalizer) maxClockSkew(appID string) time.Duration {
 }
 
 func (n *Normalizer) decode(raw []byte) (schemas.Input, error) {
+	var (
+		in  schemas.Input
+		err error
+	)
 	switch f := schemas.DetectFormat(raw); f {
 	case schemas.FormatJSON:
 		return schemas.DecodeInputJSON(raw)
 	case schemas.FormatSingleObject:
-		return schemas.DecodeRawSingleObject(raw)
+		in, err = schemas.DecodeRawSingleObject(raw)
 	case schemas.FormatConfluent:
 		if n.resolver == nil {
 			return schemas.Input{}, fmt.Errorf("confluent-framed message: %w", schemas.ErrNoResolver)
 		}
-		return schemas.DecodeRawConfluent(raw, n.resolver)
+		in, err = schemas.DecodeRawConfluent(raw, n.resolver)
 	default:
 		return schemas.Input{}, unknownFormat(raw)
 	}
+	if err == nil {
+		avroYearOne(&in)
+	}
+	return in, err
 }
 
 // unknownFormat says what the message started with, for the dead letter.
