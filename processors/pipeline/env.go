@@ -64,10 +64,12 @@ func (e *Env) encoder() classifiedEncoder {
 	return newClassifiedEncoder(e.Config.ClassifiedFormat == "json", e.maxMessageBytes())
 }
 
+func (e *Env) maxMessageBytes() int { return maxMessageBytes(e.Config) }
+
 // maxMessageBytes is kafka.max_message_bytes, or its default for a config
 // built in code rather than loaded.
-func (e *Env) maxMessageBytes() int {
-	if n := e.Config.Kafka.MaxMessageBytes; n > 0 {
+func maxMessageBytes(cfg *config.Config) int {
+	if n := cfg.Kafka.MaxMessageBytes; n > 0 {
 		return n
 	}
 	return runtime.DefaultMaxMessageBytes
@@ -91,11 +93,7 @@ func Windows(cfg *config.Config) classify.WindowsFunc {
 // BatchBytes is kafka.max_message_bytes, the size the stages keep every
 // record under (kafka-go refuses a larger one before sending it).
 func ProducerConfig(cfg *config.Config, dialer *kafka.Dialer, logger *zap.Logger) stream.ProducerConfig {
-	pc := stream.ProducerConfig{Brokers: cfg.Kafka.Brokers, Dialer: dialer, Logger: logger}
-	if cfg.Kafka.MaxMessageBytes > 0 {
-		pc.BatchBytes = int64(cfg.Kafka.MaxMessageBytes)
-	}
-	return pc
+	return stream.ProducerConfig{Brokers: cfg.Kafka.Brokers, Dialer: dialer, Logger: logger, BatchBytes: int64(maxMessageBytes(cfg))}
 }
 
 // MaxClockSkew gives normalize each app's max_clock_skew from the config;
