@@ -3,7 +3,7 @@
 #
 # Conventions: integration tests sit in files with `//go:build integration`
 # and are named TestIntegrationXxx; benchmarks that need Kafka also carry the
-# integration tag. They get their broker from processors/stream/kafkatest.
+# integration tag. They get their broker from processors/platform/stream/kafkatest.
 
 GO                  ?= go
 PKG                 ?= ./...

@@ -37,7 +37,7 @@ type inputJSON struct {
 // DecodeInputJSON decodes one raw input line (a click or an event in the
 // JSON form of CLASSIFICATION.md). It checks the JSON syntax, the field
 // types, the kind and the ts syntax; the rest of validation (required
-// fields, enums, revenue rules) is processors/normalize's. Errors are
+// fields, enums, revenue rules) is processors/domain/normalize's. Errors are
 // *FieldError wrapping ErrMalformed, ErrWrongType, ErrUnknownKind or
 // ErrBadTime. A missing ts leaves TS zero; a ts before 2000 is refused
 // (ReasonTSBefore2000). received_at, the arrival time of a replay line, is

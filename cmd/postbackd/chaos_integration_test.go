@@ -17,10 +17,10 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/postbackd/postbackd/processors/generator"
-	"github.com/postbackd/postbackd/processors/replay"
-	"github.com/postbackd/postbackd/processors/stream"
-	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/processors/devtools/generator"
+	"github.com/postbackd/postbackd/processors/domain/replay"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
 )
 

@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
 )
 

@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 )
 
 // demoPartnerURLVar is replaced in a --config file by the demo partner's

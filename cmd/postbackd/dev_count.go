@@ -8,8 +8,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/config"
-	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/schemas"
 )
 
@@ -18,7 +18,7 @@ import (
 // jobs. The metrics count records per topic only, and reading the topics
 // back would need more consumers.
 type classifiedCounter struct {
-	runtime.Producer
+	stage.Producer
 	topic       string
 	json        bool
 	retryPrefix string // retry tier topics are <DeliveryRetry>.<tier>
@@ -28,7 +28,7 @@ type classifiedCounter struct {
 	retries int64
 }
 
-func newClassifiedCounter(p runtime.Producer, topics config.Topics, json bool) *classifiedCounter {
+func newClassifiedCounter(p stage.Producer, topics config.Topics, json bool) *classifiedCounter {
 	return &classifiedCounter{Producer: p, topic: topics.Classified, json: json,
 		retryPrefix: topics.DeliveryRetry + ".", byType: make(map[string]int64)}
 }

@@ -8,15 +8,15 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/generator"
-	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/devtools/generator"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 )
 
 // feeder produces generated raw records to the raw events topic at a
 // steady rate, keyed by device id, as an app's backend would.
 type feeder struct {
 	gen      *generator.Generator
-	producer runtime.Producer
+	producer stage.Producer
 	topic    string
 	rate     float64 // records per second
 	limit    int64   // 0: no limit

@@ -5,12 +5,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/cmd/postbackd/devmode"
-	"github.com/postbackd/postbackd/sinks/demopartner"
+	"github.com/postbackd/postbackd/processors/devtools/devmode"
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 )
 
 // demoPartner is the loopback HTTP endpoint every demo partner's rules
-// point at: sinks/demopartner, which answers 200 and records, per partner
+// point at: processors/devtools/demopartner, which answers 200 and records, per partner
 // (the first path segment), the calls, the postback ids (the sink's
 // Idempotency-Key header) and the record types (the demo rules'
 // X-Record-Type header).

@@ -10,9 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 )
 
 // devPipeline is a pipeline started by dev mode, with what dev mode reads
@@ -56,7 +56,7 @@ func tryDevPipeline(ctx context.Context, cfg *config.Config, logger *zap.Logger,
 		classified: newClassifiedCounter(nil, cfg.Topics, cfg.ClassifiedFormat == "json"),
 		done:       make(chan error, 1),
 	}
-	var readiness atomic.Pointer[runtime.Readiness]
+	var readiness atomic.Pointer[stage.Readiness]
 	hooks := &pipelineHooks{registry: p.registry, env: func(e *pipeline.Env) {
 		p.classified.Producer = e.Producer
 		e.Producer = p.classified

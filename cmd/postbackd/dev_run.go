@@ -12,10 +12,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/postbackd/postbackd/cmd/postbackd/devmode"
-	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/devtools/devmode"
+	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
 // devResult is what a dev run ends with; tests compare its parts.

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/cmd/postbackd/devmode"
+	"github.com/postbackd/postbackd/processors/devtools/devmode"
 )
 
 // devWatch drives a dev run once the pipeline is up: it feeds traffic,

@@ -25,10 +25,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/config"
-	"github.com/postbackd/postbackd/processors/generator"
-	"github.com/postbackd/postbackd/processors/replay"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/devtools/generator"
+	"github.com/postbackd/postbackd/processors/domain/replay"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
 // outageFor is how long the broker stays away.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/replay"
+	"github.com/postbackd/postbackd/processors/domain/replay"
 )
 
 var replayCommand = command{

@@ -42,7 +42,7 @@ func recordSet(t *testing.T, text string) []string {
 // TestReplayCommandScenarios runs every scenario through `postbackd
 // replay` and compares the output with the expected records as sets.
 func TestReplayCommandScenarios(t *testing.T) {
-	ins, err := filepath.Glob("../../processors/replay/testdata/scenarios/*.in.jsonl")
+	ins, err := filepath.Glob("../../processors/domain/replay/testdata/scenarios/*.in.jsonl")
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no scenarios found: %v", err)
 	}

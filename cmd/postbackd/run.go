@@ -12,10 +12,10 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/sinks/sinkstage"
 )
@@ -121,12 +121,12 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 
 	env := pipeline.Env{
 		Config: cfg, Dialer: dialer, Producer: producer,
-		Metrics: runtime.NewMetrics(reg), Readiness: runtime.NewReadiness(), Logger: logger,
+		Metrics: stage.NewMetrics(reg), Readiness: stage.NewReadiness(), Logger: logger,
 	}
 	// While the broker is away producing pauses (nothing is dropped, no
 	// stage stops): /readyz and the postbackd_broker_* series say so.
 	env.Readiness.AddCheck(producer.Ready)
-	reg.MustRegister(runtime.BrokerCollector(producer))
+	reg.MustRegister(stage.BrokerCollector(producer))
 	if hooks != nil && hooks.env != nil {
 		hooks.env(&env)
 	}
@@ -160,7 +160,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, stages map[string]bool
 		runners = append(runners, run)
 	}
 
-	health := &runtime.HealthServer{Addr: cfg.HTTP.Listen, Readiness: env.Readiness, Gatherer: reg, Logger: logger}
+	health := &stage.HealthServer{Addr: cfg.HTTP.Listen, Readiness: env.Readiness, Gatherer: reg, Logger: logger}
 	// One failing stage stops the others and the process exits non-zero,
 	// so that its supervisor restarts it and the group moves its
 	// partitions meanwhile, rather than running on with a stage missing.

@@ -15,11 +15,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/config"
-	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/stream"
-	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 )
 
 // keyCounter is a partner endpoint counting calls by Idempotency-Key.

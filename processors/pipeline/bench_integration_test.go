@@ -22,13 +22,13 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/postbackd/postbackd/processors/config"
-	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/replay"
-	pdruntime "github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
-	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/processors/domain/replay"
+	pdruntime "github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 )
 
 // The workload of BenchmarkIntegrationPipeline: every user stays on one

@@ -3,8 +3,8 @@ package pipeline
 import (
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/classify"
-	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/domain/classify"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
@@ -43,8 +43,8 @@ type deviceLogic struct {
 	classified, byUser string
 }
 
-func (l *deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runtime.Result, error) {
-	var res runtime.Result
+func (l *deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (stage.Result, error) {
+	var res stage.Result
 	inputs, at, err := decodeAll(&res, l.deadLetters, msgs, schemas.DecodeInput)
 	if err != nil {
 		return res, err

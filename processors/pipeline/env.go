@@ -7,10 +7,10 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/classify"
-	"github.com/postbackd/postbackd/processors/config"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/domain/classify"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
 // Env is what every stage shares in one process: one producer, one
@@ -18,9 +18,9 @@ import (
 type Env struct {
 	Config    *config.Config
 	Dialer    *kafka.Dialer // TLS/SASL; nil for plain TCP
-	Producer  runtime.Producer
-	Metrics   *runtime.Metrics
-	Readiness *runtime.Readiness
+	Producer  stage.Producer
+	Metrics   *stage.Metrics
+	Readiness *stage.Readiness
 	Logger    *zap.Logger
 	// Consumer tunes the stages' consumers; zero fields take stream's
 	// defaults. A test seam for quick rebalances.
@@ -32,10 +32,10 @@ func (e *Env) setDefaults() {
 		e.Logger = zap.NewNop()
 	}
 	if e.Metrics == nil {
-		e.Metrics = runtime.NewMetrics(nil)
+		e.Metrics = stage.NewMetrics(nil)
 	}
 	if e.Readiness == nil {
-		e.Readiness = runtime.NewReadiness()
+		e.Readiness = stage.NewReadiness()
 	}
 }
 
@@ -72,7 +72,7 @@ func maxMessageBytes(cfg *config.Config) int {
 	if n := cfg.Kafka.MaxMessageBytes; n > 0 {
 		return n
 	}
-	return runtime.DefaultMaxMessageBytes
+	return stage.DefaultMaxMessageBytes
 }
 
 // Windows adapts the config's per-app windows to the classifier's; replay

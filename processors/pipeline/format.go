@@ -6,14 +6,14 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/schemas"
 )
 
 // Header names on deadletter records, so tools can filter by reason
 // without decoding the value.
 const (
-	HeaderRejectReason    = runtime.HeaderRejectReason
+	HeaderRejectReason    = stage.HeaderRejectReason
 	HeaderRejectField     = "postbackd-reject-field"
 	HeaderSourceTopic     = "postbackd-source-topic"
 	HeaderSourcePartition = "postbackd-source-partition"

@@ -6,8 +6,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/classify"
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/domain/classify"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )

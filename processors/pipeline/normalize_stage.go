@@ -7,9 +7,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/normalize"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/domain/normalize"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 )
 
@@ -70,7 +70,7 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 	sources := make([]int, 0, len(b.Messages))
 	// Each output carries its raw record's position: after a crash this
 	// stage writes the same records again, and the device stage drops
-	// them by that position (runtime.SourceHeader).
+	// them by that position (stage.SourceHeader).
 	arena := make([]byte, 0, 32*len(b.Messages))
 	rejects := 0
 	for i := range b.Messages {
@@ -83,9 +83,9 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 				o := kafka.Message{Topic: topics.EventsByDevice, Key: []byte(in.DeviceID()), Value: v}
 				// Refused before producing, so that one record can never
 				// stop the stage with the broker's refusal.
-				if err = runtime.CheckSize(&o, h.env.maxMessageBytes()); err == nil {
+				if err = stage.CheckSize(&o, h.env.maxMessageBytes()); err == nil {
 					out, sources = append(out, o), append(sources, i)
-					arena = runtime.StampSource(&out[len(out)-1], m, 0, arena)
+					arena = stage.StampSource(&out[len(out)-1], m, 0, arena)
 					continue
 				}
 			}
@@ -106,7 +106,7 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 	// A record the broker refuses sends its raw record to the deadletter;
 	// a refused deadletter record is replaced the same way, and only a
 	// second refusal stops the stage.
-	refused, err := runtime.ProduceOrDeadLetter(ctx, h.env.Producer, out, sources, b.Messages, h)
+	refused, err := stage.ProduceOrDeadLetter(ctx, h.env.Producer, out, sources, b.Messages, h)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (h *normalizeHandler) Process(ctx context.Context, b stream.Batch) error {
 }
 
 // DeadLetter sends a raw record whose normalized form the broker refused
-// to the deadletter (runtime.DeadLetterer).
+// to the deadletter (stage.DeadLetterer).
 func (h *normalizeHandler) DeadLetter(input kafka.Message, reason string) (kafka.Message, error) {
 	return h.enc.deadletter(h.env.Config.Topics.Deadletter, input, "", reason)
 }

@@ -17,13 +17,13 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/postbackd/postbackd/processors/config"
-	"github.com/postbackd/postbackd/processors/generator"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/replay"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
-	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/processors/domain/replay"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 )
 
 const testPartitions = 4
@@ -183,7 +183,7 @@ func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	env := pipeline.Env{Config: cfg, Producer: p, Metrics: runtime.NewMetrics(reg), Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("stages")}
+	env := pipeline.Env{Config: cfg, Producer: p, Metrics: stage.NewMetrics(reg), Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("stages")}
 	ns, err := pipeline.NewNormalizeStage(env)
 	if err != nil {
 		t.Fatal(err)

@@ -8,28 +8,28 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
 // statefulStage is a consumer of one input topic driving a Logic through
 // the runtime's per-partition stores.
 type statefulStage struct {
-	stateful *runtime.Stateful
+	stateful *stage.Stateful
 	consumer *stream.Consumer
 }
 
-func newStatefulStage(env Env, stage, input, changelog string, logic runtime.Logic) (statefulStage, error) {
-	sf, err := runtime.NewStateful(runtime.StatefulConfig{
-		Stage: stage, ChangelogTopic: changelog, StateDir: env.Config.StateDir,
+func newStatefulStage(env Env, name, input, changelog string, logic stage.Logic) (statefulStage, error) {
+	sf, err := stage.NewStateful(stage.StatefulConfig{
+		Stage: name, ChangelogTopic: changelog, StateDir: env.Config.StateDir,
 		Brokers: env.Config.Kafka.Brokers, Dialer: env.Dialer, Producer: env.Producer, Logic: logic,
-		Metrics: env.Metrics, Readiness: env.Readiness, Logger: env.Logger.With(zap.String("stage", stage)),
+		Metrics: env.Metrics, Readiness: env.Readiness, Logger: env.Logger.With(zap.String("stage", name)),
 		MaxMessageBytes: env.maxMessageBytes(),
 	})
 	if err != nil {
 		return statefulStage{}, err
 	}
-	c, err := stream.NewConsumer(env.consumerConfig(stage, input), sf)
+	c, err := stream.NewConsumer(env.consumerConfig(name, input), sf)
 	if err != nil {
 		return statefulStage{}, err
 	}
@@ -43,7 +43,7 @@ func (s statefulStage) Run(ctx context.Context) error {
 }
 
 // deadLetters writes a stage's refused inputs to its deadletter topic;
-// embedded in a stage's logic it makes it a runtime.DeadLetterer, so that
+// embedded in a stage's logic it makes it a stage.DeadLetterer, so that
 // an input whose outputs the broker would refuse goes there too.
 type deadLetters struct {
 	enc   classifiedEncoder
@@ -58,7 +58,7 @@ func (d deadLetters) DeadLetter(input kafka.Message, reason string) (kafka.Messa
 // cannot be decoded goes to the deadletter topic rather than stopping the
 // partition: one bad record must not hold up every key behind it. at[i] is
 // the index in msgs of out[i].
-func decodeAll[T any](res *runtime.Result, dl deadLetters, msgs []kafka.Message, decode func([]byte) (T, error)) (out []T, at []int, err error) {
+func decodeAll[T any](res *stage.Result, dl deadLetters, msgs []kafka.Message, decode func([]byte) (T, error)) (out []T, at []int, err error) {
 	out = make([]T, 0, len(msgs))
 	at = make([]int, 0, len(msgs))
 	for i, m := range msgs {

@@ -3,8 +3,8 @@ package pipeline
 import (
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/classify"
-	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/domain/classify"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
@@ -42,8 +42,8 @@ type userLogic struct {
 	classified string
 }
 
-func (l *userLogic) Process(st state.Store, _ int, msgs []kafka.Message) (runtime.Result, error) {
-	var res runtime.Result
+func (l *userLogic) Process(st state.Store, _ int, msgs []kafka.Message) (stage.Result, error) {
+	var res stage.Result
 	events, at, err := decodeAll(&res, l.deadLetters, msgs, schemas.DecodeUserEvent)
 	if err != nil {
 		return res, err

@@ -3,7 +3,7 @@ package partner
 import (
 	"time"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 )
 
 // Duration is a Go duration string or a day count ("30d"), as in the rest

@@ -11,7 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 )
 
 // FieldError is one problem of the sink section, with its file, line and

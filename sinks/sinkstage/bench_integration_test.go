@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/sinkstage"
 )
@@ -136,7 +136,7 @@ partners:
 	produceClassified(b, ctx, newProducer(b, brokers), cfg.Topics.Classified, recs)
 
 	reg := prometheus.NewRegistry()
-	env := pipeline.Env{Config: cfg, Producer: newProducer(b, brokers), Logger: zap.NewNop(), Metrics: runtime.NewMetrics(reg)}
+	env := pipeline.Env{Config: cfg, Producer: newProducer(b, brokers), Logger: zap.NewNop(), Metrics: stage.NewMetrics(reg)}
 	st, err := sinkstage.New(env, sc)
 	if err != nil {
 		b.Fatal(err)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/postbackd/postbackd/processors/stream"
-	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
 )
 

@@ -22,10 +22,10 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/sinks/sinkstage"
@@ -94,7 +94,7 @@ func startStage(t testing.TB, cfg *config.Config, sc partner.Config, consumer st
 	p := newProducer(t, cfg.Kafka.Brokers)
 	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("sink"), Consumer: consumer}
 	if reg != nil {
-		env.Metrics = runtime.NewMetrics(reg)
+		env.Metrics = stage.NewMetrics(reg)
 	}
 	st, err := sinkstage.New(env, sc)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/postbackd/postbackd/processors/runtime"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/state"
 )
 
@@ -55,7 +55,7 @@ func (f *keyFilter) Load(ws []state.Write) error {
 // read, which dev mode compares with what was produced to tell the sink
 // has caught up.
 type progress struct {
-	metrics *runtime.Metrics
+	metrics *stage.Metrics
 	mu      sync.Mutex
 	parts   map[string]*partProgress // topic/partition
 }
@@ -70,7 +70,7 @@ type counts struct {
 	active bool  // the handler owns the partition now
 }
 
-func newProgress(m *runtime.Metrics) *progress {
+func newProgress(m *stage.Metrics) *progress {
 	return &progress{metrics: m, parts: make(map[string]*partProgress)}
 }
 

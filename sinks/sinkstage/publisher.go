@@ -10,9 +10,9 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/config"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
 )
@@ -38,11 +38,11 @@ func RetryTopic(t config.Topics, tier int) string {
 // counted (postbackd_rejects_total{stage="sink",field="refused_<kind>"}),
 // and a stub refused as well is logged and counted as lost_<kind>.
 type publisher struct {
-	producer runtime.Producer
+	producer stage.Producer
 	topics   config.Topics
 	json     bool // delivery log in JSON (the classified topic's format) rather than Avro
 	log      *zap.Logger
-	metrics  *runtime.Metrics
+	metrics  *stage.Metrics
 }
 
 var _ partner.Publisher = (*publisher)(nil)
@@ -261,7 +261,7 @@ type refusal struct {
 // each with its error, every other record written; err is any other
 // failure (ctx ended, the producer closed or failed), for the caller to
 // stop on. While the broker is away, Produce waits for it.
-func produce(ctx context.Context, p runtime.Producer, msgs []kafka.Message) ([]refusal, error) {
+func produce(ctx context.Context, p stage.Producer, msgs []kafka.Message) ([]refusal, error) {
 	err := p.Produce(ctx, msgs...)
 	if err == nil {
 		return nil, nil

@@ -9,7 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/state"
 )

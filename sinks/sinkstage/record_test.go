@@ -13,10 +13,10 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/state"
@@ -67,7 +67,7 @@ func (p *limitProducer) topics() map[string]int {
 	return n
 }
 
-var _ runtime.Producer = (*limitProducer)(nil)
+var _ stage.Producer = (*limitProducer)(nil)
 
 func msg(topic string, size int) kafka.Message {
 	return kafka.Message{Topic: topic, Key: []byte("k"), Value: []byte(strings.Repeat("v", size))}
@@ -94,8 +94,8 @@ func TestProduceRefusesOnlyTheRecordAtFault(t *testing.T) {
 	}
 }
 
-func testPublisher(p runtime.Producer) *publisher {
-	return &publisher{producer: p, json: true, log: zap.NewNop(), metrics: runtime.NewMetrics(nil),
+func testPublisher(p stage.Producer) *publisher {
+	return &publisher{producer: p, json: true, log: zap.NewNop(), metrics: stage.NewMetrics(nil),
 		topics: config.Topics{DeliveryLog: "log", DeliveryDeadletter: "dead", DeliveryRetry: "retry"}}
 }
 
@@ -284,7 +284,7 @@ func TestLogQueueFlush(t *testing.T) {
 // an undecodable one, and the records around it are kept.
 func TestJobsSkipsUnusablePostbackIDs(t *testing.T) {
 	cfg := &config.Config{Topics: config.Topics{Classified: "cl", DeliveryRetry: "retry"}}
-	env := pipeline.Env{Config: cfg, Logger: zap.NewNop(), Metrics: runtime.NewMetrics(nil)}
+	env := pipeline.Env{Config: cfg, Logger: zap.NewNop(), Metrics: stage.NewMetrics(nil)}
 	h := &handler{env: env, partner: "a", known: map[string]bool{"a": true}, first: true}
 	rec := func(off int64, id string) kafka.Message {
 		r := schemas.Classified{PostbackID: id, Type: schemas.TypeInstall, EventID: "e", AppID: "app", DeviceID: "d"}

@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/stream"
-	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/sinks/sinkstage"

@@ -10,9 +10,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
-	"github.com/postbackd/postbackd/processors/stream/kafkatest"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
 )
 
@@ -43,7 +43,7 @@ partners:
 		r := install(eventID, "p")
 		m := stream.AtPartition(kafka.Message{Topic: cfg.Topics.Classified, Key: []byte(r.PostbackID), Value: schemas.AppendClassifiedJSON(nil, &r)}, 0)
 		if stamped {
-			runtime.StampSource(&m, &kafka.Message{Topic: "events.by-device", Partition: 3, Offset: offset}, 0, nil)
+			stage.StampSource(&m, &kafka.Message{Topic: "events.by-device", Partition: 3, Offset: offset}, 0, nil)
 		}
 		msgs = append(msgs, m)
 	}

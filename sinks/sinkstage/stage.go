@@ -19,8 +19,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/state"
@@ -80,10 +80,10 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 		env.Logger = zap.NewNop()
 	}
 	if env.Metrics == nil {
-		env.Metrics = runtime.NewMetrics(nil)
+		env.Metrics = stage.NewMetrics(nil)
 	}
 	if env.Readiness == nil {
-		env.Readiness = runtime.NewReadiness()
+		env.Readiness = stage.NewReadiness()
 	}
 	shared, err := partner.NewShared(cfg, opts...)
 	if err != nil {
@@ -230,7 +230,7 @@ type ownedStore struct {
 	// the device or user stage wrote again after a crash is dropped
 	// before it is offered to the partner's rules. Only the classified
 	// partition's goroutine uses them.
-	marks *runtime.SourceMarks
+	marks *stage.SourceMarks
 }
 
 // marksKey is where a partner's store keeps its source marks: beside its
@@ -278,7 +278,7 @@ func (h *handler) Assigned(ctx context.Context, topic string, p int) (int64, err
 		if err != nil {
 			return 0, err
 		}
-		marks, err := runtime.LoadSourceMarks(st, marksKey(h.partner))
+		marks, err := stage.LoadSourceMarks(st, marksKey(h.partner))
 		if err != nil {
 			st.Close()
 			return 0, fmt.Errorf("sink %s partition %d: %w", h.partner, p, err)
@@ -314,7 +314,7 @@ func (h *handler) open(ctx context.Context, p int) (state.Store, error) {
 		// The changelog is one topic for every partner (its keys name the
 		// partner); this store keeps only its own partner's markers, so
 		// that it stays as small as that partner's traffic.
-		end, n, err = runtime.CatchUp(ctx, h.env.Dialer, h.env.Config.Kafka.Brokers, h.env.Config.Topics.SinkChangelog, p, from,
+		end, n, err = stage.CatchUp(ctx, h.env.Dialer, h.env.Config.Kafka.Brokers, h.env.Config.Topics.SinkChangelog, p, from,
 			&keyFilter{Store: st, prefix: partner.DedupKey(h.partner, "")})
 		if err == nil {
 			var b state.Batch
@@ -335,7 +335,7 @@ func (h *handler) owned(p int) (*ownedStore, error) {
 	defer h.mu.Unlock()
 	ps, ok := h.stores[p]
 	if !ok {
-		return nil, fmt.Errorf("%w: sink partition %d", runtime.ErrNotOwned, p)
+		return nil, fmt.Errorf("%w: sink partition %d", stage.ErrNotOwned, p)
 	}
 	return ps, nil
 }

@@ -12,10 +12,10 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/config"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
-	"github.com/postbackd/postbackd/processors/runtime"
-	"github.com/postbackd/postbackd/processors/stream"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/state"
@@ -57,7 +57,7 @@ func TestKeyFilterKeepsOwnPartner(t *testing.T) {
 // record; the stage's records-in metric counts a record once, when every
 // group owning its partition has processed it.
 func TestProgressCountsEachRecordOnce(t *testing.T) {
-	m := runtime.NewMetrics(prometheus.NewRegistry())
+	m := stage.NewMetrics(prometheus.NewRegistry())
 	pr := newProgress(m)
 	ha, hb := &handler{partner: "a"}, &handler{partner: "b"}
 	in := func() float64 {
@@ -96,7 +96,7 @@ func TestProgressCountsEachRecordOnce(t *testing.T) {
 // so that exactly one Sink logs them as skipped.
 func TestJobsOnlyOwnPartnersRetries(t *testing.T) {
 	cfg := &config.Config{Topics: config.Topics{Classified: "cl", DeliveryRetry: "retry"}}
-	env := pipeline.Env{Config: cfg, Logger: zap.NewNop(), Metrics: runtime.NewMetrics(nil)}
+	env := pipeline.Env{Config: cfg, Logger: zap.NewNop(), Metrics: stage.NewMetrics(nil)}
 	known := map[string]bool{"a": true, "b": true}
 	msg := func(off int64, partnerID string, due time.Time) kafka.Message {
 		v, err := json.Marshal(partner.Job{Partner: partnerID, Due: due, Record: schemas.Classified{PostbackID: "pb-" + partnerID}})
