@@ -6,8 +6,8 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/platform/config"
 )
 
 var checkConfigCommand = command{

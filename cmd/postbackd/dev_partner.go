@@ -5,8 +5,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/devtools/devmode"
 	"github.com/postbackd/postbackd/processors/devtools/demopartner"
+	"github.com/postbackd/postbackd/processors/devtools/devmode"
 )
 
 // demoPartner is the loopback HTTP endpoint every demo partner's rules

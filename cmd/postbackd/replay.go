@@ -9,8 +9,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/domain/replay"
+	"github.com/postbackd/postbackd/processors/pipeline"
 )
 
 var replayCommand = command{
