@@ -70,10 +70,3 @@ func (b *breaker) record(healthy, probe bool, now time.Time) (open bool) {
 	}
 	return
 }
-
-// isOpen is for metrics and tests.
-func (b *breaker) isOpen() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.open
-}
