@@ -6,6 +6,8 @@
 # integration tag. They get their broker from processors/platform/stream/kafkatest.
 
 GO                  ?= go
+# gofmt from the same Go as $(GO), so nothing beyond Go needs to be on PATH.
+GOFMT               ?= $(shell $(GO) env GOROOT)/bin/gofmt
 PKG                 ?= ./...
 GOTESTFLAGS         ?= -race -count=1
 INTEGRATION_RUN     ?= Integration
@@ -23,7 +25,7 @@ FUZZ_TARGETS        ?=
 export GO FUZZTIME FUZZ_TARGETS
 
 .DEFAULT_GOAL := help
-.PHONY: help build vet test-unit test-integration test bench isolation fuzz run kafka-up kafka-down kafka-status
+.PHONY: help build vet lint test-unit test-integration test bench isolation fuzz run kafka-up kafka-down kafka-status
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { gsub(/\$$\$$/, "$$", $$2); printf "  %-17s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -35,13 +37,21 @@ vet: ## go vet, with and without the integration tag
 	$(GO) vet $(PKG)
 	$(GO) vet -tags integration $(PKG)
 
+# staticcheck is pinned in go.mod (tool directive): `go tool` runs that version
+# with nothing to install. A staticcheck.conf at the root, if any, sets its checks.
+lint: ## gofmt -l must list nothing; staticcheck, with and without the integration tag
+	@files=$$($(GOFMT) -l .) || exit 1; \
+	if [ -n "$$files" ]; then echo "gofmt: not formatted (run gofmt -w on them):"; echo "$$files"; exit 1; fi
+	$(GO) tool staticcheck $(PKG)
+	$(GO) tool staticcheck -tags integration $(PKG)
+
 test-unit: ## unit tests with -race, no broker needed
 	$(GO) test $(GOTESTFLAGS) $(PKG)
 
 test-integration: ## integration tests on a real Kafka (started and stopped here unless KAFKA_BROKERS is set)
 	scripts/with-kafka.sh $(GO) test $(GOTESTFLAGS) -tags integration -p $(INTEGRATION_P) -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
 
-test: vet test-unit test-integration ## what CI runs: vet, unit, integration
+test: vet lint test-unit test-integration ## what CI runs: vet, lint, unit, integration
 
 bench: ## benchmarks (integration tag, with a broker); BENCH=regexp BENCHTIME=1s
 	scripts/with-kafka.sh $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) $(BENCHFLAGS) -tags integration $(PKG)
