@@ -94,12 +94,13 @@ func randClassified(r *rand.Rand) Classified {
 
 func randDeliveryLog(r *rand.Rand) DeliveryLog {
 	d := DeliveryLog{
-		PostbackID: randString(r), Partner: randString(r), Attempt: r.IntN(20), URL: randString(r),
-		StatusCode: []int{0, 200, 500}[r.IntN(3)], Error: randString(r), LatencyMS: r.Int64N(1e6),
-		Outcome: randString(r), At: randTime(r, time.Millisecond),
+		PostbackID: randString(r), Partner: randString(r), Rule: r.IntN(8), Attempt: r.IntN(20), Tier: r.IntN(4),
+		Method: []string{"", "GET", "POST"}[r.IntN(3)], URL: randString(r),
+		StatusCode: []int{0, 200, 500}[r.IntN(3)], Error: randString(r), Latency: time.Duration(r.Int64N(1e12)),
+		Outcome: Outcomes[r.IntN(len(Outcomes))], At: randTime(r, time.Millisecond), Response: randString(r),
 	}
 	if r.IntN(2) == 0 {
-		d.NextAttemptAt = randTime(r, time.Millisecond)
+		d.NextAttempt = randTime(r, time.Millisecond)
 	}
 	return d
 }
@@ -174,12 +175,27 @@ func nativeClassified(c *Classified) map[string]any {
 
 func nativeDeliveryLog(d *DeliveryLog) map[string]any {
 	var next any
-	if !d.NextAttemptAt.IsZero() {
-		next = goavro.Union("long.timestamp-millis", d.NextAttemptAt)
+	if !d.NextAttempt.IsZero() {
+		next = goavro.Union("long.timestamp-millis", d.NextAttempt)
+	}
+	return map[string]any{
+		"postback_id": d.PostbackID, "partner": d.Partner, "rule": int32(d.Rule), "attempt": int32(d.Attempt),
+		"tier": int32(d.Tier), "method": d.Method, "url": d.URL, "status_code": int32(d.StatusCode),
+		"error": d.Error, "latency_ns": int64(d.Latency), "outcome": d.Outcome, "at": d.At,
+		"next_attempt": next, "response": d.Response,
+	}
+}
+
+// nativeDeliveryLogV1 is d in the v1 schema (testdata/v1/delivery_log.avsc):
+// without the fields v2 added, its latency in milliseconds.
+func nativeDeliveryLogV1(d *DeliveryLog) map[string]any {
+	var next any
+	if !d.NextAttempt.IsZero() {
+		next = goavro.Union("long.timestamp-millis", d.NextAttempt)
 	}
 	return map[string]any{
 		"postback_id": d.PostbackID, "partner": d.Partner, "attempt": int32(d.Attempt), "url": d.URL,
-		"status_code": int32(d.StatusCode), "error": d.Error, "latency_ms": d.LatencyMS,
+		"status_code": int32(d.StatusCode), "error": d.Error, "latency_ms": d.Latency.Milliseconds(),
 		"next_attempt_at": next, "outcome": d.Outcome, "at": d.At,
 	}
 }

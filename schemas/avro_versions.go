@@ -2,11 +2,15 @@ package schemas
 
 import "fmt"
 
-// schemaVersion numbers the layouts of an internal record type that a
-// reader still accepts. v2 added ts_adjusted at the end of Input, UserEvent
-// and Classified (CLASSIFICATION.md, "Time"); records a v1 postbackd wrote
+// schemaVersion numbers the layouts of a record type that a reader still
+// accepts. v2 added ts_adjusted at the end of Input, UserEvent and
+// Classified (CLASSIFICATION.md, "Time"); records a v1 postbackd wrote
 // before an upgrade (still in events.by-device, events.by-user or the
-// classified topic) are read with ts_adjusted false.
+// classified topic) are read with ts_adjusted false. v2 of DeliveryLog
+// added the fields its JSON form already had (rule, tier, method,
+// response), latency_ns for latency_ms, and renamed next_attempt_at to
+// next_attempt; v1 delivery-log records are read with those fields zero
+// and latency_ms in Latency.
 type schemaVersion uint8
 
 const (
@@ -18,9 +22,10 @@ const (
 // (goavro's Rabin of its canonical form; TestV1Fingerprints checks them
 // against the v1 schemas kept in testdata).
 const (
-	inputV1Fingerprint      uint64 = 0x2461ab3496b73ab4
-	userEventV1Fingerprint  uint64 = 0x1c93f98f3ce3a416
-	classifiedV1Fingerprint uint64 = 0xf05c5f93760d26f3
+	inputV1Fingerprint       uint64 = 0x2461ab3496b73ab4
+	userEventV1Fingerprint   uint64 = 0x1c93f98f3ce3a416
+	classifiedV1Fingerprint  uint64 = 0xf05c5f93760d26f3
+	deliveryLogV1Fingerprint uint64 = 0x6f95f87ef28567fb
 )
 
 // versionedBody splits a single-object message of schema s (current) or

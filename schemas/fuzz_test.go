@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -84,10 +85,97 @@ func seedAvro(f *testing.F) {
 	f.Add(b)
 	b, _ = EncodeClassified(nil, &Classified{PostbackID: "p", Params: event.Params, Revenue: event.Revenue})
 	f.Add(b)
-	b, _ = EncodeDeliveryLog(nil, &DeliveryLog{PostbackID: "p", NextAttemptAt: ts, At: ts})
-	f.Add(b)
-	b, _ = EncodeReject(nil, &Reject{Reason: "r", Raw: []byte("{")})
-	f.Add(b)
+	for _, d := range seedDeliveryLogs(ts) {
+		b, _ = EncodeDeliveryLog(nil, &d)
+		f.Add(b)
+	}
+	for _, line := range readLines(f, "testdata/v1/delivery_log.hex") { // v1 records
+		if b, err := hex.DecodeString(string(line)); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, r := range seedRejects() {
+		b, _ = EncodeReject(nil, &r)
+		f.Add(b)
+	}
+}
+
+func seedDeliveryLogs(ts time.Time) []DeliveryLog {
+	return []DeliveryLog{
+		{PostbackID: "p", NextAttempt: ts, At: ts},
+		{PostbackID: "p", Partner: "adnet", Rule: 1, Attempt: 2, Tier: 1, Method: "GET", URL: "https://a.example/pb?id=REDACTED",
+			StatusCode: 503, Error: "status 503", Latency: 120 * time.Millisecond, Outcome: OutcomeRetryScheduled,
+			At: ts, NextAttempt: ts.Add(time.Minute), Response: "busy"},
+		{PostbackID: "p", Partner: "adnet", Outcome: OutcomeSkippedDuplicate, At: ts},
+	}
+}
+
+func seedRejects() []Reject {
+	return []Reject{
+		{Reason: "r", Raw: []byte("{")},
+		{Reason: "ts before 2000", Field: "ts", Raw: []byte(`{"kind": "event"}`), Topic: "raw.events", Partition: 3, Offset: 42},
+		{Reason: "invalid utf-8", Raw: []byte{0xff, 'a', 0xc3}},
+	}
+}
+
+// FuzzDecodeDeliveryLogJSON: the JSON form of the delivery log.
+func FuzzDecodeDeliveryLogJSON(f *testing.F) {
+	ts := time.Date(2026, 3, 1, 10, 5, 0, 123456789, time.UTC)
+	for _, d := range seedDeliveryLogs(ts) {
+		b, _ := AppendDeliveryLogJSON(nil, &d)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"postback_id": "p", "latency_ns": 1e3, "at": "2026-03-01T10:05:00.123456789+02:00", "next_attempt": null}`))
+	f.Add([]byte(`{"at": "0000-01-01T00:30:00+01:00"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := DecodeDeliveryLogJSON(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		once, err := AppendDeliveryLogJSON(nil, &d)
+		if err != nil {
+			t.Fatalf("re-encode of %+v: %v", d, err)
+		}
+		again, err := DecodeDeliveryLogJSON(once)
+		if err != nil {
+			t.Fatalf("re-decode of %s: %v", once, err)
+		}
+		if twice, _ := AppendDeliveryLogJSON(nil, &again); !bytes.Equal(once, twice) {
+			t.Fatalf("not stable:\n%s\n%s", once, twice)
+		}
+	})
+}
+
+// FuzzDecodeRejectJSON: the JSON form of the deadletter record.
+func FuzzDecodeRejectJSON(f *testing.F) {
+	for _, r := range seedRejects() {
+		b, _ := AppendRejectJSON(nil, &r)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"raw": "\ud800", "partition": 1e2}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeRejectJSON(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		once, err := AppendRejectJSON(nil, &r)
+		if err != nil {
+			t.Fatalf("re-encode of %+v: %v", r, err)
+		}
+		again, err := DecodeRejectJSON(once)
+		if err != nil {
+			t.Fatalf("re-decode of %s: %v", once, err)
+		}
+		if twice, _ := AppendRejectJSON(nil, &again); !bytes.Equal(once, twice) {
+			t.Fatalf("not stable:\n%s\n%s", once, twice)
+		}
+	})
 }
 
 func FuzzDecodeRawSingleObject(f *testing.F) {

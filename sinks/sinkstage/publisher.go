@@ -107,14 +107,11 @@ func (p *publisher) logMessage(e *partner.DeliveryLogEntry) (kafka.Message, erro
 		v   []byte
 		err error
 	)
+	d := schemas.DeliveryLog(*e)
 	if p.json {
-		v, err = json.Marshal(e)
+		v, err = schemas.AppendDeliveryLogJSON(nil, &d)
 	} else {
-		v, err = schemas.EncodeDeliveryLog(nil, &schemas.DeliveryLog{
-			PostbackID: e.PostbackID, Partner: e.Partner, Attempt: e.Attempt, URL: e.URL,
-			StatusCode: e.StatusCode, Error: e.Error, LatencyMS: e.Latency.Milliseconds(),
-			NextAttemptAt: e.NextAttempt, Outcome: e.Outcome, At: e.At,
-		})
+		v, err = schemas.EncodeDeliveryLog(nil, &d)
 	}
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("encode delivery log: %w", err)
