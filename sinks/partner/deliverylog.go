@@ -2,41 +2,30 @@ package partner
 
 import (
 	"strings"
-	"time"
 	"unicode/utf8"
+
+	"github.com/postbackd/postbackd/schemas"
 )
 
-// Outcomes of a DeliveryLogEntry.
+// Outcomes of a DeliveryLogEntry: schemas' list (schemas.Outcomes), the
+// one the delivery log's both forms document.
 const (
-	OutcomeDelivered        = "delivered"         // a 2xx answer
-	OutcomeRetrying         = "retrying"          // failed; an in-process try follows
-	OutcomeRetryScheduled   = "retry_scheduled"   // failed; sent to a retry tier
-	OutcomeDeadLettered     = "deadlettered"      // final failure, or no tier left
-	OutcomeParked           = "parked"            // breaker open or queue full: no try spent
-	OutcomeHandedOff        = "handed_off"        // still running at batch_wait; a tier retry covers it
-	OutcomeSkippedDuplicate = "skipped_duplicate" // already delivered to this partner
-	OutcomeSkippedNoRule    = "skipped_no_rule"   // a retry whose partner or rule is gone from the config
+	OutcomeDelivered        = schemas.OutcomeDelivered        // a 2xx answer
+	OutcomeRetrying         = schemas.OutcomeRetrying         // failed; an in-process try follows
+	OutcomeRetryScheduled   = schemas.OutcomeRetryScheduled   // failed; sent to a retry tier
+	OutcomeDeadLettered     = schemas.OutcomeDeadLettered     // final failure, or no tier left
+	OutcomeParked           = schemas.OutcomeParked           // breaker open or queue full: no try spent
+	OutcomeHandedOff        = schemas.OutcomeHandedOff        // still running at batch_wait; a tier retry covers it
+	OutcomeSkippedDuplicate = schemas.OutcomeSkippedDuplicate // already delivered to this partner
+	OutcomeSkippedNoRule    = schemas.OutcomeSkippedNoRule    // a retry whose partner or rule is gone from the config
 )
 
-// DeliveryLogEntry is one line of the delivery log: one try of a postback
-// to a partner, or a decision that involved no try (Attempt 0: skipped or
-// parked).
-type DeliveryLogEntry struct {
-	PostbackID  string        `json:"postback_id"`
-	Partner     string        `json:"partner"`
-	Rule        int           `json:"rule"`
-	Attempt     int           `json:"attempt"` // 1 for the first try, across tiers
-	Tier        int           `json:"tier"`    // retry tiers used before this try
-	Method      string        `json:"method,omitempty"`
-	URL         string        `json:"url,omitempty"` // query values redacted, no signature
-	StatusCode  int           `json:"status_code,omitempty"`
-	Error       string        `json:"error,omitempty"`
-	Latency     time.Duration `json:"latency_ns"`
-	Outcome     string        `json:"outcome"`
-	At          time.Time     `json:"at"`
-	NextAttempt time.Time     `json:"next_attempt,omitzero"`
-	Response    string        `json:"response,omitempty"` // start of the final answer's body
-}
+// DeliveryLogEntry is one record of the delivery log: one try of a
+// postback to a partner, or a decision that involved no try (Attempt 0:
+// skipped or parked). It is schemas.DeliveryLog, whose Avro and JSON
+// forms are what the sink writes; encoding/json reads and writes it in
+// the JSON form.
+type DeliveryLogEntry = schemas.DeliveryLog
 
 // Bounds of the free text the sink writes to Kafka, so that no record of
 // the delivery log or the delivery deadletter grows past what the broker
@@ -64,7 +53,7 @@ func BoundText(s string, n int) string {
 }
 
 // bounded is e with its free-text fields cut to their bounds.
-func (e DeliveryLogEntry) bounded() DeliveryLogEntry {
+func bounded(e DeliveryLogEntry) DeliveryLogEntry {
 	e.URL = BoundText(e.URL, MaxURLBytes)
 	e.Error = BoundText(e.Error, MaxErrorBytes)
 	e.Response = BoundText(e.Response, MaxResponseBytes)

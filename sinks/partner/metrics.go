@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/postbackd/postbackd/schemas"
 )
 
 // metrics are the sink's Prometheus series, labelled by partner.
@@ -52,9 +54,9 @@ type laneMetrics struct {
 	outcomes    [len(outcomes)]atomic.Pointer[prometheus.Counter]
 }
 
-// outcomes lists every DeliveryLogEntry outcome.
-var outcomes = [...]string{OutcomeDelivered, OutcomeRetrying, OutcomeRetryScheduled, OutcomeDeadLettered,
-	OutcomeParked, OutcomeHandedOff, OutcomeSkippedDuplicate, OutcomeSkippedNoRule}
+// outcomes lists every DeliveryLogEntry outcome: schemas.Outcomes, whose
+// order indexes laneMetrics.outcomes.
+var outcomes = schemas.Outcomes
 
 func outcomeIndex(o string) int {
 	for i, k := range outcomes {

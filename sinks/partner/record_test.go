@@ -4,13 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
 
@@ -217,6 +225,100 @@ func TestBoundText(t *testing.T) {
 	} {
 		if got := BoundText(c.in, c.n); got != c.want || len(got) > c.n {
 			t.Errorf("BoundText(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
+
+// TestOutcomesAreTheSchemas: the outcomes the sink counts (metrics'
+// list) are schemas.Outcomes, and the sink's code (sinks/partner and
+// sinks/sinkstage, tests aside) writes exactly those: every Outcome*
+// constant it names is one of them, each of them is named somewhere, and
+// no outcome is a string literal. A new outcome goes to schemas first,
+// which also keeps delivery_log.avsc's doc in step (schemas tests that).
+func TestOutcomesAreTheSchemas(t *testing.T) {
+	if !slices.Equal(outcomes[:], schemas.Outcomes[:]) {
+		t.Errorf("metrics count outcomes %q, schemas.Outcomes are %q", outcomes, schemas.Outcomes)
+	}
+	// Values of the constants, by the name code uses for them.
+	values := map[string]string{}
+	for _, o := range schemas.Outcomes {
+		name := ""
+		for _, c := range []struct{ name, value string }{
+			{"OutcomeDelivered", OutcomeDelivered}, {"OutcomeRetrying", OutcomeRetrying},
+			{"OutcomeRetryScheduled", OutcomeRetryScheduled}, {"OutcomeDeadLettered", OutcomeDeadLettered},
+			{"OutcomeParked", OutcomeParked}, {"OutcomeHandedOff", OutcomeHandedOff},
+			{"OutcomeSkippedDuplicate", OutcomeSkippedDuplicate}, {"OutcomeSkippedNoRule", OutcomeSkippedNoRule},
+		} {
+			if c.value == o {
+				name = c.name
+			}
+		}
+		if name == "" {
+			t.Fatalf("schemas outcome %q has no partner constant", o)
+		}
+		values["partner."+name], values["schemas."+name], values[name] = o, o, o
+	}
+	written := map[string]bool{}
+	isOutcomeName := regexp.MustCompile(`^Outcome[A-Z]\w*$`)
+	for _, dir := range []string{".", "../sinkstage"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: no Go files (%v)", dir, err)
+		}
+		for _, file := range files {
+			if strings.HasSuffix(file, "_test.go") || filepath.Base(file) == "deliverylog.go" {
+				continue // deliverylog.go declares the constants
+			}
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, file, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				var name string
+				switch n := n.(type) {
+				case *ast.SelectorExpr:
+					if x, ok := n.X.(*ast.Ident); ok && isOutcomeName.MatchString(n.Sel.Name) {
+						name = x.Name + "." + n.Sel.Name
+					}
+				case *ast.Ident:
+					if isOutcomeName.MatchString(n.Name) && dir == "." {
+						name = n.Name
+					}
+				case *ast.BasicLit:
+					if v, err := strconv.Unquote(n.Value); n.Kind == token.STRING && err == nil && schemas.IsOutcome(v) {
+						t.Errorf("%s: outcome %s written as a literal, not as its constant", fset.Position(n.Pos()), n.Value)
+					}
+				case *ast.KeyValueExpr:
+					if k, ok := n.Key.(*ast.Ident); ok && k.Name == "Outcome" {
+						if _, lit := n.Value.(*ast.BasicLit); lit {
+							t.Errorf("%s: an outcome written as a literal", fset.Position(n.Pos()))
+						}
+					}
+				case *ast.AssignStmt:
+					for i, l := range n.Lhs {
+						if s, ok := l.(*ast.SelectorExpr); ok && s.Sel.Name == "Outcome" && i < len(n.Rhs) {
+							if _, lit := n.Rhs[i].(*ast.BasicLit); lit {
+								t.Errorf("%s: an outcome written as a literal", fset.Position(n.Pos()))
+							}
+						}
+					}
+				}
+				if name == "" {
+					return true
+				}
+				v, ok := values[name]
+				if !ok {
+					t.Errorf("%s: %s is not one of schemas.Outcomes", fset.Position(n.Pos()), name)
+				}
+				written[v] = true
+				return false // a selector's Sel is not a second use
+			})
+		}
+	}
+	for _, o := range schemas.Outcomes {
+		if !written[o] {
+			t.Errorf("schemas.Outcomes lists %q, which the sink never writes", o)
 		}
 	}
 }

@@ -56,7 +56,7 @@ func (s *Sink) note(out *outputs, t *task, outcome, msg string) {
 }
 
 func (s *Sink) add(out *outputs, e DeliveryLogEntry) {
-	e = e.bounded()
+	e = bounded(e)
 	out.entries = append(out.entries, e)
 	s.countOutcome(e.Partner, e.Outcome)
 	if ce := s.log.Check(zap.DebugLevel, "postback"); ce != nil {

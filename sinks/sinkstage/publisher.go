@@ -107,11 +107,10 @@ func (p *publisher) logMessage(e *partner.DeliveryLogEntry) (kafka.Message, erro
 		v   []byte
 		err error
 	)
-	d := schemas.DeliveryLog(*e)
 	if p.json {
-		v, err = schemas.AppendDeliveryLogJSON(nil, &d)
+		v, err = schemas.AppendDeliveryLogJSON(nil, e)
 	} else {
-		v, err = schemas.EncodeDeliveryLog(nil, &d)
+		v, err = schemas.EncodeDeliveryLog(nil, e)
 	}
 	if err != nil {
 		return kafka.Message{}, fmt.Errorf("encode delivery log: %w", err)
