@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"encoding/json"
 	"strconv"
 
 	"github.com/segmentio/kafka-go"
@@ -72,18 +71,9 @@ func (e classifiedEncoder) appendMessages(out []kafka.Message, topic string, rec
 	return out, nil
 }
 
-// rejectJSON is the JSON form of a deadletter record.
-type rejectJSON struct {
-	Reason    string `json:"reason"`
-	Field     string `json:"field"`
-	Raw       string `json:"raw"`
-	Topic     string `json:"topic"`
-	Partition int    `json:"partition"`
-	Offset    int64  `json:"offset"`
-}
-
 // deadletter builds the deadletter record of a refused input message, in
-// the classified topic's format, with the reason in headers and value.
+// the classified topic's format (schemas.Reject's JSON or Avro form), with
+// the reason in headers and value.
 func (e classifiedEncoder) deadletter(topic string, src kafka.Message, field, reason string) (kafka.Message, error) {
 	raw := src.Value
 	var truncated []kafka.Header
@@ -97,7 +87,7 @@ func (e classifiedEncoder) deadletter(topic string, src kafka.Message, field, re
 		err error
 	)
 	if e.json {
-		v, err = json.Marshal(rejectJSON{Reason: r.Reason, Field: r.Field, Raw: string(r.Raw), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+		v, err = schemas.AppendRejectJSON(nil, &r)
 	} else {
 		v, err = schemas.EncodeReject(nil, &r)
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -43,5 +44,39 @@ func TestDeadletterFitsTheBroker(t *testing.T) {
 	r, err := schemas.DecodeReject(m.Value)
 	if err != nil || string(r.Raw) != "abc" {
 		t.Fatalf("reject %+v, %v", r, err)
+	}
+}
+
+// TestDeadletterForms: the deadletter record is schemas.Reject in either
+// format, with the same fields, and its headers say the same.
+func TestDeadletterForms(t *testing.T) {
+	src := kafka.Message{Topic: "raw.events", Partition: 3, Offset: 42, Key: []byte("d1"), Value: []byte(`{"kind": "event"}`)}
+	want := schemas.Reject{Reason: "ts before 2000", Field: "ts", Raw: src.Value, Topic: src.Topic, Partition: 3, Offset: 42}
+	for _, tt := range []struct {
+		json   bool
+		decode func([]byte) (schemas.Reject, error)
+	}{
+		{true, schemas.DecodeRejectJSON},
+		{false, schemas.DecodeReject},
+	} {
+		m, err := newClassifiedEncoder(tt.json, 1<<20).deadletter("dl", src, want.Field, want.Reason)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tt.decode(m.Value)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("json=%v: %+v (%v), want %+v", tt.json, got, err, want)
+		}
+		headers := map[string]string{}
+		for _, h := range m.Headers {
+			headers[h.Key] = string(h.Value)
+		}
+		if headers[HeaderRejectReason] != want.Reason || headers[HeaderRejectField] != want.Field ||
+			headers[HeaderSourceTopic] != want.Topic || headers[HeaderSourcePartition] != "3" || headers[HeaderSourceOffset] != "42" {
+			t.Errorf("json=%v: headers %v", tt.json, headers)
+		}
+		if m.Topic != "dl" || string(m.Key) != "d1" {
+			t.Errorf("json=%v: topic %q key %q", tt.json, m.Topic, m.Key)
+		}
 	}
 }
