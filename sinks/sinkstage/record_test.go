@@ -301,3 +301,60 @@ func TestJobsSkipsUnusablePostbackIDs(t *testing.T) {
 		t.Fatalf("jobs %+v, want ok-1 and ok-2 only", js)
 	}
 }
+
+// TestPublisherWritesTheSchemasForms: the delivery log is written in the
+// configured format, schemas.DeliveryLog's JSON or Avro form, keyed by
+// postback_id, and reads back as the entries were (times to the
+// millisecond), a stub's too.
+func TestPublisherWritesTheSchemasForms(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 5, 0, 123456789, time.UTC)
+	entries := []partner.DeliveryLogEntry{
+		{PostbackID: "pb1", Partner: "p", Rule: 1, Attempt: 2, Tier: 1, Method: "GET", URL: "https://p.example/pb?id=REDACTED",
+			StatusCode: 503, Error: "status 503", Latency: 1234567 * time.Nanosecond, Outcome: partner.OutcomeRetryScheduled,
+			At: at, NextAttempt: at.Add(time.Minute), Response: "busy"},
+		{PostbackID: "pb2", Partner: "p", Outcome: partner.OutcomeSkippedDuplicate, At: at},
+		// Refused by the producer for its size: a stub replaces it.
+		{PostbackID: "pb3", Partner: "p", Attempt: 1, Method: "GET", URL: strings.Repeat("u", 2000), StatusCode: 200,
+			Outcome: partner.OutcomeDelivered, At: at, Response: "ok"},
+	}
+	for _, tt := range []struct {
+		json   bool
+		decode func([]byte) (schemas.DeliveryLog, error)
+	}{
+		{true, schemas.DecodeDeliveryLogJSON},
+		{false, schemas.DecodeDeliveryLog},
+	} {
+		p := &limitProducer{limit: 1500}
+		pub := testPublisher(p)
+		pub.json = tt.json
+		if err := pub.PublishLog(context.Background(), entries); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.written) != len(entries) {
+			t.Fatalf("json=%v: %d records written, want %d", tt.json, len(p.written), len(entries))
+		}
+		for i, m := range p.written {
+			got, err := tt.decode(m.Value)
+			if err != nil {
+				t.Fatalf("json=%v: record %d %q: %v", tt.json, i, m.Value, err)
+			}
+			want := entries[i]
+			want.At = at.Truncate(time.Millisecond)
+			if !want.NextAttempt.IsZero() {
+				want.NextAttempt = want.NextAttempt.Truncate(time.Millisecond)
+			}
+			if i == 2 { // the stub: no URL, answer or method, the refusal as its error
+				if !strings.HasPrefix(got.Error, "delivery-log entry refused by the broker") {
+					t.Errorf("json=%v: stub error %q", tt.json, got.Error)
+				}
+				want.URL, want.Response, want.Method, want.Error = "", "", "", got.Error
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("json=%v: record %d\n got %+v\nwant %+v", tt.json, i, got, want)
+			}
+			if m.Topic != "log" || string(m.Key) != want.PostbackID {
+				t.Errorf("json=%v: record %d on %s keyed %q", tt.json, i, m.Topic, m.Key)
+			}
+		}
+	}
+}
