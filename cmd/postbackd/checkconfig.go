@@ -8,6 +8,7 @@ import (
 
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/sinks/partner"
 )
 
 var checkConfigCommand = command{
@@ -53,7 +54,7 @@ func checkConfig(path string, withSecrets bool) (config.Problems, error) {
 	// The sink section is checked even when the rest has problems, so
 	// every problem shows in one pass.
 	var sinkProbs config.Problems
-	if _, serr := parseSink(cfg, withSecrets); errors.As(serr, &sinkProbs) {
+	if _, serr := partner.FromConfig(cfg, withSecrets); errors.As(serr, &sinkProbs) {
 		probs = append(probs, sinkProbs...)
 	}
 	if withSecrets {

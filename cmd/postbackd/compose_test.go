@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/postbackd/postbackd/processors/pipeline"
+
 	"flag"
 	"os"
 	"path/filepath"
@@ -52,7 +54,7 @@ func TestDockerCompose(t *testing.T) {
 			continue
 		}
 		for _, s := range strings.Split(*stages, ",") {
-			if !slices.Contains(allStages, s) {
+			if !slices.Contains(pipeline.StageNames, s) {
 				t.Errorf("%s: unknown stage %q", name, s)
 			}
 			ran[s] = true
@@ -82,7 +84,7 @@ func TestDockerCompose(t *testing.T) {
 			t.Errorf("%s: state dir %s is not a volume", name, stateDir)
 		}
 	}
-	for _, s := range allStages {
+	for _, s := range pipeline.StageNames {
 		if !ran[s] {
 			t.Errorf("no service runs stage %s", s)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/postbackd/postbackd/processors/devtools/devmode"
+
 	"bytes"
 	"context"
 	"flag"
@@ -23,7 +25,7 @@ func TestDevEventsMatchDemoPartner(t *testing.T) {
 	// The drain gives up only when nothing has moved for a minute, and
 	// the run itself has no deadline.
 	res := runDevArgs(t, &stdout, &stderr, "--events", "20000", "--rate", "20000", "--log-level", "error", "--drain-timeout", "1m")
-	s := res.summary
+	s := res.Summary
 	t.Logf("took %s\n%s", s.Took, stdout.String()[max(0, stdout.Len()-2500):])
 
 	if !s.Settled {
@@ -51,7 +53,7 @@ func TestDevEventsMatchDemoPartner(t *testing.T) {
 	types := make(map[string]bool)
 	methods := make(map[string]bool)
 	for _, partner := range s.Partners() {
-		got, saw := s.Sink[partner], res.partner[partner]
+		got, saw := s.Sink[partner], res.Partner[partner]
 		if got.Delivered != saw.Unique || saw.Duplicates != 0 || got.Failed != 0 {
 			t.Errorf("%s: sink delivered %d (failed %d), demo partner saw %d unique, %d duplicates",
 				partner, got.Delivered, got.Failed, saw.Unique, saw.Duplicates)
@@ -66,8 +68,8 @@ func TestDevEventsMatchDemoPartner(t *testing.T) {
 			methods[m] = true
 		}
 	}
-	if len(res.partner) != 4 {
-		t.Errorf("demo partner heard from %d partners, want the generator's 4: %v", len(res.partner), s.Partners())
+	if len(res.Partner) != 4 {
+		t.Errorf("demo partner heard from %d partners, want the generator's 4: %v", len(res.Partner), s.Partners())
 	}
 	if len(types) < 10 {
 		t.Errorf("delivered %d record types, want at least 10: %v", len(types), types)
@@ -86,18 +88,18 @@ func TestDevRejectsBadFlags(t *testing.T) {
 }
 
 // runDevArgs parses args as the dev command does and runs it.
-func runDevArgs(t *testing.T, stdout, stderr io.Writer, args ...string) *devResult {
+func runDevArgs(t *testing.T, stdout, stderr io.Writer, args ...string) *devmode.Result {
 	t.Helper()
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	var o devOptions
+	var o devFlags
 	o.register(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := runDev(context.Background(), o, &environment{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr})
+	res, err := o.run(context.Background(), &environment{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr})
 	if err != nil {
 		t.Fatalf("dev: %v\nstderr:\n%s", err, stderr)
 	}

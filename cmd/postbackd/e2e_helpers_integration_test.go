@@ -16,6 +16,7 @@ import (
 	"github.com/postbackd/postbackd/processors/domain/replay"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 )
@@ -32,7 +33,11 @@ func writeConfig(t *testing.T, ctx context.Context, brokers []string, cfgText st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: brokers}, pipeline.Topics(cfg)...); err != nil {
+	topics, err := stage.Topics(pipeline.Topology(cfg, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: brokers}, topics...); err != nil {
 		t.Fatal(err)
 	}
 	return cfgFile, cfg

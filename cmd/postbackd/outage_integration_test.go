@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/postbackd/postbackd/processors/pipeline"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -189,7 +191,7 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	}
 	// Every stage took input after the outage.
 	after := sumStageInputs(t, copies)
-	for _, stage := range allStages {
+	for _, stage := range pipeline.StageNames {
 		if after[stage] <= before[stage] {
 			t.Errorf("stage %s read nothing after the outage: %v records in before, %v after", stage, before[stage], after[stage])
 		}
@@ -335,7 +337,7 @@ func (c *outageCopy) exited() error {
 func startOutageCopy(t *testing.T, bin, cfgFile, name, brokers string) *outageCopy {
 	t.Helper()
 	c := &outageCopy{name: name, http: freeAddr(t), done: make(chan struct{})}
-	c.cmd = exec.Command(bin, "run", "--config", cfgFile, "--stages", strings.Join(allStages, ","), "--http", c.http)
+	c.cmd = exec.Command(bin, "run", "--config", cfgFile, "--stages", strings.Join(pipeline.StageNames, ","), "--http", c.http)
 	c.cmd.Env = append(withoutEnv(os.Environ(), config.EnvBrokers, config.EnvStateDir),
 		config.EnvStateDir+"="+filepath.Join(t.TempDir(), name), config.EnvBrokers+"="+brokers)
 	c.cmd.Stdout, c.cmd.Stderr = c, c
@@ -411,7 +413,7 @@ func sumStageInputs(t *testing.T, copies []*outageCopy) map[string]float64 {
 	sum := map[string]float64{}
 	for _, c := range copies {
 		for series, v := range c.metrics() {
-			for _, stage := range allStages {
+			for _, stage := range pipeline.StageNames {
 				if series == `postbackd_records_in_total{stage="`+stage+`"}` {
 					f, err := strconv.ParseFloat(v, 64)
 					if err != nil {

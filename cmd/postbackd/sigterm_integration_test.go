@@ -18,6 +18,7 @@ import (
 	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 )
@@ -56,7 +57,8 @@ const sigtermStall = 3 * time.Minute
 // delivery log). A failed look-up keeps the last count.
 func sigtermProgress(ctx context.Context, brokers []string, cfg *config.Config, partner *keyCounter) func() int64 {
 	topics := []string{cfg.Topics.SinkChangelog, cfg.Topics.DeliveryLog, cfg.Topics.DeliveryDeadletter}
-	for _, spec := range pipeline.Topics(cfg) {
+	specs, _ := stage.Topics(pipeline.Topology(cfg, nil)) // the pipeline's own declarations never conflict
+	for _, spec := range specs {
 		topics = append(topics, spec.Name)
 	}
 	req := &kafka.ListOffsetsRequest{Topics: make(map[string][]kafka.OffsetRequest, len(topics))}

@@ -213,7 +213,10 @@ func benchPassThroughTopic(cfg *config.Config, hops, hop int) string {
 // with the same partition count, and deletes them when the benchmark ends.
 func benchSetupTopics(b *testing.B, ctx context.Context, cfg *config.Config) {
 	b.Helper()
-	specs := pipeline.Topics(cfg)
+	specs, err := pdruntime.Topics(pipeline.Topology(cfg, nil))
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, hops := range []int{1, benchChainHops} {
 		for hop := 1; hop <= hops; hop++ {
 			specs = append(specs, stream.TopicSpec{
@@ -412,25 +415,18 @@ func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, wan
 	// The stages share one producer, as in postbackd run; each sees it
 	// through a wrapper that times its Produce calls.
 	produced := map[string]*benchTimedProducer{}
-	env := func(stage string) pipeline.Env {
-		produced[stage] = &benchTimedProducer{p: p}
-		return pipeline.Env{Config: cfg, Producer: produced[stage], Metrics: m, Logger: zap.NewNop()}
+	var runners []pdruntime.Runner
+	for _, s := range pipeline.Topology(cfg, nil) {
+		produced[s.Name] = &benchTimedProducer{p: p}
+		r, err := s.Build(pdruntime.Env{Config: cfg, Producer: produced[s.Name], Metrics: m, Logger: zap.NewNop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runners = append(runners, r)
 	}
-	ns, err := pipeline.NewNormalizeStage(env(pipeline.NormalizeStageName))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ds, err := pipeline.NewDeviceStage(env(pipeline.DeviceStageName))
-	if err != nil {
-		b.Fatal(err)
-	}
-	us, err := pipeline.NewUserStage(env(pipeline.UserStageName))
-	if err != nil {
-		b.Fatal(err)
-	}
-	normalizedIn := m.RecordsIn.WithLabelValues(pipeline.NormalizeStageName)
-	deviceOut := m.RecordsOut.WithLabelValues(pipeline.DeviceStageName, cfg.Topics.Classified)
-	userOut := m.RecordsOut.WithLabelValues(pipeline.UserStageName, cfg.Topics.Classified)
+	normalizedIn := m.RecordsIn.WithLabelValues(pipeline.Normalize)
+	deviceOut := m.RecordsOut.WithLabelValues(pipeline.Device, cfg.Topics.Classified)
+	userOut := m.RecordsOut.WithLabelValues(pipeline.User, cfg.Topics.Classified)
 	classified := func() int { return int(benchCount(deviceOut) + benchCount(userOut)) }
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -438,9 +434,9 @@ func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, wan
 	var g errgroup.Group
 	b.StartTimer()
 	start := time.Now()
-	for _, run := range []func(context.Context) error{ns.Run, ds.Run, us.Run} {
+	for _, r := range runners {
 		g.Go(func() (err error) {
-			pprof.Do(runCtx, pprof.Labels("phase", "pipeline"), func(ctx context.Context) { err = run(ctx) })
+			pprof.Do(runCtx, pprof.Labels("phase", "pipeline"), func(ctx context.Context) { err = r.Run(ctx) })
 			if err != nil {
 				errc <- err
 			}
@@ -458,7 +454,7 @@ func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, wan
 	if err := g.Wait(); err != nil {
 		b.Fatalf("pipeline: %v", err)
 	}
-	for _, stage := range []string{pipeline.NormalizeStageName, pipeline.DeviceStageName, pipeline.UserStageName} {
+	for _, stage := range []string{pipeline.Normalize, pipeline.Device, pipeline.User} {
 		n, sum := benchHistogram(m.BatchSeconds.WithLabelValues(stage))
 		recs := benchCount(m.RecordsIn.WithLabelValues(stage))
 		if n > 0 {

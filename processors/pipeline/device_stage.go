@@ -1,40 +1,36 @@
 package pipeline
 
 import (
+	"context"
+
 	"github.com/segmentio/kafka-go"
 
 	"github.com/postbackd/postbackd/processors/domain/classify"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
-	"github.com/postbackd/postbackd/state"
 )
 
-// DeviceStageName labels the classify-device stage.
-const DeviceStageName = "device"
-
-// DeviceStage classifies events.by-device per (app, device) into the
+// deviceStage classifies events.by-device per (app, device) into the
 // classified topic, and forwards events with a user_id, enriched with the
 // device's current attribution, to events.by-user. Its state lives under
 // <state_dir>/device/<partition>.
-type DeviceStage struct{ statefulStage }
-
-// NewDeviceStage builds the stage.
-func NewDeviceStage(env Env) (*DeviceStage, error) {
-	env.setDefaults()
-	if err := env.validate(); err != nil {
-		return nil, err
+func deviceStage(cfg *config.Config) stage.Stage {
+	t := cfg.Topics
+	return stage.Stage{
+		Name:   Device,
+		Reads:  []stream.TopicSpec{topic(cfg, t.EventsByDevice)},
+		Writes: []stream.TopicSpec{topic(cfg, t.Classified), topic(cfg, t.EventsByUser), topic(cfg, t.Deadletter), changelog(cfg, t.DeviceChangelog)},
+		Build: func(env stage.Env) (stage.Runner, error) {
+			logic := &deviceLogic{
+				classifier:  classify.NewDevice(Windows(cfg)),
+				deadLetters: deadLetters{enc: encoder(cfg), topic: t.Deadletter},
+				classified:  t.Classified, byUser: t.EventsByUser,
+			}
+			return env.Processor(Device, stage.Config{Logic: logic, ChangelogTopic: t.DeviceChangelog}, t.EventsByDevice)
+		},
 	}
-	t := env.Config.Topics
-	logic := &deviceLogic{
-		classifier:  classify.NewDevice(env.windows()),
-		deadLetters: deadLetters{enc: env.encoder(), topic: t.Deadletter},
-		classified:  t.Classified, byUser: t.EventsByUser,
-	}
-	s, err := newStatefulStage(env, DeviceStageName, t.EventsByDevice, t.DeviceChangelog, logic)
-	if err != nil {
-		return nil, err
-	}
-	return &DeviceStage{s}, nil
 }
 
 type deviceLogic struct {
@@ -43,13 +39,13 @@ type deviceLogic struct {
 	classified, byUser string
 }
 
-func (l *deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (stage.Result, error) {
+func (l *deviceLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
 	var res stage.Result
-	inputs, at, err := decodeAll(&res, l.deadLetters, msgs, schemas.DecodeInput)
+	inputs, at, err := decodeAll(&res, l.deadLetters, in.Messages, schemas.DecodeInput)
 	if err != nil {
 		return res, err
 	}
-	dr, err := l.classifier.Classify(st, inputs)
+	dr, err := l.classifier.Classify(in.Store, inputs)
 	if err != nil {
 		return res, err
 	}

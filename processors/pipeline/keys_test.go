@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/postbackd/postbackd/processors/domain/classify"
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
@@ -42,7 +44,7 @@ func TestStageKeyCannotBeTheMarksKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := l.Process(st, 0, []kafka.Message{{Topic: "by-device", Value: v}})
+	res, err := l.Process(context.Background(), stage.Input{Store: st, Topic: "by-device", Messages: []kafka.Message{{Topic: "by-device", Value: v}}})
 	if err != nil {
 		t.Fatalf("one record on events.by-device stops the device stage: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
@@ -32,7 +33,7 @@ func TestMaxMessageBytesReachesTheProducer(t *testing.T) {
 	}
 	defer producer.Close()
 	lp := &locallyChecked{p: producer}
-	s, err := NewNormalizeStage(Env{Config: cfg, Producer: lp})
+	s, err := normalizeStage(cfg).Build(stage.Env{Config: cfg, Producer: lp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestMaxMessageBytesReachesTheProducer(t *testing.T) {
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := s.handler.Process(ctx, b); err != nil {
+	if err := s.(*stage.Processor).Process(ctx, b); err != nil {
 		t.Fatalf("one oversized raw record stops the normalize stage: %v", err)
 	}
 	if len(lp.got) != 1 || lp.got[0].Topic != cfg.Topics.Deadletter {

@@ -175,7 +175,12 @@ type runningStages struct {
 // that fails cancels fail, so the test stops waiting for records.
 func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg *config.Config) *runningStages {
 	t.Helper()
-	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, pipeline.Topics(cfg)...); err != nil {
+	stages := pipeline.Topology(cfg, nil)
+	topics, err := stage.Topics(stages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, topics...); err != nil {
 		t.Fatal(err)
 	}
 	p, err := stream.NewProducer(stream.ProducerConfig{Brokers: cfg.Kafka.Brokers})
@@ -183,24 +188,20 @@ func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	env := pipeline.Env{Config: cfg, Producer: p, Metrics: stage.NewMetrics(reg), Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("stages")}
-	ns, err := pipeline.NewNormalizeStage(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := pipeline.NewDeviceStage(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	us, err := pipeline.NewUserStage(env)
-	if err != nil {
-		t.Fatal(err)
+	env := stage.Env{Config: cfg, Producer: p, Metrics: stage.NewMetrics(reg), Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named("stages")}
+	var runners []stage.Runner
+	for _, s := range stages {
+		r, err := s.Build(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runners = append(runners, r)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	var g errgroup.Group
-	for _, run := range []func(context.Context) error{ns.Run, ds.Run, us.Run} {
+	for _, r := range runners {
 		g.Go(func() error {
-			err := run(runCtx)
+			err := r.Run(runCtx)
 			if err != nil {
 				t.Errorf("stage stopped: %v", err)
 				fail()

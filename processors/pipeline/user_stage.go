@@ -1,39 +1,33 @@
 package pipeline
 
 import (
-	"github.com/segmentio/kafka-go"
+	"context"
 
 	"github.com/postbackd/postbackd/processors/domain/classify"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
-	"github.com/postbackd/postbackd/state"
 )
 
-// UserStageName labels the classify-user stage.
-const UserStageName = "user"
-
-// UserStage classifies events.by-user per (app, user) into new_user and
+// userStage classifies events.by-user per (app, user) into new_user and
 // reengagement_user records. Its state lives under
 // <state_dir>/user/<partition>.
-type UserStage struct{ statefulStage }
-
-// NewUserStage builds the stage.
-func NewUserStage(env Env) (*UserStage, error) {
-	env.setDefaults()
-	if err := env.validate(); err != nil {
-		return nil, err
+func userStage(cfg *config.Config) stage.Stage {
+	t := cfg.Topics
+	return stage.Stage{
+		Name:   User,
+		Reads:  []stream.TopicSpec{topic(cfg, t.EventsByUser)},
+		Writes: []stream.TopicSpec{topic(cfg, t.Classified), topic(cfg, t.Deadletter), changelog(cfg, t.UserChangelog)},
+		Build: func(env stage.Env) (stage.Runner, error) {
+			logic := &userLogic{
+				classifier:  classify.NewUser(Windows(cfg)),
+				deadLetters: deadLetters{enc: encoder(cfg), topic: t.Deadletter},
+				classified:  t.Classified,
+			}
+			return env.Processor(User, stage.Config{Logic: logic, ChangelogTopic: t.UserChangelog}, t.EventsByUser)
+		},
 	}
-	t := env.Config.Topics
-	logic := &userLogic{
-		classifier:  classify.NewUser(env.windows()),
-		deadLetters: deadLetters{enc: env.encoder(), topic: t.Deadletter},
-		classified:  t.Classified,
-	}
-	s, err := newStatefulStage(env, UserStageName, t.EventsByUser, t.UserChangelog, logic)
-	if err != nil {
-		return nil, err
-	}
-	return &UserStage{s}, nil
 }
 
 type userLogic struct {
@@ -42,13 +36,13 @@ type userLogic struct {
 	classified string
 }
 
-func (l *userLogic) Process(st state.Store, _ int, msgs []kafka.Message) (stage.Result, error) {
+func (l *userLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
 	var res stage.Result
-	events, at, err := decodeAll(&res, l.deadLetters, msgs, schemas.DecodeUserEvent)
+	events, at, err := decodeAll(&res, l.deadLetters, in.Messages, schemas.DecodeUserEvent)
 	if err != nil {
 		return res, err
 	}
-	ur, err := l.classifier.Classify(st, events)
+	ur, err := l.classifier.Classify(in.Store, events)
 	if err != nil {
 		return res, err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -132,11 +131,11 @@ partners:
     queue_size: %d
     rules: [{types: [install], url: "%s/pb?id={postback_id}&ev={partner_event}&dev={device_id}"}]
 `, benchConcurrency, testPartitions*1000, srv.URL)))
-	ensureTopics(b, ctx, cfg, len(sc.Retry.Tiers))
+	ensureTopics(b, ctx, cfg, sc)
 	produceClassified(b, ctx, newProducer(b, brokers), cfg.Topics.Classified, recs)
 
 	reg := prometheus.NewRegistry()
-	env := pipeline.Env{Config: cfg, Producer: newProducer(b, brokers), Logger: zap.NewNop(), Metrics: stage.NewMetrics(reg)}
+	env := stage.Env{Config: cfg, Producer: newProducer(b, brokers), Logger: zap.NewNop(), Metrics: stage.NewMetrics(reg)}
 	st, err := sinkstage.New(env, sc)
 	if err != nil {
 		b.Fatal(err)

@@ -129,7 +129,7 @@ partners:
 		return f
 	}
 	cfg, sc := parseConfig(t, text)
-	ensureTopics(t, ctx, cfg, len(sc.Retry.Tiers))
+	ensureTopics(t, ctx, cfg, sc)
 	group := cfg.Kafka.GroupPrefix + "." + sinkstage.StageName + ".adnet"
 	topics := []string{cfg.Topics.Classified}
 	for i := range sc.Retry.Tiers {

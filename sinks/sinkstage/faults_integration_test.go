@@ -114,7 +114,7 @@ partners:
 	sinkYAML += fmt.Sprintf("  - {id: healthy, concurrency: %d, rules: [{types: [install], url: \"%s/pb?id={postback_id}\"}]}\n",
 		healthyConcurrency, servers["healthy"].URL)
 	cfg, sc := parseConfig(t, configText(t, brokers, t.TempDir(), sinkYAML))
-	ensureTopics(t, ctx, cfg, len(sc.Retry.Tiers))
+	ensureTopics(t, ctx, cfg, sc)
 	producer := newProducer(t, brokers)
 	reg := prometheus.NewRegistry()
 	startStage(t, cfg, sc, stream.ConsumerConfig{}, reg)

@@ -68,9 +68,12 @@ func parseConfig(t testing.TB, text string) (*config.Config, partner.Config) {
 }
 
 // ensureTopics creates the pipeline's and the sink's topics.
-func ensureTopics(t testing.TB, ctx context.Context, cfg *config.Config, tiers int) {
+func ensureTopics(t testing.TB, ctx context.Context, cfg *config.Config, sc partner.Config) {
 	t.Helper()
-	topics := append(pipeline.Topics(cfg), sinkstage.Topics(pipeline.Env{Config: cfg}, tiers)...)
+	topics, err := stage.Topics(pipeline.Topology(cfg, &sc))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, topics...); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +95,7 @@ func newProducer(t testing.TB, brokers []string) *stream.Producer {
 func startStage(t testing.TB, cfg *config.Config, sc partner.Config, consumer stream.ConsumerConfig, reg *prometheus.Registry) (stop func()) {
 	t.Helper()
 	p := newProducer(t, cfg.Kafka.Brokers)
-	env := pipeline.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("sink"), Consumer: consumer}
+	env := stage.Env{Config: cfg, Producer: p, Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("sink"), Consumer: consumer}
 	if reg != nil {
 		env.Metrics = stage.NewMetrics(reg)
 	}

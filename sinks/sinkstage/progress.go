@@ -1,51 +1,11 @@
 package sinkstage
 
 import (
-	"bytes"
 	"strconv"
 	"sync"
 
 	"github.com/postbackd/postbackd/processors/platform/stage"
-	"github.com/postbackd/postbackd/state"
 )
-
-// keyFilter is a partner's store as the changelog catch-up sees it: the
-// changelog holds every partner's dedup markers, and only keys under
-// prefix (that partner's) are kept. Dropping the others is a byte
-// comparison per record and keeps each store as small as its partner's
-// traffic; keeping them would be harmless but would multiply every
-// store's size by the number of partners.
-type keyFilter struct {
-	state.Store
-	prefix []byte
-}
-
-var _ state.BulkLoader = (*keyFilter)(nil)
-
-func (f *keyFilter) keep(ws []state.Write) []state.Write {
-	out := ws[:0:0]
-	for _, w := range ws {
-		if bytes.HasPrefix(w.Key, f.prefix) {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-func (f *keyFilter) Apply(b *state.Batch) error {
-	fb := state.Batch{Writes: f.keep(b.Writes), Offsets: b.Offsets}
-	return f.Store.Apply(&fb)
-}
-
-// Load keeps the underlying store's bulk path (CatchUp uses it when the
-// store has one).
-func (f *keyFilter) Load(ws []state.Write) error {
-	ws = f.keep(ws)
-	if l, ok := f.Store.(state.BulkLoader); ok {
-		return l.Load(ws)
-	}
-	return f.Store.Apply(&state.Batch{Writes: ws})
-}
 
 // progress counts the sink stage's records read (RecordsIn{stage="sink"})
 // once per record, although every partner's group reads every record: a

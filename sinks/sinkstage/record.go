@@ -36,6 +36,7 @@ type partStore struct {
 	changelog string
 	log       *zap.Logger
 	logs      logQueue
+	forget    func(state.Store) // the Sink's, of what it keeps per store
 
 	applyMu sync.Mutex // one writer at a time: rounds and the batch's own Apply
 
@@ -138,15 +139,19 @@ func (ps *partStore) round(ctx context.Context, reqs []*recordReq) error {
 // delivery-log entries.
 const logFlushOnClose = 10 * time.Second
 
-// close publishes the queued delivery-log entries (up to logFlushOnClose:
-// the producer closes after the stage) and closes the store.
-func (ps *partStore) close() error {
+// Close publishes the queued delivery-log entries (up to logFlushOnClose:
+// the producer closes after the stage), has the Sink forget the store,
+// and closes it.
+func (ps *partStore) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), logFlushOnClose)
 	defer cancel()
 	if err := ps.logs.flush(ctx); err != nil {
 		ps.log.Warn("delivery-log entries not published before the store closed", zap.Int("partition", ps.partition), zap.Error(err))
 	}
-	return ps.Close()
+	if ps.forget != nil {
+		ps.forget(ps)
+	}
+	return ps.Store.Close()
 }
 
 // Apply writes to the store, one writer at a time.

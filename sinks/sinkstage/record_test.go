@@ -13,7 +13,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
@@ -284,7 +283,7 @@ func TestLogQueueFlush(t *testing.T) {
 // an undecodable one, and the records around it are kept.
 func TestJobsSkipsUnusablePostbackIDs(t *testing.T) {
 	cfg := &config.Config{Topics: config.Topics{Classified: "cl", DeliveryRetry: "retry"}}
-	env := pipeline.Env{Config: cfg, Logger: zap.NewNop(), Metrics: stage.NewMetrics(nil)}
+	env := stage.Env{Config: cfg, Logger: zap.NewNop(), Metrics: stage.NewMetrics(nil)}
 	h := &handler{env: env, partner: "a", known: map[string]bool{"a": true}, first: true}
 	rec := func(off int64, id string) kafka.Message {
 		r := schemas.Classified{PostbackID: id, Type: schemas.TypeInstall, EventID: "e", AppID: "app", DeviceID: "d"}

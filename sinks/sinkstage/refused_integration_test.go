@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -75,7 +76,10 @@ partners:
 		cfg.Topics.DeliveryDeadletter:       "4000",
 		sinkstage.RetryTopic(cfg.Topics, 0): "4000",
 	}
-	specs := append(pipeline.Topics(cfg), sinkstage.Topics(pipeline.Env{Config: cfg}, len(sc.Retry.Tiers))...)
+	specs, err := stage.Topics(pipeline.Topology(cfg, &sc))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, s := range specs {
 		if v, ok := small[s.Name]; ok {
 			specs[i].Config = map[string]string{"max.message.bytes": v}
@@ -103,7 +107,7 @@ partners:
 
 	// The stage runs until the test ends; if it stops, every wait below
 	// ends with it.
-	env := pipeline.Env{Config: cfg, Producer: newProducer(t, brokers), Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("sink")}
+	env := stage.Env{Config: cfg, Producer: newProducer(t, brokers), Logger: zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named("sink")}
 	st, err := sinkstage.New(env, sc)
 	if err != nil {
 		t.Fatal(err)

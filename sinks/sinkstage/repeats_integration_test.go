@@ -33,7 +33,7 @@ partners:
   - id: p
     rules: [{types: [install], url: "%s/pb?id={postback_id}"}]
 `, fp.URL)))
-	ensureTopics(t, ctx, cfg, len(sc.Retry.Tiers))
+	ensureTopics(t, ctx, cfg, sc)
 
 	// All on one partition, as one device stage partition's outputs to one
 	// classified partition are.

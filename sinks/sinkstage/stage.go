@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
@@ -29,16 +26,59 @@ import (
 // StageName labels the sink stage in groups, metrics, logs and state dirs.
 const StageName = "sink"
 
-// changelogPosName is the store offset up to which the store holds the
-// changelog partition's records.
-const changelogPosName = "changelog"
+// Spec is the sink's entry in the topology: it reads the classified topic
+// and its own retry tiers, and writes the delivery log and deadletter, the
+// retry tiers and the compacted dedup changelog. Built, it runs the stage
+// and, when sink.admin has a token, the admin API.
+func Spec(cfg *config.Config, sc partner.Config, opts ...partner.Option) stage.Stage {
+	spec := func(name string, compacted bool) stream.TopicSpec {
+		return stream.TopicSpec{Name: name, Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor, Compacted: compacted}
+	}
+	reads := []stream.TopicSpec{spec(cfg.Topics.Classified, false)}
+	writes := []stream.TopicSpec{spec(cfg.Topics.DeliveryLog, false), spec(cfg.Topics.DeliveryDeadletter, false), spec(cfg.Topics.SinkChangelog, true)}
+	for i := range sc.Retry.Tiers {
+		reads = append(reads, spec(RetryTopic(cfg.Topics, i), false))
+		writes = append(writes, spec(RetryTopic(cfg.Topics, i), false))
+	}
+	return stage.Stage{Name: StageName, Reads: reads, Writes: writes, Build: func(env stage.Env) (stage.Runner, error) {
+		s, err := New(env, sc, append([]partner.Option{partner.WithRegisterer(env.Registerer)}, opts...)...)
+		if err != nil {
+			return nil, err
+		}
+		_, tokenErr := sc.AdminToken()
+		if tokenErr != nil {
+			env.Logger.Warn("admin api off: no token configured", zap.Error(tokenErr))
+		}
+		return withAdmin{s, tokenErr == nil}, nil
+	}}
+}
 
-// Stage is the delivery sink on Kafka: one consumer group, one
-// partner.Sink and one set of dedup stores per partner, so that a slow
-// partner holds back only its own group's batches (a partition's batch ends
-// when its slowest delivery does, up to batch_wait).
+// withAdmin runs the stage and, when admin, its admin API.
+type withAdmin struct {
+	*Stage
+	admin bool
+}
+
+func (w withAdmin) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return w.Stage.Run(gctx) })
+	if w.admin {
+		g.Go(func() error { return w.RunAdmin(gctx) })
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Stage is the delivery sink on Kafka: per partner, one consumer group,
+// one partner.Sink and one set of dedup stores, so that a slow partner
+// holds back only its own group's batches (a partition's batch ends when
+// its slowest delivery does, up to batch_wait). Each group is a
+// stage.Processor with a RestoreCatchUp store per partition number,
+// shared by the classified topic and the retry tiers.
 type Stage struct {
-	env    pipeline.Env
 	sinks  []*partner.Sink
 	groups []*group
 	// recordProducers write the marks of each delivery as it ends (see
@@ -46,44 +86,20 @@ type Stage struct {
 	recordProducers []*stream.Producer
 }
 
-// group is one partner's consumer group and its handler.
+// group is one partner's consumer group and its logic.
 type group struct {
-	handler  *handler
-	consumer *stream.Consumer
-}
-
-// Topics lists the sink's topics: the retry tiers, the delivery log and
-// deadletter, and the compacted dedup changelog.
-func Topics(env pipeline.Env, tiers int) []stream.TopicSpec {
-	cfg := env.Config
-	spec := func(name string, compacted bool) stream.TopicSpec {
-		return stream.TopicSpec{Name: name, Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor, Compacted: compacted}
-	}
-	specs := []stream.TopicSpec{
-		spec(cfg.Topics.DeliveryLog, false), spec(cfg.Topics.DeliveryDeadletter, false), spec(cfg.Topics.SinkChangelog, true),
-	}
-	for i := 0; i < tiers; i++ {
-		specs = append(specs, spec(RetryTopic(cfg.Topics, i), false))
-	}
-	return specs
+	handler   *handler
+	processor *stage.Processor
 }
 
 // New builds the stage from the sink's parsed configuration: per partner,
 // a Sink delivering to it alone (ForPartner) and a consumer group
 // <group_prefix>.sink.<partner_id> reading the classified topic and the
 // retry tiers. The Sinks share their metrics and status cache.
-func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, error) {
-	if env.Config == nil || env.Producer == nil {
-		return nil, fmt.Errorf("sinkstage: config and producer required")
-	}
-	if env.Logger == nil {
-		env.Logger = zap.NewNop()
-	}
-	if env.Metrics == nil {
-		env.Metrics = stage.NewMetrics(nil)
-	}
-	if env.Readiness == nil {
-		env.Readiness = stage.NewReadiness()
+func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, error) {
+	env, err := env.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("sinkstage: %w", err)
 	}
 	shared, err := partner.NewShared(cfg, opts...)
 	if err != nil {
@@ -112,7 +128,7 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 		known[p.ID] = true
 	}
 	progress := newProgress(env.Metrics)
-	st := &Stage{env: env}
+	st := &Stage{}
 	for i, p := range cfg.Partners {
 		if p.ID == "." || p.ID == ".." {
 			st.closeSinks()
@@ -137,23 +153,65 @@ func New(env pipeline.Env, cfg partner.Config, opts ...partner.Option) (*Stage, 
 			st.recordProducers = append(st.recordProducers, rp)
 			recPub = &publisher{producer: rp, topics: pub.topics, json: pub.json, log: pub.log, metrics: pub.metrics}
 		}
-		h := &handler{env: env, sink: sink, pub: pub, recPub: recPub, partner: p.ID, known: known, first: i == 0, progress: progress,
-			stores: make(map[int]*ownedStore)}
-		cc := env.Consumer
-		cc.Brokers, cc.Dialer, cc.Topics = env.Config.Kafka.Brokers, env.Dialer, topics
-		cc.GroupID = env.Config.Kafka.GroupPrefix + "." + StageName + "." + p.ID
-		if cfg.NewPartnerStart == partner.StartLatest {
-			cc.StartOffset = stream.LastOffset
-		}
-		cc.Logger = log.With(zap.String("stage", StageName))
-		c, err := stream.NewConsumer(cc, h)
+		h := &handler{env: env, sink: sink, pub: pub, recPub: recPub, partner: p.ID, known: known, first: i == 0}
+		proc, err := stage.New(h.processorConfig(env, cfg, topics, progress))
 		if err != nil {
 			st.closeSinks()
 			return nil, err
 		}
-		st.groups = append(st.groups, &group{handler: h, consumer: c})
+		st.groups = append(st.groups, &group{handler: h, processor: proc})
 	}
 	return st, nil
+}
+
+// processorConfig is the partner's group: its stores under
+// <state_dir>/sink/<partner_id>/<partition> hold only its dedup markers
+// and source marks, caught up from the changelog every partner shares.
+func (h *handler) processorConfig(env stage.Env, cfg partner.Config, topics []string, pr *progress) stage.Config {
+	cc := env.ConsumerConfig(StageName+"."+h.partner, topics...)
+	if cfg.NewPartnerStart == partner.StartLatest {
+		cc.StartOffset = stream.LastOffset
+	}
+	log := env.Logger.With(zap.String("stage", StageName), zap.String("partner", h.partner))
+	cc.Logger = log
+	classified := env.Config.Topics.Classified
+	return stage.Config{
+		// Partners' groups restore the same partition numbers at once, so
+		// each has its own name in the readiness report.
+		Name: StageName + "/" + h.partner, MetricStage: StageName, Consumer: cc,
+		ChangelogTopic: env.Config.Topics.SinkChangelog, Restore: stage.RestoreCatchUp,
+		CatchUpPrefix: partner.DedupKey(h.partner, ""),
+		// A record the device or user stage wrote again after a crash is
+		// dropped before it is offered to the partner's rules.
+		MarksKey: marksKey(h.partner), Marked: func(t string) bool { return t == classified },
+		StateDir: env.Config.StateDir, Producer: env.Producer, Logic: h,
+		Metrics: env.Metrics, Readiness: env.Readiness, Logger: log,
+		Progress: partnerProgress{pr: pr, h: h},
+		OpenStore: func(dir string, p int) (state.Store, error) {
+			st, err := state.OpenBadger(dir, state.BadgerOptions{Logger: env.Logger})
+			if err != nil {
+				return nil, err
+			}
+			return &partStore{Store: st, partition: p, pub: h.recPub, changelog: env.Config.Topics.SinkChangelog,
+				log: log, logs: logQueue{pub: h.pub}, forget: h.sink.Forget}, nil
+		},
+		ChangelogRefused: func(m kafka.Message, err error) { h.pub.lost("changelog", m, err) },
+	}
+}
+
+// partnerProgress is a partner's group's view of the stage's progress.
+type partnerProgress struct {
+	pr *progress
+	h  *handler
+}
+
+func (p partnerProgress) Assigned(topic string, part int) { p.pr.assigned(p.h, topic, part) }
+func (p partnerProgress) Revoked(topic string, part int)  { p.pr.revoked(p.h, topic, part) }
+func (p partnerProgress) Processed(topic string, part, records, repeats int) {
+	p.pr.processed(p.h, topic, part, records)
+	if repeats > 0 && p.h.first { // every partner's group drops them: count them once
+		p.h.env.Metrics.Repeats.WithLabelValues(StageName).Add(float64(repeats))
+	}
 }
 
 // recordLinger is how long the record producer waits for more records
@@ -194,7 +252,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	} else {
 		g, gctx := errgroup.WithContext(ctx)
 		for _, gr := range s.groups {
-			g.Go(func() error { return gr.consumer.Run(gctx) })
+			g.Go(func() error { return gr.processor.Consume(gctx) })
 		}
 		err = g.Wait()
 	}
@@ -205,9 +263,9 @@ func (s *Stage) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, gr := range s.groups {
 		// Concurrently: each Sink may wait for its running deliveries, and
-		// the 30 s are for all of them together.
+		// the 30 s are for all of them together; the stores close after.
 		wg.Go(func() {
-			e := errors.Join(gr.handler.sink.Close(closeCtx), gr.handler.close())
+			e := errors.Join(gr.handler.sink.Close(closeCtx), gr.processor.Close())
 			mu.Lock()
 			errs = append(errs, e)
 			mu.Unlock()
@@ -220,28 +278,14 @@ func (s *Stage) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ownedStore is a partition's store, shared by the classified topic and
-// every retry tier of that partition number.
-type ownedStore struct {
-	store *partStore
-	refs  int
-	mu    sync.Mutex // one Process at a time per store
-	// marks are the highest classified-topic positions applied: a record
-	// the device or user stage wrote again after a crash is dropped
-	// before it is offered to the partner's rules. Only the classified
-	// partition's goroutine uses them.
-	marks *stage.SourceMarks
-}
-
 // marksKey is where a partner's store keeps its source marks: beside its
 // dedup markers, under its own prefix (so the changelog's key filter
 // keeps it), with a NUL no postback_id has.
 func marksKey(partnerID string) []byte { return partner.DedupKey(partnerID, "\x00source-marks") }
 
-// handler is one partner's: its stores hold only that partner's dedup
-// markers, under <state_dir>/sink/<partner_id>/<partition>.
+// handler is one partner's stage.Logic.
 type handler struct {
-	env     pipeline.Env
+	env     stage.Env
 	sink    *partner.Sink
 	pub     *publisher
 	recPub  *publisher // for partStore's rounds
@@ -249,104 +293,17 @@ type handler struct {
 	// known are the configured partners; first is the handler that also
 	// takes retry jobs of partners no longer configured, so that exactly
 	// one Sink logs them as skipped (no rule) rather than none.
-	known    map[string]bool
-	first    bool
-	progress *progress
-	mu       sync.Mutex
-	stores   map[int]*ownedStore
-	scratch  scratches
-}
-
-func (h *handler) dir(p int) string {
-	return filepath.Join(h.env.Config.StateDir, StageName, h.partner, strconv.Itoa(p))
-}
-
-// readinessName names the handler's partitions in the readiness report:
-// several partners' groups restore the same partition numbers at once.
-func (h *handler) readinessName() string { return StageName + "/" + h.partner }
-
-// Assigned opens (or shares) the partition's store, first catching up
-// with the changelog: the dedup markers only ever get set, so applying the
-// changelog over the local store, own writes included, yields every
-// postback any copy delivered.
-func (h *handler) Assigned(ctx context.Context, topic string, p int) (int64, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ps, ok := h.stores[p]
-	if !ok {
-		st, err := h.open(ctx, p)
-		if err != nil {
-			return 0, err
-		}
-		marks, err := stage.LoadSourceMarks(st, marksKey(h.partner))
-		if err != nil {
-			st.Close()
-			return 0, fmt.Errorf("sink %s partition %d: %w", h.partner, p, err)
-		}
-		ps = &ownedStore{store: &partStore{Store: st, partition: p, pub: h.recPub, changelog: h.env.Config.Topics.SinkChangelog,
-			log: h.env.Logger.With(zap.String("partner", h.partner)), logs: logQueue{pub: h.pub}}, marks: marks}
-		h.stores[p] = ps
-	}
-	ps.refs++
-	h.progress.assigned(h, topic, p)
-	off, ok, err := ps.store.Offset("in:" + topic)
-	if err != nil || !ok {
-		return stream.CommittedOffset, err
-	}
-	return off, nil
-}
-
-func (h *handler) open(ctx context.Context, p int) (state.Store, error) {
-	h.env.Readiness.MarkRestoring(h.readinessName(), p, true)
-	defer h.env.Readiness.MarkRestoring(h.readinessName(), p, false)
-	dir := h.dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	st, err := state.OpenBadger(dir, state.BadgerOptions{Logger: h.env.Logger})
-	if err != nil {
-		return nil, err
-	}
-	from, _, err := st.Offset(changelogPosName)
-	if err == nil {
-		var end, n int64
-		start := time.Now()
-		// The changelog is one topic for every partner (its keys name the
-		// partner); this store keeps only its own partner's markers, so
-		// that it stays as small as that partner's traffic.
-		end, n, err = stage.CatchUp(ctx, h.env.Dialer, h.env.Config.Kafka.Brokers, h.env.Config.Topics.SinkChangelog, p, from,
-			&keyFilter{Store: st, prefix: partner.DedupKey(h.partner, "")})
-		if err == nil {
-			var b state.Batch
-			b.SetOffset(changelogPosName, end)
-			err = st.Apply(&b)
-			h.env.Logger.Info("sink state caught up with changelog", zap.String("partner", h.partner), zap.Int("partition", p), zap.Int64("records", n), zap.Duration("took", time.Since(start)))
-		}
-	}
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("sink %s partition %d: %w", h.partner, p, err)
-	}
-	return st, nil
-}
-
-func (h *handler) owned(p int) (*ownedStore, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ps, ok := h.stores[p]
-	if !ok {
-		return nil, fmt.Errorf("%w: sink partition %d", stage.ErrNotOwned, p)
-	}
-	return ps, nil
+	known   map[string]bool
+	first   bool
+	scratch scratches
 }
 
 // scratch is a batch's working memory, reused from batch to batch (a
-// batch's jobs are some hundred bytes per record): the decoded jobs and the
-// changelog records. A sync.Pool would not do: it is emptied by every GC
-// cycle, and the stage runs several a second.
+// batch's jobs are some hundred bytes per record). A sync.Pool would not
+// do: it is emptied by every GC cycle, and the stage runs several a
+// second.
 type scratch struct {
 	jobs []partner.Job
-	msgs []kafka.Message
 }
 
 // scratches are the handler's idle scratches, one per partition batch
@@ -371,88 +328,85 @@ func (ss *scratches) get() *scratch {
 // and keeps it for the next batch.
 func (ss *scratches) put(sc *scratch) {
 	clear(sc.jobs)
-	clear(sc.msgs)
-	sc.jobs, sc.msgs = sc.jobs[:0], sc.msgs[:0]
+	sc.jobs = sc.jobs[:0]
 	ss.mu.Lock()
 	ss.free = append(ss.free, sc)
 	ss.mu.Unlock()
 }
 
-func (h *handler) Process(ctx context.Context, b stream.Batch) error {
-	start := time.Now()
-	ps, err := h.owned(b.Partition)
-	if err != nil {
-		return err
+// Hold waits until a retry tier's batch is due: its last job's due time
+// (the jobs of a tier come in the order they were scheduled). It runs
+// before the store is locked, so that a waiting tier does not hold up the
+// classified topic's batches (stage.Holder).
+func (h *handler) Hold(ctx context.Context, b stream.Batch) error {
+	if b.Topic == h.env.Config.Topics.Classified {
+		return nil
 	}
 	sc := h.scratch.get()
 	defer h.scratch.put(sc)
-	// The batch's offsets stay the whole batch's; only its jobs leave the
-	// repeats out.
-	fresh := b
-	classified := b.Topic == h.env.Config.Topics.Classified
-	if classified {
-		var repeats int
-		if fresh.Messages, repeats = ps.marks.Filter(b.Messages); repeats > 0 && h.first {
-			h.env.Metrics.Repeats.WithLabelValues(StageName).Add(float64(repeats))
-		}
-	}
-	// Decoded before the store is locked: a retry tier's batch waits here
-	// for its jobs' due time without holding up the classified topic's.
-	sc.jobs, err = h.jobs(ctx, fresh, sc.jobs[:0])
+	jobs, err := h.decode(b, sc.jobs[:0], false)
+	sc.jobs = jobs
 	if err != nil {
 		return err
 	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	writes, err := h.sink.Process(ctx, ps.store, sc.jobs)
-	if err != nil {
-		return err
-	}
-	if classified {
-		if w, ok := ps.marks.Write(); ok {
-			writes = append(writes, w)
+	var due time.Time
+	for i := range jobs {
+		if jobs[i].Due.After(due) {
+			due = jobs[i].Due
 		}
 	}
-	if len(writes) > 0 {
-		// The marks whose deliveries could not be recorded as they ended
-		// (ps.store.Record), and those of handed-off deliveries.
-		sc.msgs = slices.Grow(sc.msgs[:0], len(writes))
-		for _, w := range writes {
-			sc.msgs = append(sc.msgs, stream.AtPartition(kafka.Message{Topic: h.env.Config.Topics.SinkChangelog, Key: w.Key, Value: w.Value}, b.Partition))
-		}
-		refused, err := produce(ctx, h.env.Producer, sc.msgs)
-		if err != nil {
-			return err
-		}
-		for _, r := range refused {
-			h.pub.lost("changelog", sc.msgs[r.i], r.err)
-		}
+	wait := time.Until(due)
+	if wait <= 0 {
+		return nil
 	}
-	// The entries of the deliveries recorded as they ended go before the
-	// offset: a batch done has its delivery log written.
-	if err := ps.store.logs.flush(ctx); err != nil {
-		return err
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	batch := state.Batch{Writes: writes}
-	batch.SetOffset("in:"+b.Topic, b.NextOffset())
-	if err := ps.store.Apply(&batch); err != nil {
-		return fmt.Errorf("sink partition %d: apply: %w", b.Partition, err)
-	}
-	m := h.env.Metrics
-	h.progress.processed(h, b.Topic, b.Partition, len(b.Messages))
-	m.BatchRecords.WithLabelValues(StageName).Observe(float64(len(b.Messages)))
-	m.Lag.WithLabelValues(h.readinessName(), b.Topic, strconv.Itoa(b.Partition)).Set(float64(b.Lag()))
-	m.BatchSeconds.WithLabelValues(StageName).Observe(time.Since(start).Seconds())
-	return nil
 }
 
-// jobs decodes a batch: classified records (every one is offered to the
-// partner's rules), or the partner's own retry jobs, which wait until due;
-// other partners' retry jobs are skipped before any wait. A record that
-// cannot be decoded is logged and skipped: it cannot be delivered, and
-// holding the partition would stop every other postback behind it. The
-// jobs are appended to jobs.
-func (h *handler) jobs(ctx context.Context, b stream.Batch, jobs []partner.Job) ([]partner.Job, error) {
+// Process offers the batch's jobs to the partner's Sink, which records
+// each delivery as it ends (partStore); it returns the marks left to
+// write (stage.Logic). The batch's delivery-log entries are published
+// before it returns: a batch done has its delivery log written.
+func (h *handler) Process(ctx context.Context, in stage.Input) (stage.Result, error) {
+	ps, ok := in.Store.(*partStore)
+	if !ok {
+		return stage.Result{}, fmt.Errorf("sink %s: store is a %T, not the sink's", h.partner, in.Store)
+	}
+	sc := h.scratch.get()
+	defer h.scratch.put(sc)
+	var err error
+	b := stream.Batch{Topic: in.Topic, Partition: in.Partition, Messages: in.Messages}
+	if sc.jobs, err = h.jobs(ctx, b, sc.jobs[:0]); err != nil {
+		return stage.Result{}, err
+	}
+	writes, err := h.sink.Process(ctx, ps, sc.jobs)
+	if err != nil {
+		return stage.Result{}, err
+	}
+	if err := ps.logs.flush(ctx); err != nil {
+		return stage.Result{}, err
+	}
+	return stage.Result{Writes: writes}, nil
+}
+
+// jobs decodes a batch and reports its undecodable records (decode).
+func (h *handler) jobs(_ context.Context, b stream.Batch, jobs []partner.Job) ([]partner.Job, error) {
+	return h.decode(b, jobs, true)
+}
+
+// decode decodes a batch: classified records (every one is offered to the
+// partner's rules), or the partner's own retry jobs; other partners'
+// retry jobs are skipped. A record that cannot be decoded is skipped,
+// and reported when report is set (once per batch: Hold decodes a retry
+// batch too): it cannot be delivered, and holding the partition would
+// stop every other postback behind it. The jobs are appended to jobs.
+func (h *handler) decode(b stream.Batch, jobs []partner.Job, report bool) ([]partner.Job, error) {
 	jobs = slices.Grow(jobs, len(b.Messages))
 	retry := b.Topic != h.env.Config.Topics.Classified
 	for _, m := range b.Messages {
@@ -469,25 +423,14 @@ func (h *handler) jobs(ctx context.Context, b stream.Batch, jobs []partner.Job) 
 			err = checkPostbackID(j.Record.PostbackID)
 		}
 		if err != nil {
-			if h.first { // every partner's group reads it: report it once
+			if report && h.first { // every partner's group reads it: report it once
 				h.env.Logger.Error("undecodable record skipped", zap.String("topic", b.Topic), zap.Int("partition", b.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
 				h.env.Metrics.Rejects.WithLabelValues(StageName, "record").Inc()
 			}
 			continue
 		}
-		if retry {
-			if j.Partner != h.partner && (h.known[j.Partner] || !h.first) {
-				continue
-			}
-			if wait := time.Until(j.Due); wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-					return nil, ctx.Err()
-				}
-			}
+		if retry && j.Partner != h.partner && (h.known[j.Partner] || !h.first) {
+			continue
 		}
 		jobs = append(jobs, j)
 	}
@@ -519,35 +462,4 @@ func decodeClassified(v []byte) (schemas.Classified, error) {
 		return schemas.DecodeClassifiedJSON(v)
 	}
 	return schemas.DecodeClassified(v)
-}
-
-func (h *handler) Revoked(_ context.Context, topic string, p int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.progress.revoked(h, topic, p)
-	ps, ok := h.stores[p]
-	if !ok {
-		return
-	}
-	if ps.refs--; ps.refs > 0 {
-		return
-	}
-	delete(h.stores, p)
-	h.sink.Forget(ps.store)
-	if err := ps.store.close(); err != nil && !errors.Is(err, state.ErrClosed) {
-		h.env.Logger.Warn("closing sink state", zap.Int("partition", p), zap.Error(err))
-	}
-}
-
-func (h *handler) close() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var errs []error
-	for p, ps := range h.stores {
-		if err := ps.store.close(); err != nil && !errors.Is(err, state.ErrClosed) {
-			errs = append(errs, err)
-		}
-		delete(h.stores, p)
-	}
-	return errors.Join(errs...)
 }

@@ -3,7 +3,6 @@ package sinkstage
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"testing"
 	"time"
 
@@ -12,46 +11,12 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
-	"github.com/postbackd/postbackd/state"
 )
-
-// TestKeyFilterKeepsOwnPartner: a partner's store catching up with the
-// shared changelog keeps its own partner's markers and the offsets only.
-func TestKeyFilterKeepsOwnPartner(t *testing.T) {
-	st := state.NewMemory()
-	f := &keyFilter{Store: st, prefix: partner.DedupKey("a", "")}
-	ws := []state.Write{
-		{Key: partner.DedupKey("a", "p1"), Value: []byte("x")},
-		{Key: partner.DedupKey("b", "p1"), Value: []byte("x")},
-		{Key: partner.DedupKey("ab", "p2"), Value: []byte("x")}, // a prefix of another id must not match
-	}
-	b := state.Batch{Writes: ws}
-	b.SetOffset("changelog", 7)
-	if err := f.Apply(&b); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Load([]state.Write{{Key: partner.DedupKey("a", "p3"), Value: []byte("x")}, {Key: partner.DedupKey("c", "p3"), Value: []byte("x")}}); err != nil {
-		t.Fatal(err)
-	}
-	for key, want := range map[string]bool{"d/a/p1": true, "d/a/p3": true, "d/b/p1": false, "d/ab/p2": false, "d/c/p3": false} {
-		_, err := st.Get([]byte(key))
-		if got := err == nil; got != want || (err != nil && !errors.Is(err, state.ErrNotFound)) {
-			t.Errorf("%s kept %v (err %v), want %v", key, got, err, want)
-		}
-	}
-	if off, ok, err := st.Offset("changelog"); err != nil || !ok || off != 7 {
-		t.Errorf("changelog offset %d %v %v, want 7", off, ok, err)
-	}
-	if len(ws) != 3 || string(ws[1].Key) != "d/b/p1" {
-		t.Error("the caller's writes were modified")
-	}
-}
 
 // TestProgressCountsEachRecordOnce: every partner's group reads every
 // record; the stage's records-in metric counts a record once, when every
@@ -96,7 +61,7 @@ func TestProgressCountsEachRecordOnce(t *testing.T) {
 // so that exactly one Sink logs them as skipped.
 func TestJobsOnlyOwnPartnersRetries(t *testing.T) {
 	cfg := &config.Config{Topics: config.Topics{Classified: "cl", DeliveryRetry: "retry"}}
-	env := pipeline.Env{Config: cfg, Logger: zap.NewNop(), Metrics: stage.NewMetrics(nil)}
+	env := stage.Env{Config: cfg, Logger: zap.NewNop(), Metrics: stage.NewMetrics(nil)}
 	known := map[string]bool{"a": true, "b": true}
 	msg := func(off int64, partnerID string, due time.Time) kafka.Message {
 		v, err := json.Marshal(partner.Job{Partner: partnerID, Due: due, Record: schemas.Classified{PostbackID: "pb-" + partnerID}})
@@ -132,16 +97,12 @@ func TestScratchReuse(t *testing.T) {
 	var ss scratches
 	sc := ss.get()
 	sc.jobs = append(sc.jobs, partner.Job{Record: schemas.Classified{PostbackID: "old"}})
-	sc.msgs = append(sc.msgs, kafka.Message{Key: []byte("old"), Value: []byte("old")})
 	ss.put(sc)
-	if len(sc.jobs) != 0 || len(sc.msgs) != 0 {
-		t.Fatal("put left the batch's jobs or records in the scratch")
+	if len(sc.jobs) != 0 {
+		t.Fatal("put left the batch's jobs in the scratch")
 	}
 	if j := sc.jobs[:1][0]; j.Record.PostbackID != "" {
 		t.Errorf("the scratch still holds the last batch's job %q", j.Record.PostbackID)
-	}
-	if m := sc.msgs[:1][0]; m.Key != nil || m.Value != nil {
-		t.Errorf("the scratch still holds the last batch's record %q", m.Key)
 	}
 	if got := ss.get(); got != sc {
 		t.Error("the next batch got a new scratch, not the idle one")

@@ -57,8 +57,8 @@ type bigLogic struct {
 	fakeDeadLetters
 }
 
-func (l bigLogic) Process(st state.Store, p int, msgs []kafka.Message) (Result, error) {
-	res, err := l.countLogic.Process(st, p, msgs)
+func (l bigLogic) Process(ctx context.Context, in Input) (Result, error) {
+	res, err := l.countLogic.Process(ctx, in)
 	for i := range res.Outputs {
 		if string(res.Outputs[i].Key) == "big" {
 			res.Outputs[i].Value = bytes.Repeat([]byte("x"), 4096)
@@ -72,7 +72,7 @@ func (l bigLogic) Process(st state.Store, p int, msgs []kafka.Message) (Result, 
 // others' outputs produced, the offset moved past all of them.
 func TestOneRecordCannotStopAStage(t *testing.T) {
 	p := &fakeProducer{}
-	s, err := NewStateful(StatefulConfig{Stage: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
+	s, err := New(Config{Name: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
 		Producer: p, Logic: bigLogic{}, MaxMessageBytes: 2048})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func (r *refusingProducer) Produce(ctx context.Context, msgs ...kafka.Message) e
 // batch's other records are written, the state and offset move on.
 func TestBrokerRefusalGoesToTheDeadletter(t *testing.T) {
 	p := &refusingProducer{}
-	s, err := NewStateful(StatefulConfig{Stage: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
+	s, err := New(Config{Name: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
 		Producer: p, Logic: bigLogic{}})
 	if err != nil {
 		t.Fatal(err)

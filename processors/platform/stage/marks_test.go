@@ -187,7 +187,7 @@ func TestOutOfRangeSourceIsNoMark(t *testing.T) {
 func TestFarRepeatsAreLogged(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	p := &fakeProducer{}
-	s, err := NewStateful(StatefulConfig{Stage: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
+	s, err := New(Config{Name: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
 		Producer: p, Logic: countLogic{}, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -282,4 +283,41 @@ func applySplit(st state.Store, writes []state.Write, offsets map[string]int64) 
 		return err
 	}
 	return applySplit(st, writes[half:], offsets)
+}
+
+// keyFilter is a store as a RestoreCatchUp catch-up sees it: the
+// changelog may hold the state of several stores (the sink's one per
+// partner), and only keys under prefix are kept. Dropping the others is a
+// byte comparison per record and keeps each store as small as its own
+// traffic.
+type keyFilter struct {
+	state.Store
+	prefix []byte
+}
+
+var _ state.BulkLoader = (*keyFilter)(nil)
+
+func (f *keyFilter) keep(ws []state.Write) []state.Write {
+	out := ws[:0:0]
+	for _, w := range ws {
+		if bytes.HasPrefix(w.Key, f.prefix) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func (f *keyFilter) Apply(b *state.Batch) error {
+	fb := state.Batch{Writes: f.keep(b.Writes), Offsets: b.Offsets}
+	return f.Store.Apply(&fb)
+}
+
+// Load keeps the underlying store's bulk path (CatchUp uses it when the
+// store has one).
+func (f *keyFilter) Load(ws []state.Write) error {
+	ws = f.keep(ws)
+	if l, ok := f.Store.(state.BulkLoader); ok {
+		return l.Load(ws)
+	}
+	return f.Store.Apply(&state.Batch{Writes: ws})
 }

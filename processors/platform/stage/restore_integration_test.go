@@ -18,14 +18,14 @@ import (
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
-	"github.com/postbackd/postbackd/state"
 )
 
 // deviceLogic runs the device classifier and outputs classified records
 // as Avro, as the device stage does.
 type deviceLogic struct{ c *classify.Device }
 
-func (l deviceLogic) Process(st state.Store, _ int, msgs []kafka.Message) (stage.Result, error) {
+func (l deviceLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
+	st, msgs := in.Store, in.Messages
 	inputs := make([]schemas.Input, len(msgs))
 	for i, m := range msgs {
 		in, err := schemas.DecodeInput(m.Value)
@@ -133,10 +133,10 @@ func TestIntegrationRestoreFromChangelog(t *testing.T) {
 	if testing.Short() {
 		devices = 10_000
 	}
-	newCopy := func(dir string) (*stage.Stateful, *capturing) {
+	newCopy := func(dir string) (*stage.Processor, *capturing) {
 		p := &capturing{real: real, changelog: changelog}
-		sf, err := stage.NewStateful(stage.StatefulConfig{
-			Stage: "device", ChangelogTopic: changelog, StateDir: dir, Brokers: brokers,
+		sf, err := stage.New(stage.Config{
+			Name: "device", ChangelogTopic: changelog, StateDir: dir, Brokers: brokers,
 			Producer: p, Logic: deviceLogic{classify.NewDevice(nil)}, Metrics: metrics,
 		})
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package devmode
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/postbackd/postbackd/processors/devtools/demopartner"
-	"github.com/postbackd/postbackd/processors/devtools/devmode"
 )
 
 // demoPartner is the loopback HTTP endpoint every demo partner's rules
@@ -19,10 +18,10 @@ type demoPartner struct {
 	url string
 }
 
-// partnerStats is what the demo partner received, per partner.
-type partnerStats map[string]partnerReceived
+// PartnerStats is what the demo partner received, per partner.
+type PartnerStats map[string]PartnerReceived
 
-type partnerReceived struct {
+type PartnerReceived struct {
 	Requests, Unique, Duplicates int64
 	Types                        map[string]int64 // unique postbacks by record type
 	Methods                      map[string]int64 // calls by HTTP method
@@ -37,11 +36,11 @@ func startDemoPartner(logger *zap.Logger) (*demoPartner, error) {
 	return &demoPartner{srv: srv, url: url}, nil
 }
 
-func (d *demoPartner) stats() partnerStats {
+func (d *demoPartner) stats() PartnerStats {
 	st := d.srv.Stats()
-	s := make(partnerStats, len(st.Partners))
+	s := make(PartnerStats, len(st.Partners))
 	for id, p := range st.Partners {
-		s[id] = partnerReceived{
+		s[id] = PartnerReceived{
 			Requests: int64(p.Received), Unique: int64(p.Unique), Duplicates: int64(p.Duplicates),
 			Types: widen(p.ByType), Methods: widen(p.ByMethod),
 		}
@@ -58,10 +57,10 @@ func widen(m map[string]int) map[string]int64 {
 }
 
 // received is stats in the form the live view shows.
-func (d *demoPartner) received() map[string]devmode.Received {
-	out := make(map[string]devmode.Received)
+func (d *demoPartner) received() map[string]Received {
+	out := make(map[string]Received)
 	for id, p := range d.stats() {
-		out[id] = devmode.Received{Requests: p.Requests, Unique: p.Unique, Duplicates: p.Duplicates}
+		out[id] = Received{Requests: p.Requests, Unique: p.Unique, Duplicates: p.Duplicates}
 	}
 	return out
 }

@@ -1,46 +1,12 @@
 package pipeline
 
 import (
-	"context"
-	"errors"
 	"fmt"
 
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/zap"
 
 	"github.com/postbackd/postbackd/processors/platform/stage"
-	"github.com/postbackd/postbackd/processors/platform/stream"
 )
-
-// statefulStage is a consumer of one input topic driving a Logic through
-// the runtime's per-partition stores.
-type statefulStage struct {
-	stateful *stage.Stateful
-	consumer *stream.Consumer
-}
-
-func newStatefulStage(env Env, name, input, changelog string, logic stage.Logic) (statefulStage, error) {
-	sf, err := stage.NewStateful(stage.StatefulConfig{
-		Stage: name, ChangelogTopic: changelog, StateDir: env.Config.StateDir,
-		Brokers: env.Config.Kafka.Brokers, Dialer: env.Dialer, Producer: env.Producer, Logic: logic,
-		Metrics: env.Metrics, Readiness: env.Readiness, Logger: env.Logger.With(zap.String("stage", name)),
-		MaxMessageBytes: env.maxMessageBytes(),
-	})
-	if err != nil {
-		return statefulStage{}, err
-	}
-	c, err := stream.NewConsumer(env.consumerConfig(name, input), sf)
-	if err != nil {
-		return statefulStage{}, err
-	}
-	return statefulStage{stateful: sf, consumer: c}, nil
-}
-
-// Run consumes until ctx is cancelled, drains, and closes the stores.
-func (s statefulStage) Run(ctx context.Context) error {
-	err := s.consumer.Run(ctx)
-	return errors.Join(err, s.stateful.Close())
-}
 
 // deadLetters writes a stage's refused inputs to its deadletter topic;
 // embedded in a stage's logic it makes it a stage.DeadLetterer, so that

@@ -20,7 +20,8 @@ import (
 // outputs the record with the count.
 type countLogic struct{}
 
-func (countLogic) Process(st state.Store, _ int, msgs []kafka.Message) (Result, error) {
+func (countLogic) Process(_ context.Context, in Input) (Result, error) {
+	st, msgs := in.Store, in.Messages
 	counts := make(map[string]uint64)
 	var res Result
 	for i, m := range msgs {
@@ -73,9 +74,9 @@ func batchOf(first int64, keys ...string) stream.Batch {
 	return b
 }
 
-func newTestStateful(t *testing.T, p Producer) (*Stateful, state.Store) {
+func newTestStateful(t *testing.T, p Producer) (*Processor, state.Store) {
 	t.Helper()
-	s, err := NewStateful(StatefulConfig{Stage: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"}, Producer: p, Logic: countLogic{}})
+	s, err := New(Config{Name: "count", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"}, Producer: p, Logic: countLogic{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,4 +245,16 @@ func TestChangelogOnlyAfterOutputsAcknowledged(t *testing.T) {
 	if len(ok.calls) != 2 || ok.calls[0][0].Topic != "out" || ok.calls[1][0].Topic != "cl" {
 		t.Fatalf("want outputs then changelog in two calls, got %d calls", len(ok.calls))
 	}
+}
+
+// keep makes p own partition part with st, as an assignment would.
+func (p *Processor) keep(part int, st state.Store) error {
+	m, err := LoadSourceMarks(st, p.cfg.MarksKey)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.stores[part] = &owned{refs: 1, store: st, marks: m}
+	p.mu.Unlock()
+	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package devmode
 
 import (
 	"context"
@@ -6,21 +6,19 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/postbackd/postbackd/processors/devtools/devmode"
 )
 
 // devWatch drives a dev run once the pipeline is up: it feeds traffic,
 // shows progress, decides when the run is over and stops the pipeline.
 type devWatch struct {
-	opts            devOptions
+	opts            Options
 	pipeline        *devPipeline
 	feed            *feeder
 	partner         *demoPartner
 	deadletterTopic string
 	eventsByDevice  string
 	eventsByUser    string
-	progress        *devmode.Progress
+	progress        *Progress
 	logger          *zap.Logger
 
 	start time.Time
@@ -41,9 +39,9 @@ const (
 
 // run returns a result whenever it can print a meaningful summary, with an
 // error when the run did not end as asked.
-func (w *devWatch) run(ctx context.Context) (*devResult, error) {
-	if w.opts.duration > 0 {
-		w.feed.until = time.Now().Add(w.opts.duration)
+func (w *devWatch) run(ctx context.Context) (*Result, error) {
+	if w.opts.Duration > 0 {
+		w.feed.until = time.Now().Add(w.opts.Duration)
 	}
 	w.start = time.Now()
 	feedDone := make(chan error, 1)
@@ -55,7 +53,7 @@ func (w *devWatch) run(ctx context.Context) (*devResult, error) {
 		feeding              = true
 		drainDeadline        time.Time
 		lastShown            time.Time
-		last                 devmode.Snapshot
+		last                 Snapshot
 		lastFingerprint      string
 		unchangedSince       time.Time
 		settled, interrupted bool
@@ -76,7 +74,7 @@ loop:
 		case err := <-feedDone:
 			feedDone = nil
 			feeding = false
-			drainDeadline = time.Now().Add(w.opts.drainTimeout)
+			drainDeadline = time.Now().Add(w.opts.DrainTimeout)
 			if err != nil {
 				runErr = err
 				break loop
@@ -101,14 +99,14 @@ loop:
 				// moves, not by how long it takes, so a busy machine
 				// only makes it slower.
 				lastFingerprint, unchangedSince = fp, now
-				drainDeadline = now.Add(w.opts.drainTimeout)
+				drainDeadline = now.Add(w.opts.DrainTimeout)
 			}
 			if w.caughtUp(snap, counts, retries) && now.Sub(unchangedSince) >= settleFor {
 				settled = true
 				break loop
 			}
 			if now.After(drainDeadline) {
-				w.logger.Warn("drain stalled: nothing moved", zap.Duration("drain_timeout", w.opts.drainTimeout))
+				w.logger.Warn("drain stalled: nothing moved", zap.Duration("drain_timeout", w.opts.DrainTimeout))
 				break loop
 			}
 		}
@@ -127,12 +125,12 @@ loop:
 	}
 	w.progress.Show(final)
 	w.progress.Done()
-	res := &devResult{
-		summary: devmode.Summary{Snapshot: final, Took: time.Since(w.start), Settled: settled},
-		partner: w.partner.stats(),
+	res := &Result{
+		Summary: Summary{Snapshot: final, Took: time.Since(w.start), Settled: settled},
+		Partner: w.partner.stats(),
 	}
 	if w.pipeline.sinkErr != nil {
-		res.summary.SinkNote = "the sink did not start: " + w.pipeline.sinkErr.Error()
+		res.Summary.SinkNote = "the sink did not start: " + w.pipeline.sinkErr.Error()
 	}
 	switch {
 	case runErr != nil:
@@ -141,8 +139,8 @@ loop:
 		return res, fmt.Errorf("stop pipeline: %w", stopErr)
 	case interrupted:
 		return res, nil
-	case !settled && w.opts.events > 0:
-		return res, fmt.Errorf("%w (drain timeout %s)", errNotSettled, w.opts.drainTimeout)
+	case !settled && w.opts.Events > 0:
+		return res, fmt.Errorf("%w (drain timeout %s)", errNotSettled, w.opts.DrainTimeout)
 	}
 	return res, nil
 }
@@ -160,13 +158,13 @@ func (w *devWatch) stopPipeline() error {
 
 // snapshot reads every counter of the run; retries are the sink's retry
 // jobs produced.
-func (w *devWatch) snapshot() (devmode.Snapshot, devmode.PipelineCounts, int64, error) {
-	counts, err := devmode.ReadPipeline(w.pipeline.registry, w.deadletterTopic)
+func (w *devWatch) snapshot() (Snapshot, PipelineCounts, int64, error) {
+	counts, err := ReadPipeline(w.pipeline.registry, w.deadletterTopic)
 	if err != nil {
-		return devmode.Snapshot{}, counts, 0, err
+		return Snapshot{}, counts, 0, err
 	}
 	byType, retries := w.pipeline.classified.counts()
-	return devmode.Snapshot{
+	return Snapshot{
 		Elapsed:     time.Since(w.start),
 		Generated:   w.feed.generated.Load(),
 		Malformed:   w.feed.malformed.Load(),
@@ -180,7 +178,7 @@ func (w *devWatch) snapshot() (devmode.Snapshot, devmode.PipelineCounts, int64, 
 
 // caughtUp says every stage has read what the stage before it wrote; the
 // sink reads the classified records and its own retry jobs.
-func (w *devWatch) caughtUp(s devmode.Snapshot, c devmode.PipelineCounts, retries int64) bool {
+func (w *devWatch) caughtUp(s Snapshot, c PipelineCounts, retries int64) bool {
 	if c.RecordsIn["normalize"] < s.Generated ||
 		c.RecordsIn["device"] < c.RecordsOut["normalize"][w.eventsByDevice] ||
 		c.RecordsIn["user"] < c.RecordsOut["device"][w.eventsByUser] {
@@ -193,6 +191,6 @@ func (w *devWatch) caughtUp(s devmode.Snapshot, c devmode.PipelineCounts, retrie
 }
 
 // fingerprint changes whenever any output of the run changes.
-func fingerprint(s devmode.Snapshot, c devmode.PipelineCounts, retries int64) string {
+func fingerprint(s Snapshot, c PipelineCounts, retries int64) string {
 	return fmt.Sprint(c.RecordsIn, c.RecordsOut, s.Classified, s.Sink, s.Received, retries)
 }

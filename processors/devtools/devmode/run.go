@@ -1,4 +1,4 @@
-package main
+package devmode
 
 import (
 	"context"
@@ -6,43 +6,36 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
-	"github.com/postbackd/postbackd/processors/devtools/devmode"
 	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
-// devResult is what a dev run ends with; tests compare its parts.
-type devResult struct {
-	summary devmode.Summary
-	partner partnerStats // the demo partner's own record
+// Result is what a dev run ends with; tests compare its parts.
+type Result struct {
+	Summary Summary
+	Partner PartnerStats // the demo partner's own record
 }
 
 // errNotSettled is returned by a run with --events whose records were not
 // all processed in time.
 var errNotSettled = errors.New("the pipeline did not process every generated record in time")
 
-// runDev runs the local demo: broker, demo partner, pipeline and traffic,
-// with live progress on stdout and a summary at the end.
-func runDev(ctx context.Context, o devOptions, env *environment) (*devResult, error) {
-	logger, err := o.logs.logger()
-	if err != nil {
-		return nil, err
-	}
-	defer logger.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
-	// Client warnings (a broker connection timing out) come with stack
-	// traces in console format, which bury the progress view.
-	logger = logger.WithOptions(zap.AddStacktrace(zapcore.DPanicLevel))
+// Run runs the local demo: broker, demo partner, pipeline and traffic,
+// with live progress on stdout and a summary at the end. o must be
+// Validated.
+func Run(ctx context.Context, o Options, stdout io.Writer, logger *zap.Logger) (*Result, error) {
+	var err error
 
-	settings := devRunSettings{partitions: o.partitions, runID: "postbackd-dev-" + randomHex(4)}
-	if o.brokers != "" {
-		settings.brokers = strings.Split(o.brokers, ",")
+	settings := devRunSettings{partitions: o.Partitions, runID: "postbackd-dev-" + randomHex(4)}
+	if o.Brokers != "" {
+		settings.brokers = strings.Split(o.Brokers, ",")
 	} else {
 		brokers, stop, err := startInProcessBroker()
 		if err != nil {
@@ -64,11 +57,11 @@ func runDev(ctx context.Context, o devOptions, env *environment) (*devResult, er
 	defer partner.Close()
 	settings.partnerURL = partner.url
 
-	cfg, err := devConfig(o.configPath, settings)
+	cfg, err := devConfig(o.Config, settings)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(env.stdout, "postbackd dev: brokers %s, topics %s*, demo partner %s\n",
+	fmt.Fprintf(stdout, "postbackd dev: brokers %s, topics %s*, demo partner %s\n",
 		strings.Join(cfg.Kafka.Brokers, ","), cfg.Topics.Prefix, partner.url)
 
 	p, err := startDevPipeline(ctx, cfg, logger)
@@ -76,7 +69,7 @@ func runDev(ctx context.Context, o devOptions, env *environment) (*devResult, er
 		return nil, fmt.Errorf("start pipeline: %w", err)
 	}
 	if p.sinkErr != nil {
-		fmt.Fprintf(env.stdout, "postbackd dev: running without the sink: %v\n", p.sinkErr)
+		fmt.Fprintf(stdout, "postbackd dev: running without the sink: %v\n", p.sinkErr)
 	}
 
 	producer, err := stream.NewProducer(pipeline.ProducerConfig(cfg, nil, logger))
@@ -86,19 +79,19 @@ func runDev(ctx context.Context, o devOptions, env *environment) (*devResult, er
 	defer producer.Close()
 	feed := &feeder{
 		gen: generator.New(generator.Config{
-			Seed: o.seed, Devices: o.devices, MalformedRate: devMalformedRate,
+			Seed: o.Seed, Devices: o.Devices, MalformedRate: devMalformedRate,
 		}),
-		producer: producer, topic: cfg.Topics.RawEvents, rate: o.rate, limit: o.events,
+		producer: producer, topic: cfg.Topics.RawEvents, rate: o.Rate, limit: o.Events,
 	}
 	w := &devWatch{
 		opts: o, pipeline: p, feed: feed, partner: partner,
 		deadletterTopic: cfg.Topics.Deadletter, eventsByDevice: cfg.Topics.EventsByDevice, eventsByUser: cfg.Topics.EventsByUser,
-		progress: devmode.NewProgress(env.stdout, isTerminal(env.stdout)), logger: logger,
+		progress: NewProgress(stdout, isTerminal(stdout)), logger: logger,
 	}
 	res, err := w.run(ctx)
 	if res != nil {
-		fmt.Fprintln(env.stdout)
-		if werr := res.summary.Write(env.stdout); werr != nil {
+		fmt.Fprintln(stdout)
+		if werr := res.Summary.Write(stdout); werr != nil {
 			err = errors.Join(err, werr)
 		}
 	}

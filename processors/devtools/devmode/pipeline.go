@@ -1,4 +1,4 @@
-package main
+package devmode
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/sinks/partner"
 )
 
 // devPipeline is a pipeline started by dev mode, with what dev mode reads
@@ -48,7 +49,14 @@ func startDevPipeline(ctx context.Context, cfg *config.Config, logger *zap.Logge
 
 // tryDevPipeline starts the stages and waits until they report started.
 func tryDevPipeline(ctx context.Context, cfg *config.Config, logger *zap.Logger, withSink bool) (*devPipeline, error) {
-	stages := map[string]bool{"normalize": true, "device": true, "user": true, "sink": withSink}
+	var sc *partner.Config
+	if withSink {
+		c, err := partner.FromConfig(cfg, true)
+		if err != nil {
+			return nil, err
+		}
+		sc = &c
+	}
 	// A fresh registry per attempt: the stages register their series on it
 	// and a second registration would panic.
 	p := &devPipeline{
@@ -57,14 +65,18 @@ func tryDevPipeline(ctx context.Context, cfg *config.Config, logger *zap.Logger,
 		done:       make(chan error, 1),
 	}
 	var readiness atomic.Pointer[stage.Readiness]
-	hooks := &pipelineHooks{registry: p.registry, env: func(e *pipeline.Env) {
-		p.classified.Producer = e.Producer
-		e.Producer = p.classified
-		readiness.Store(e.Readiness)
-	}}
+	opts := pipeline.RunOptions{
+		Logger: logger, Registry: p.registry,
+		Producer: func(real stage.Producer) stage.Producer {
+			p.classified.Producer = real
+			return p.classified
+		},
+		Readiness: func(r *stage.Readiness) { readiness.Store(r) },
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
-	go func() { p.done <- runPipeline(pctx, cfg, stages, logger, hooks) }()
+	stages := pipeline.Topology(cfg, sc, partner.WithVersion("dev"))
+	go func() { p.done <- pipeline.Run(pctx, cfg, stages, opts) }()
 
 	deadline := time.NewTimer(readyTimeout)
 	defer deadline.Stop()

@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+)
+
+// RunOptions are what a caller of Run may set; the zero value is what
+// `postbackd run` uses.
+type RunOptions struct {
+	Logger *zap.Logger // default: no logs
+	// Registry takes every series of the process (default a new one).
+	Registry *prometheus.Registry
+	// Producer, when set, is given the process's producer and returns the
+	// one the stages use: dev mode counts the records they write.
+	Producer func(stage.Producer) stage.Producer
+	// Readiness, when set, is given the process's readiness tracker once
+	// the stages are built.
+	Readiness func(*stage.Readiness)
+}
+
+// Run builds the stages inside-out (Kafka dialer, topics, producer, the
+// shared Env, each stage) and runs them with the health and metrics
+// listener until ctx is cancelled; every stage drains its batch in flight
+// before Run returns. One failing stage stops the others and Run returns
+// its error, so that the process exits non-zero and its supervisor
+// restarts it while the group moves its partitions, rather than running
+// on with a stage missing.
+func Run(ctx context.Context, cfg *config.Config, stages []stage.Stage, opts RunOptions) error {
+	logger := opts.Logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	dialer, err := Dialer(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	topics, err := stage.Topics(stages)
+	if err != nil {
+		return err
+	}
+	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers, Dialer: dialer, Logger: logger}, topics...); err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	producer, err := stream.NewProducer(ProducerConfig(cfg, dialer, logger))
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+
+	env := stage.Env{
+		Config: cfg, Dialer: dialer, Producer: producer, Registerer: reg,
+		Metrics: stage.NewMetrics(reg), Readiness: stage.NewReadiness(), Logger: logger,
+	}
+	if opts.Producer != nil {
+		env.Producer = opts.Producer(producer)
+	}
+	// While the broker is away producing pauses (nothing is dropped, no
+	// stage stops): /readyz and the postbackd_broker_* series say so.
+	env.Readiness.AddCheck(producer.Ready)
+	reg.MustRegister(stage.BrokerCollector(producer))
+	runners := make([]stage.Runner, 0, len(stages))
+	for _, s := range stages {
+		r, err := s.Build(env)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		runners = append(runners, r)
+	}
+	if opts.Readiness != nil {
+		opts.Readiness(env.Readiness)
+	}
+
+	health := &stage.HealthServer{Addr: cfg.HTTP.Listen, Readiness: env.Readiness, Gatherer: reg, Logger: logger}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range runners {
+		g.Go(func() error { return r.Run(gctx) })
+	}
+	g.Go(func() error { return health.Run(gctx) })
+	env.Readiness.MarkStarted()
+	logger.Info("pipeline running", zap.Strings("brokers", cfg.Kafka.Brokers), zap.Strings("stages", stage.Names(stages)))
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	logger.Info("pipeline stopped", zap.Error(err))
+	return err
+}

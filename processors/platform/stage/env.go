@@ -1,0 +1,89 @@
+package stage
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+)
+
+// Env is what every stage of a process shares: one config, one producer,
+// one metrics registry, one readiness tracker, one logger.
+type Env struct {
+	Config    *config.Config
+	Dialer    *kafka.Dialer // TLS/SASL; nil for plain TCP
+	Producer  Producer
+	Metrics   *Metrics
+	Readiness *Readiness
+	Logger    *zap.Logger
+	// Registerer takes the series a stage adds of its own (the sink's per
+	// partner); nil registers nothing.
+	Registerer prometheus.Registerer
+	// Consumer tunes the stages' consumers; zero fields take stream's
+	// defaults. A test seam for quick rebalances.
+	Consumer stream.ConsumerConfig
+}
+
+// WithDefaults returns e with a no-op logger, unregistered metrics and a
+// fresh readiness tracker where it has none, or an error when it has no
+// config or producer.
+func (e Env) WithDefaults() (Env, error) {
+	if e.Config == nil || e.Producer == nil {
+		return e, fmt.Errorf("%w: config and producer required", ErrInvalidConfig)
+	}
+	if e.Logger == nil {
+		e.Logger = zap.NewNop()
+	}
+	if e.Metrics == nil {
+		e.Metrics = NewMetrics(nil)
+	}
+	if e.Readiness == nil {
+		e.Readiness = NewReadiness()
+	}
+	return e, nil
+}
+
+// ConsumerConfig is a stage's consumer settings: group
+// <group_prefix>.<group>, reading topics.
+func (e Env) ConsumerConfig(group string, topics ...string) stream.ConsumerConfig {
+	c := e.Consumer
+	c.Brokers = e.Config.Kafka.Brokers
+	c.Dialer = e.Dialer
+	c.GroupID = e.Config.Kafka.GroupPrefix + "." + group
+	c.Topics = topics
+	c.Logger = e.Logger
+	return c
+}
+
+// MaxMessageBytes is kafka.max_message_bytes, or its default for a config
+// built in code rather than loaded.
+func MaxMessageBytes(cfg *config.Config) int {
+	if n := cfg.Kafka.MaxMessageBytes; n > 0 {
+		return n
+	}
+	return DefaultMaxMessageBytes
+}
+
+// Processor builds the Processor of a stage named name reading topics in
+// group <group_prefix>.<name>, with what e shares; cfg gives the rest
+// (Logic, ChangelogTopic, ...).
+func (e Env) Processor(name string, cfg Config, topics ...string) (*Processor, error) {
+	e, err := e.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	log := e.Logger.With(zap.String("stage", name))
+	cfg.Name = name
+	cfg.Consumer = e.ConsumerConfig(name, topics...)
+	cfg.Consumer.Logger = log
+	cfg.StateDir = e.Config.StateDir
+	cfg.Producer, cfg.Metrics, cfg.Readiness, cfg.Logger = e.Producer, e.Metrics, e.Readiness, log
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = MaxMessageBytes(e.Config)
+	}
+	return New(cfg)
+}

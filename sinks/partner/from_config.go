@@ -1,0 +1,28 @@
+package partner
+
+import (
+	"errors"
+
+	"github.com/postbackd/postbackd/processors/platform/config"
+)
+
+// FromConfig parses the sink section of cfg, checks its endpoints and,
+// with withSecrets, reads its partners' signing secrets, reporting every
+// problem with file, line and field like the rest of the file, so that a
+// bad sink section is refused at start, before anything connects to
+// Kafka. withSecrets false is check-config --skip-secrets, on a machine
+// that does not hold them.
+func FromConfig(cfg *config.Config, withSecrets bool) (Config, error) {
+	if cfg == nil {
+		return Config{}, errors.New("no configuration")
+	}
+	sc, problems := ParseConfig(cfg.File, &cfg.Sink, cfg.KnownApp)
+	problems = append(problems, CheckEndpoints(cfg.File, &cfg.Sink, sc)...)
+	if withSecrets {
+		problems = append(problems, ReadSecrets(cfg.File, &cfg.Sink, &sc)...)
+	}
+	if len(problems) > 0 {
+		return sc, config.Problems(problems)
+	}
+	return sc, nil
+}
