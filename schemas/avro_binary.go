@@ -9,12 +9,10 @@ import (
 
 // Hand-written Avro binary encoding for postbackd's fixed schemas.
 //
-// Why not goavro's generic codec on the hot path: measured on the project's
-// shared 2-core machine (go test -bench Classified ./schemas), a classified
-// record's single-object encode + decode costs 6.9 µs and 77 allocations
-// through goavro's map-based codec (BenchmarkClassifiedGoavro; ~1.3 µs / 42
-// allocs on an idle machine) against 0.55 µs and 10 allocations, the decoded
-// strings, here (BenchmarkClassifiedAvro). The bytes are the Avro binary
+// Why not goavro's generic codec on the hot path: its map-based codec takes
+// several times the time and allocations of this one for a classified
+// record (BenchmarkClassifiedGoavro against BenchmarkClassifiedAvro; the
+// figures are in docs/ARCHITECTURE.md, "Measurements"). The bytes are the Avro binary
 // encoding of the embedded .avsc schemas: TestAvroCompat encodes with one
 // implementation and decodes with the other, both ways, on random records.
 

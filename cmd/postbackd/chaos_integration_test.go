@@ -30,7 +30,7 @@ import (
 // makes it slower.
 const chaosStall = 3 * time.Minute
 
-// TestIntegrationChaos is the exactly-once test of ARCHITECTURE.md
+// TestIntegrationChaos is the exactly-once test of docs/ARCHITECTURE.md
 // ("Delivery semantics"): three copies of the classification stages share
 // a stream whose devices' events lie weeks apart, far beyond the 7-day
 // dedup horizon, with users on one device and across devices, a few device

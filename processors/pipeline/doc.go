@@ -1,8 +1,10 @@
-// Package pipeline wires postbackd's classification stages onto Kafka:
-// normalize (raw topics to events.by-device, rejects to the deadletter),
-// classify-device (events.by-device to classified and events.by-user) and
-// classify-user (events.by-user to classified). Each stage has a Run(ctx)
-// entry; cmd/postbackd runs the ones asked for, in one process or many.
+// Package pipeline is postbackd's topology (docs/ARCHITECTURE.md,
+// "Stages"): normalize (raw topics to events.by-device, rejects to the
+// deadletter), device (events.by-device to classified and
+// events.by-user), user (events.by-user to classified) and the sink
+// (sinks/sinkstage), listed by Topology, and Run, the process that builds
+// and runs any selection of them: `postbackd run --stages` and
+// `postbackd dev` both call it.
 //
 // Every stage's topics have the same partition count, so that a changelog
 // partition matches its input partition and a key lands on the same

@@ -24,7 +24,7 @@ var StageNames = []string{Normalize, Device, User, Sink}
 
 // Topology is the pipeline, in order: raw topics → normalize →
 // events.by-device → device → classified and events.by-user → user →
-// classified → sink → partners (ARCHITECTURE.md, "Stages"). sink is the
+// classified → sink → partners (docs/ARCHITECTURE.md, "Stages"). sink is the
 // parsed sink section; nil leaves the sink stage out (it cannot be built
 // without it). A new stage is a file with its Stage and a line here.
 func Topology(cfg *config.Config, sink *partner.Config, sinkOpts ...partner.Option) []stage.Stage {

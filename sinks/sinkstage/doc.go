@@ -10,9 +10,12 @@
 // its own. The price: every group fetches and decodes every classified
 // record, and each retry-tier record, to skip the ones of other partners.
 //
-// The dedup changelog stays one compacted topic: its keys name the partner
-// (d/<partner>/<postback_id>), and a store catching up with it keeps only
-// its partner's keys. The Sinks share their metrics and status cache, and
+// Each partner's group is a stage.Processor (docs/ARCHITECTURE.md, "The
+// stage lifecycle") with a RestoreCatchUp store per partition number,
+// shared by the classified topic and the retry tiers; the partner's
+// handler is its Logic. The dedup changelog stays one compacted topic:
+// its keys name the partner (d/<partner>/<postback_id>), and a store
+// catching up with it keeps only its partner's keys. The Sinks share their metrics and status cache, and
 // one admin listener serves them all. The delivery log, the retries and
 // the delivery deadletter are published as before.
 //
@@ -43,14 +46,11 @@
 // deliveries that had just ended (a replay logs them as skipped
 // duplicates).
 //
-// The cost: each call waits for a changelog round trip (about 0.3 ms on
-// a local broker, 0.5 ms with the wait for the round ahead) before the
-// worker's next one. Against a loopback partner that answers at once
-// (the stage benchmark, concurrency 32) that took the stage from about
-// 41,000 to 25,000 postbacks/s; against a partner that takes 10 ms, from
-// about 340 to 320 per second at concurrency 4 (the fault test's healthy
-// partner). Each partner's marks have a producer of their own, so that
-// one partner's rounds never queue behind another's.
+// The cost: each call waits for a changelog round trip before the
+// worker's next one, which matters against a partner that answers at once
+// and little against one that takes milliseconds (docs/ARCHITECTURE.md,
+// "Measurements"). Each partner's marks have a producer of their own, so
+// that one partner's rounds never queue behind another's.
 //
 // # No record stops the sink
 //

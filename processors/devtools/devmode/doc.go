@@ -1,7 +1,8 @@
-// Package devmode is what `postbackd dev` shows: a live progress view of a
-// local pipeline, read from its Prometheus registry and from the demo
-// partner, and the summary table printed at the end.
-//
-// It only reads and prints; starting the broker, the pipeline and the
-// traffic is the command's job.
+// Package devmode is `postbackd dev`: the whole pipeline on one machine
+// with nothing installed. Run starts an in-process Kafka-protocol broker
+// (kfake) unless brokers are given, the demo partner, every stage of
+// pipeline.Topology through pipeline.Run, and a generator feeding the raw
+// topics; it shows live progress, read from the pipeline's Prometheus
+// registry and the demo partner, decides when the run is over, and prints
+// a summary. cmd/postbackd only parses the flags into Options.
 package devmode

@@ -9,8 +9,8 @@ import (
 
 // Device state encoding, version 1: a hand-written varint layout instead of
 // Avro. Every event costs one decode and one encode of its device's state,
-// and goavro's generic map codec costs ~1.3 µs and 42 allocations for
-// that; this one takes a fraction of it (BenchmarkDeviceStateCodec) and one
+// and goavro's generic map codec allocates per field for that; this one
+// takes a fraction of its time (BenchmarkDeviceStateCodec) and one
 // allocation for all strings. Layout:
 //
 //	version u8 | flags u8 | lastActivity, newestEvent, newestSeen varint

@@ -13,7 +13,7 @@ import (
 
 // SourceHeader names the header that every record a stage writes carries:
 // the position of the input record it came from and its index among that
-// input's outputs (ARCHITECTURE.md, "Delivery semantics", 3). A stage that
+// input's outputs (docs/ARCHITECTURE.md, "Delivery semantics", 3). A stage that
 // is replayed after a crash writes its outputs again at new offsets; the
 // next stage tells those repeats by this position, not by their content,
 // which no horizon could ever cover.

@@ -28,7 +28,7 @@ type Input struct {
 }
 
 // Logic is what a stage does with a batch; the Processor does the rest
-// (ARCHITECTURE.md, "The stage lifecycle").
+// (docs/ARCHITECTURE.md, "The stage lifecycle").
 //
 // Contract: Process is called for one batch of a store at a time. It
 // must not write in.Store: the Processor applies Result.Writes after the
@@ -235,7 +235,7 @@ func (c *Config) Validate() error {
 // Processor runs a stage's Logic over the partitions its consumer group
 // assigns: per partition a store (for a stateful stage), restored on
 // assignment, the source marks that drop repeats, and per batch the
-// order of ARCHITECTURE.md ("Delivery semantics"): outputs acknowledged,
+// order of docs/ARCHITECTURE.md ("Delivery semantics"): outputs acknowledged,
 // then changelog records acknowledged, then state and input offset in one
 // store transaction. It is the stream.Handler of its consumer.
 type Processor struct {

@@ -9,7 +9,7 @@
 // and loses a partition, and must never see records of a partition it no
 // longer owns.
 //
-// A stage's per-batch cycle (see ARCHITECTURE.md, "Delivery semantics"):
+// A stage's per-batch cycle (see docs/ARCHITECTURE.md, "Delivery semantics"):
 //
 //	func (s *stage) Process(ctx context.Context, b stream.Batch) error {
 //		out := s.classify(b.Messages)                   // pure function of state and input

@@ -27,17 +27,16 @@ type ProducerConfig struct {
 	// BatchSize is the most records per partition per produce request.
 	// Default 1000: a stage's batch rarely sends more to one partition, and
 	// kafka-go reserves room for BatchSize records in every partition's
-	// batch, so 10000 cost about a fifth of the pipeline's CPU in zeroing
-	// memory (measured by the pipeline benchmark's profile).
+	// batch, so 10000 spent much of the pipeline's CPU zeroing memory
+	// (docs/ARCHITECTURE.md, "Measurements").
 	BatchSize int
 	// BatchBytes is the most bytes per partition per request. Default 1 MiB,
 	// the broker's default message.max.bytes. A single record larger than
 	// this is refused before it is sent (see ProduceError).
 	BatchBytes int64
 	// Compression of record batches: none, gzip, snappy, lz4 or zstd.
-	// Default lz4: on the pass-through benchmark it moved ~1.5x the
-	// records/s of none for ~300-byte JSON-like values, zstd no more than
-	// none.
+	// Default lz4: the fastest of them on the pass-through benchmark for
+	// ~300-byte JSON-like values (docs/ARCHITECTURE.md, "Measurements").
 	Compression string
 	// WriteTimeout bounds one produce request. Default 10s.
 	WriteTimeout time.Duration
@@ -106,7 +105,7 @@ func (c *ProducerConfig) Validate() error {
 // # Order, and why retriable errors are retried without end
 //
 // The stages downstream skip a record whose (source partition, offset,
-// index) is at or below the highest they applied (ARCHITECTURE.md,
+// index) is at or below the highest they applied (docs/ARCHITECTURE.md,
 // "Delivery semantics"). That is only safe if, on every destination
 // partition, no record lands while an earlier record of the same Produce
 // call, or of an earlier call from the same goroutine, is dropped: the
