@@ -117,20 +117,14 @@ func keyOf(topic string, partition int) sourceKey {
 var marksKey = []byte("\x00postbackd/source-marks")
 
 // SourceMarks are the highest applied positions of one stage partition,
-// by source partition. A partition's goroutine is its only user. The
-// stateful runtime keeps them for the device and user stages; the sink
-// keeps its own, under a key of its partner's.
+// by source partition. A Processor keeps them per store, under
+// Config.MarksKey (each sink partner's under a key of its own), and uses
+// them under the store's lock.
 type SourceMarks struct {
 	key   []byte
 	by    map[sourceKey]mark
 	dirty bool
 }
-
-// marks is the runtime's name for them.
-type marks = SourceMarks
-
-// loadMarks reads the marks the runtime keeps in st (none in a new store).
-func loadMarks(st state.Store) (*marks, error) { return LoadSourceMarks(st, marksKey) }
 
 // LoadSourceMarks reads the marks stored under key in st (none when there
 // are none). key must be one that no other state of the store can have.
@@ -200,20 +194,10 @@ func (m *SourceMarks) filter(msgs []kafka.Message) (kept []kafka.Message, repeat
 	return kept, repeats, far, farSource
 }
 
-// Filter returns the records of msgs that are not repeats by position and
-// advances the marks past them (msgs itself when none was dropped), with
-// the number dropped.
-func (m *SourceMarks) Filter(msgs []kafka.Message) ([]kafka.Message, int) {
-	kept, repeats, _, _ := m.filter(msgs)
-	return kept, repeats
-}
-
-// Write returns the state write of the marks when they moved since the
+// write returns the state write of the marks when they moved since the
 // last one, and whether there is one: it goes into the same transaction
-// as the state and input offset of the records Filter kept, and to the
+// as the state and input offset of the records filter kept, and to the
 // changelog.
-func (m *SourceMarks) Write() (state.Write, bool) { return m.write() }
-
 func (m *SourceMarks) write() (state.Write, bool) {
 	if !m.dirty {
 		return state.Write{}, false

@@ -87,7 +87,7 @@ func TestRepeatsSkippedByPosition(t *testing.T) {
 	}
 	// The marks are in the store with the state: a new owner of the same
 	// store (or of one restored from the changelog) skips the same.
-	m, err := loadMarks(st)
+	m, err := LoadSourceMarks(st, marksKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestOutputIndexesPerInput(t *testing.T) {
 }
 
 func TestMarksEncodingRoundTrip(t *testing.T) {
-	m := &marks{by: map[sourceKey]mark{
+	m := &SourceMarks{by: map[sourceKey]mark{
 		keyOf("a", 0): {offset: 1, index: 2}, keyOf("b", 7): {offset: 1 << 40, index: 0},
 	}}
 	st := state.NewMemory()
@@ -137,12 +137,12 @@ func TestMarksEncodingRoundTrip(t *testing.T) {
 	if err := st.Apply(&b); err != nil {
 		t.Fatal(err)
 	}
-	got, err := loadMarks(st)
+	got, err := LoadSourceMarks(st, marksKey)
 	if err != nil || !reflect.DeepEqual(got.by, m.by) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 	for _, bad := range [][]byte{{}, {2}, {1, 1}, {1, 1, 5, 'a'}, append(m.encode(), 0)} {
-		if err := (&marks{by: map[sourceKey]mark{}}).decode(bad); err == nil {
+		if err := (&SourceMarks{by: map[sourceKey]mark{}}).decode(bad); err == nil {
 			t.Errorf("%x: no error", bad)
 		}
 	}
@@ -169,7 +169,7 @@ func TestOutOfRangeSourceIsNoMark(t *testing.T) {
 	if err := s.Process(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	m, err := loadMarks(st)
+	m, err := LoadSourceMarks(st, marksKey)
 	if err != nil {
 		t.Fatalf("marks do not load: %v", err)
 	}
