@@ -6,31 +6,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
 	"github.com/postbackd/postbackd/schemas"
 )
 
 func TestScenarios(t *testing.T) {
-	ins, _ := filepath.Glob("testdata/scenarios/*.in.jsonl")
-	if len(ins) == 0 {
-		t.Fatal("no scenarios in testdata/scenarios")
-	}
-	for _, in := range ins {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.jsonl")
-		t.Run(name, func(t *testing.T) {
-			input, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(strings.TrimSuffix(in, ".in.jsonl") + ".out.jsonl")
-			if err != nil {
-				t.Fatal(err)
-			}
+	for _, sc := range testkit.Scenarios(t, testkit.ScenarioDir) {
+		t.Run(sc.Name, func(t *testing.T) {
+			input, want := sc.In(t), sc.Out(t)
 			for _, size := range []int{1, 4096} {
 				var out, rejects bytes.Buffer
 				if _, err := Run(context.Background(), Config{BatchSize: size}, bytes.NewReader(input), &out, &rejects); err != nil {
@@ -49,34 +36,7 @@ func TestScenarios(t *testing.T) {
 }
 
 func TestScenarioCopiesMatchOriginals(t *testing.T) {
-	orig := findShared()
-	if orig == "" {
-		t.Skip("shared/scenarios not found above the package")
-	}
-	files, _ := filepath.Glob(filepath.Join(orig, "*.jsonl"))
-	for _, f := range files {
-		want, _ := os.ReadFile(f)
-		got, err := os.ReadFile(filepath.Join("testdata/scenarios", filepath.Base(f)))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("testdata/scenarios/%s differs from %s (copy it again)", filepath.Base(f), f)
-		}
-	}
-}
-
-func findShared() string {
-	dir, _ := os.Getwd()
-	for {
-		for _, p := range []string{filepath.Join(dir, "shared", "scenarios"), filepath.Join(dir, "..", "shared", "scenarios")} {
-			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-				return p
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	testkit.CheckScenarioCopies(t, testkit.ScenarioDir)
 }
 
 func TestRejectsCarryLineNumbers(t *testing.T) {
@@ -146,10 +106,7 @@ func recordOrder(t *testing.T, b []byte) string {
 func recordKeys(t *testing.T, b []byte) []string {
 	t.Helper()
 	var ks []string
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
+	for _, line := range testkit.Lines(b) {
 		c, err := schemas.DecodeClassifiedJSON(line)
 		if err != nil {
 			t.Fatalf("decode %s: %v", line, err)
