@@ -1,6 +1,8 @@
 package devmode
 
 import (
+	"github.com/postbackd/postbackd/processors/pipeline"
+
 	"context"
 	"fmt"
 	"time"
@@ -168,7 +170,7 @@ func (w *devWatch) snapshot() (Snapshot, PipelineCounts, int64, error) {
 		Elapsed:     time.Since(w.start),
 		Generated:   w.feed.generated.Load(),
 		Malformed:   w.feed.malformed.Load(),
-		EventsIn:    counts.RecordsIn["normalize"],
+		EventsIn:    counts.RecordsIn[pipeline.Normalize],
 		Classified:  byType,
 		Deadletters: counts.Deadletters,
 		Sink:        counts.Sink,
@@ -179,12 +181,12 @@ func (w *devWatch) snapshot() (Snapshot, PipelineCounts, int64, error) {
 // caughtUp says every stage has read what the stage before it wrote; the
 // sink reads the classified records and its own retry jobs.
 func (w *devWatch) caughtUp(s Snapshot, c PipelineCounts, retries int64) bool {
-	if c.RecordsIn["normalize"] < s.Generated ||
-		c.RecordsIn["device"] < c.RecordsOut["normalize"][w.eventsByDevice] ||
-		c.RecordsIn["user"] < c.RecordsOut["device"][w.eventsByUser] {
+	if c.RecordsIn[pipeline.Normalize] < s.Generated ||
+		c.RecordsIn[pipeline.Device] < c.RecordsOut[pipeline.Normalize][w.eventsByDevice] ||
+		c.RecordsIn[pipeline.User] < c.RecordsOut[pipeline.Device][w.eventsByUser] {
 		return false
 	}
-	if in, ok := c.RecordsIn["sink"]; ok && in < s.ClassifiedTotal()+retries {
+	if in, ok := c.RecordsIn[pipeline.Sink]; ok && in < s.ClassifiedTotal()+retries {
 		return false
 	}
 	return true
