@@ -110,7 +110,8 @@ func AtLeast(n int) func([]kafka.Message) bool {
 }
 
 // ReadPartition returns the records of one partition of topic, from its
-// first offset to its end as it is when ReadPartition starts.
+// first offset to its end as it is when ReadPartition starts. It fails t
+// when no record came for DefaultStall before the end.
 func ReadPartition(t testing.TB, ctx context.Context, brokers []string, topic string, partition int) []kafka.Message {
 	t.Helper()
 	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, partition)
@@ -129,9 +130,9 @@ func ReadPartition(t testing.TB, ctx context.Context, brokers []string, topic st
 	defer r.Close()
 	var out []kafka.Message
 	for {
-		m, err := r.ReadMessage(ctx)
+		m, err := readWithin(ctx, r, DefaultStall)
 		if err != nil {
-			t.Fatalf("testkit.ReadPartition: %s/%d after %d records: %v", topic, partition, len(out), err)
+			t.Fatalf("testkit.ReadPartition: %s/%d after %d of its records: %v", topic, partition, len(out), err)
 		}
 		out = append(out, m)
 		// Offsets of a compacted topic have gaps: the end, not a count.
@@ -139,6 +140,13 @@ func ReadPartition(t testing.TB, ctx context.Context, brokers []string, topic st
 			return out
 		}
 	}
+}
+
+// readWithin reads r's next record, giving up when none came for stall.
+func readWithin(ctx context.Context, r *kafka.Reader, stall time.Duration) (kafka.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, stall)
+	defer cancel()
+	return r.ReadMessage(ctx)
 }
 
 // ReadAll returns the records of every partition of topic up to its end
