@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 )
 
 func TestIntegrationEnsureTopics(t *testing.T) {
@@ -79,28 +82,7 @@ func TestIntegrationEnsureTopics(t *testing.T) {
 // readPartition returns the records of topic/partition up to its end.
 func readPartition(t *testing.T, brokers []string, topic string, partition int) []kafka.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, partition)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	last, err := conn.ReadLastOffset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	var out []kafka.Message
-	for int64(len(out)) < last {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %s/%d: %v", topic, partition, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testkit.ReadPartition(t, context.Background(), brokers, topic, partition)
 }
 
 func TestIntegrationProducerPlacement(t *testing.T) {
@@ -161,6 +143,9 @@ type groupRecorder struct {
 	assigned  map[string]map[string]int // member -> "topic/partition" -> times
 	firstAt   map[string]time.Time      // member -> first Assigned time after mark
 	mark      time.Time
+	// changes counts assignments, revocations and records processed:
+	// the progress the test's waits watch.
+	changes atomic.Int64
 }
 
 func newGroupRecorder(t *testing.T) *groupRecorder {
@@ -171,6 +156,9 @@ func newGroupRecorder(t *testing.T) *groupRecorder {
 func (g *groupRecorder) member(name string, delay time.Duration) Handler {
 	return &memberHandler{g: g, name: name, delay: delay}
 }
+
+// moved is the recorder's progress measure (testkit.WaitFor).
+func (g *groupRecorder) moved() int64 { return g.changes.Load() }
 
 func (g *groupRecorder) counts() (processed, distinct, dups int) {
 	g.mu.Lock()
@@ -209,6 +197,7 @@ func (h *memberHandler) Assigned(_ context.Context, topic string, p int) (int64,
 		g.assigned[h.name] = map[string]int{}
 	}
 	g.assigned[h.name][tp]++
+	g.changes.Add(1)
 	if !g.mark.IsZero() && g.firstAt[h.name].IsZero() {
 		g.firstAt[h.name] = time.Now()
 	}
@@ -234,6 +223,7 @@ func (h *memberHandler) Process(_ context.Context, b Batch) error {
 		}
 		g.seen[string(m.Value)] = true
 		g.processed++
+		g.changes.Add(1)
 	}
 	g.mu.Unlock()
 	time.Sleep(h.delay)
@@ -249,17 +239,7 @@ func (h *memberHandler) Revoked(_ context.Context, topic string, p int) {
 		g.t.Errorf("%s revoked %s owned by %q", h.name, tp, g.owner[tp])
 	}
 	delete(g.owner, tp)
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	g.changes.Add(1)
 }
 
 func TestIntegrationConsumerGroupHandover(t *testing.T) {
@@ -289,11 +269,11 @@ func TestIntegrationConsumerGroupHandover(t *testing.T) {
 	go func() { doneA <- newMember("a").Run(ctxA) }()
 	// b joins once a owns everything: the rebalance a stage sees when a copy
 	// is added
-	waitFor(t, "a to own every partition", 60*time.Second, func() bool { return len(rec.owned("a")) == 6 })
+	testkit.WaitFor(t, "a to own every partition", rec.moved, func() bool { return len(rec.owned("a")) == 6 })
 	joined := time.Now()
 	go func() { doneB <- newMember("b").Run(ctxB) }()
 
-	waitFor(t, "both members to own partitions", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "both members to own partitions", rec.moved, func() bool {
 		a, b := rec.owned("a"), rec.owned("b")
 		return len(a) > 0 && len(b) > 0 && len(a)+len(b) == 6
 	})
@@ -315,7 +295,7 @@ func TestIntegrationConsumerGroupHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "a part of the records to be processed", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "a part of the records to be processed", rec.moved, func() bool {
 		n, _, _ := rec.counts()
 		return n >= total/3
 	})
@@ -330,13 +310,13 @@ func TestIntegrationConsumerGroupHandover(t *testing.T) {
 	if owned := rec.owned("a"); len(owned) != 0 {
 		t.Fatalf("a left without revoking %v", owned)
 	}
-	waitFor(t, "b to own every partition", 60*time.Second, func() bool { return len(rec.owned("b")) == 6 })
+	testkit.WaitFor(t, "b to own every partition", rec.moved, func() bool { return len(rec.owned("b")) == 6 })
 	rec.mu.Lock()
 	handover := rec.firstAt["b"].Sub(rec.mark)
 	rec.mu.Unlock()
 	t.Logf("a drained and left in %v; b had a's partitions %v after a's cancel", leftAfter, handover)
 
-	waitFor(t, "every record", 60*time.Second, func() bool {
+	testkit.WaitFor(t, "every record", rec.moved, func() bool {
 		_, distinct, _ := rec.counts()
 		return distinct == total
 	})
