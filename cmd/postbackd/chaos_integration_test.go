@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/devtools/generator"
-	"github.com/postbackd/postbackd/processors/domain/replay"
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+	"github.com/postbackd/postbackd/processors/devtools/testkit/traffic"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -68,7 +68,7 @@ func TestIntegrationChaos(t *testing.T) {
 	}
 	s := newChaosStream(t, ctx, gc, n)
 	t.Logf("stream: %d records from %s to %s, %d malformed, %d with a 2099 clock; replay: %d device-level records, %d users (%d on several devices)",
-		n, s.recs[0].Time.Format(time.DateOnly), s.recs[n-1].Time.Format(time.DateOnly), len(s.malformed), s.skewed,
+		n, s.Records[0].Time.Format(time.DateOnly), s.Records[n-1].Time.Format(time.DateOnly), len(s.malformed), s.skewed,
 		len(s.wantDevice), len(s.wantUsers), len(s.multiDevice))
 
 	dirs := map[string]string{}
@@ -93,7 +93,7 @@ func TestIntegrationChaos(t *testing.T) {
 	seen := newClassifiedSeen(s)
 	var produced atomic.Int64
 	var producing errgroup.Group
-	msgs := s.messages(cfg.Topics.RawEvents)
+	msgs := s.Messages(cfg.Topics.RawEvents)
 	producing.Go(func() error {
 		for i := 0; i < len(msgs); i += 5000 {
 			for produced.Load() > seen.reached.Load()+10000 {
@@ -112,8 +112,8 @@ func TestIntegrationChaos(t *testing.T) {
 		return nil
 	})
 
-	values, stopReading := readTopic(t, ctx, brokers, cfg.Topics.Classified, crashPartitions)
-	defer stopReading()
+	classified := testkit.TailTopic(t, ctx, brokers, cfg.Topics.Classified)
+	defer classified.Stop()
 
 	// The faults, each when the classified stream has come this far (a
 	// share of replay's device-level records), so that every one lands
@@ -154,8 +154,8 @@ func TestIntegrationChaos(t *testing.T) {
 	var settled time.Time
 	for settled.IsZero() || time.Since(settled) < 5*time.Second || time.Since(lastProgress) < 5*time.Second {
 		select {
-		case v := <-values:
-			seen.add(t, v)
+		case m := <-classified.C:
+			seen.add(t, m.Value)
 			lastProgress = time.Now()
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -168,7 +168,7 @@ func TestIntegrationChaos(t *testing.T) {
 			settled = time.Now()
 		}
 		if time.Since(lastProgress) > chaosStall {
-			stopReading()
+			classified.Stop()
 			reportMissing(t, brokers, cfg.Topics.EventsByDevice, s.wantDevice, seen.device)
 			t.Fatalf("no classified record for %s: %d/%d device-level records, %d/%d users; %d read",
 				chaosStall, seen.deviceHits, len(s.wantDevice), len(seen.newUsers), len(s.wantUsers), seen.total)
@@ -179,7 +179,7 @@ func TestIntegrationChaos(t *testing.T) {
 			}
 		}
 	}
-	stopReading()
+	classified.Stop()
 	if err := producing.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -192,15 +192,14 @@ func TestIntegrationChaos(t *testing.T) {
 // chaosStream is a generated stream with each record's arrival time, and
 // what replay makes of it.
 type chaosStream struct {
-	recs        []generator.Record
-	arrival     []time.Time
+	*traffic.Stream
 	malformed   map[string]bool // raw values normalize must reject
 	skewed      int
 	wantDevice  map[string]string   // postback_id -> replay's line
 	wantUsers   map[string]bool     // app \x00 user
 	multiDevice map[string]bool     // users replay saw on more than one device
 	wantSingle  map[string]string   // user-level records of single-device users
-	inputAt     map[string]int      // device \x00 event_id -> index of the event in recs
+	inputAt     map[string]int      // device \x00 event_id -> index of the event in Records
 	userDevices map[string][]string // app \x00 user -> devices
 }
 
@@ -210,7 +209,8 @@ func newChaosStream(t *testing.T, ctx context.Context, gc generator.Config, n in
 	s := &chaosStream{malformed: map[string]bool{}, wantDevice: map[string]string{}, wantUsers: map[string]bool{},
 		multiDevice: map[string]bool{}, wantSingle: map[string]string{}, userDevices: map[string][]string{}, inputAt: map[string]int{}}
 	base := time.Now().UTC().Truncate(time.Millisecond)
-	var in bytes.Buffer
+	var recs []generator.Record
+	var arrival []time.Time
 	for i := range n {
 		r := g.Next()
 		if !r.Malformed && r.Kind == generator.KindEvent && i%397 == 0 {
@@ -232,15 +232,10 @@ func newChaosStream(t *testing.T, ctx context.Context, gc generator.Config, n in
 				}
 			}
 		}
-		s.recs = append(s.recs, r)
-		at := base.Add(time.Duration(i) * time.Millisecond) // the Kafka timestamp it is produced with
-		s.arrival = append(s.arrival, at)
-		in.Write(appendArrivedLine(nil, r, at))
+		recs = append(recs, r)
+		arrival = append(arrival, base.Add(time.Duration(i)*time.Millisecond)) // the Kafka timestamp it is produced with
 	}
-	var out, rejects bytes.Buffer
-	if _, err := replay.Run(ctx, replay.Config{}, &in, &out, &rejects); err != nil {
-		t.Fatal(err)
-	}
+	s.Stream = traffic.Replay(t, ctx, recs, arrival)
 	type line struct {
 		PostbackID string `json:"postback_id"`
 		Type       string `json:"type"`
@@ -250,7 +245,7 @@ func newChaosStream(t *testing.T, ctx context.Context, gc generator.Config, n in
 	}
 	var userLines []line
 	var userRaw []string
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	for _, l := range s.Classified {
 		var c line
 		if err := json.Unmarshal([]byte(l), &c); err != nil {
 			t.Fatal(err)
@@ -292,16 +287,6 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// messages are the stream's records for topic, each with its arrival time
-// as the Kafka timestamp.
-func (s *chaosStream) messages(topic string) []kafka.Message {
-	msgs := make([]kafka.Message, len(s.recs))
-	for i, r := range s.recs {
-		msgs[i] = kafka.Message{Topic: topic, Key: r.Key, Value: r.Value, Time: s.arrival[i]}
-	}
-	return msgs
-}
-
 // withTS replaces the ts of a generated JSON event.
 func withTS(v []byte, ts string) ([]byte, bool) {
 	i := bytes.Index(v, []byte(`"ts":"`))
@@ -314,50 +299,6 @@ func withTS(v []byte, ts string) ([]byte, bool) {
 	}
 	out := append(append(append([]byte(nil), v[:i+6]...), ts...), v[i+6+j:]...)
 	return out, true
-}
-
-// appendArrivedLine is the replay line of r with its arrival time: a JSON
-// object gets received_at as its first field; anything else (garbage)
-// goes as it is, which replay rejects as the pipeline does.
-func appendArrivedLine(dst []byte, r generator.Record, at time.Time) []byte {
-	if len(r.Value) > 1 && r.Value[0] == '{' {
-		v := append([]byte(`{"received_at":"`+at.Format(time.RFC3339Nano)+`",`), r.Value[1:]...)
-		r.Value = v
-	}
-	return generator.AppendJSONLine(dst, r)
-}
-
-// readTopic reads every partition of topic from the start until stopped.
-func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, partitions int) (<-chan []byte, func()) {
-	t.Helper()
-	values := make(chan []byte, 4096)
-	readCtx, stop := context.WithCancel(ctx)
-	var g errgroup.Group
-	for part := range partitions {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: part, MaxWait: 100 * time.Millisecond, MaxBytes: 4 << 20})
-		g.Go(func() error {
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(readCtx)
-				if err != nil {
-					return nil
-				}
-				select {
-				case values <- m.Value:
-				case <-readCtx.Done():
-					return nil
-				}
-			}
-		})
-	}
-	stopped := false
-	return values, func() {
-		if !stopped {
-			stopped = true
-			stop()
-			_ = g.Wait()
-		}
-	}
 }
 
 // classifiedSeen is what the test read of the classified topic.
@@ -485,13 +426,13 @@ func checkDeadletter(t *testing.T, brokers []string, raw, deadletter string, mal
 		offset    int64
 	}
 	want := map[pos]bool{}
-	for _, m := range readAll(t, brokers, raw, crashPartitions) {
+	for _, m := range testkit.ReadAll(t, context.Background(), brokers, raw) {
 		if malformed[string(m.Value)] {
 			want[pos{m.Topic, m.Partition, m.Offset}] = true
 		}
 	}
 	got := map[pos]bool{}
-	for _, m := range readAll(t, brokers, deadletter, crashPartitions) {
+	for _, m := range testkit.ReadAll(t, context.Background(), brokers, deadletter) {
 		var r struct {
 			Topic     string `json:"topic"`
 			Partition int    `json:"partition"`
@@ -513,39 +454,4 @@ func checkDeadletter(t *testing.T, brokers []string, raw, deadletter string, mal
 		}
 	}
 	t.Logf("deadletter: %d malformed records, %d on the deadletter", len(want), len(got))
-}
-
-// readAll returns every record of topic up to its end now.
-func readAll(t *testing.T, brokers []string, topic string, partitions int) []kafka.Message {
-	t.Helper()
-	var out []kafka.Message
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for part := range partitions {
-		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, part)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first, end, err := conn.ReadOffsets()
-		conn.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if end <= first {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: part, MaxBytes: 8 << 20})
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, m)
-			if m.Offset+1 >= end {
-				break
-			}
-		}
-		r.Close()
-	}
-	return out
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/postbackd/postbackd/processors/devtools/generator"
-	"github.com/postbackd/postbackd/processors/domain/replay"
+	"github.com/postbackd/postbackd/processors/devtools/testkit/traffic"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
@@ -69,28 +68,15 @@ sink:
 }
 
 // generateWithReplay returns n generated raw records and what replay
-// classifies them into.
+// classifies them into, as lines and by postback_id.
 func generateWithReplay(t *testing.T, ctx context.Context, gc generator.Config, n int) ([]generator.Record, []classifiedLine, map[string]string) {
 	t.Helper()
-	g := generator.New(gc)
-	recs := make([]generator.Record, n)
-	var in bytes.Buffer
-	for i := range recs {
-		recs[i] = g.Next()
-		in.Write(generator.AppendJSONLine(nil, recs[i]))
-	}
-	var out, rejects bytes.Buffer
-	if _, err := replay.Run(ctx, replay.Config{}, &in, &out, &rejects); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	records := make([]classifiedLine, len(lines))
-	byID := make(map[string]string, len(lines))
-	for i, l := range lines {
+	s := traffic.Generate(t, ctx, gc, n)
+	records := make([]classifiedLine, len(s.Classified))
+	for i, l := range s.Classified {
 		if err := json.Unmarshal([]byte(l), &records[i]); err != nil {
 			t.Fatal(err)
 		}
-		byID[records[i].PostbackID] = l
 	}
-	return recs, records, byID
+	return s.Records, records, s.ByPostbackID(t)
 }
