@@ -90,14 +90,14 @@ func TestEnvOverridesBrokers(t *testing.T) {
 
 func TestParseDurationDays(t *testing.T) {
 	for in, want := range map[string]time.Duration{"30d": 720 * time.Hour, "1.5d": 36 * time.Hour, "90s": 90 * time.Second} {
-		got, err := ParseDuration(in)
+		got, err := parseDuration(in)
 		if err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "d", "-1d", "soon", "-5s"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) succeeded", in)
+		if _, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q) succeeded", in)
 		}
 	}
 }

@@ -14,8 +14,8 @@ import (
 // number of days ("30d").
 type Duration time.Duration
 
-// ParseDuration parses a Go duration or a "<n>d" day count.
-func ParseDuration(s string) (time.Duration, error) {
+// parseDuration parses a Go duration or a "<n>d" day count.
+func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseFloat(days, 64)
@@ -39,7 +39,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("want a duration such as 30d or 24h")
 	}
-	v, err := ParseDuration(n.Value)
+	v, err := parseDuration(n.Value)
 	if err != nil {
 		return err
 	}
