@@ -91,7 +91,19 @@ sink:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &wiring{brokers: brokers, cfg: cfg, sink: sc, partner: dp}
+	w := &wiring{brokers: brokers, cfg: cfg, sink: sc, partner: dp}
+	// On a shared broker (KAFKA_BROKERS) the test leaves no topic behind;
+	// registered first, this runs after the stages stopped.
+	topics, err := stage.Topics(w.stages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tp := range topics {
+		names = append(names, tp.Name)
+	}
+	testkit.DeleteTopicsAtEnd(t, brokers, names...)
+	return w
 }
 
 // stages are the topology's stages named, all of them when none is.

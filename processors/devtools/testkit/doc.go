@@ -27,6 +27,14 @@
 // own, and it is not a broker that restarts: outages, compaction and
 // replication are tested on the real broker.
 //
+// # Topics
+//
+// Produce writes records as the stages' producer places them (murmur2 by
+// key); ReadTopic reads a topic from its start until the records read are
+// enough; TailTopic streams it for a test that acts while it reads;
+// ReadPartition and ReadAll read up to the end as it is now;
+// DeleteTopicsAtEnd keeps a shared broker clean.
+//
 // # Waiting
 //
 // No helper here waits for a budget of the whole operation. Each fails
