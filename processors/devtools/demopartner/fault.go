@@ -1,6 +1,9 @@
 package demopartner
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Fault is the misbehaviour injected for one partner. Failures are spread
 // evenly and deterministically over the partner's requests (a ratio of 0.25
@@ -18,8 +21,22 @@ type Fault struct {
 	// FailFirstAttempts answers 500 to the first attempts of every
 	// Idempotency-Key: a postback that gets through only when retried.
 	FailFirstAttempts int
-	// Delay is how long every answer waits, as a slow partner's would.
+	// Delay is how long every answer waits, as a slow partner's would. A
+	// request whose client leaves during the wait is not answered
+	// (PartnerStats.Abandoned).
 	Delay time.Duration
+	// Answer, when set, scripts the partner's answers (a random 30% of
+	// 503s, a first try that outlives the client's timeout, a 400): it is
+	// called for every request, after Delay, with the request's Attempt,
+	// and either writes the answer and returns true, or writes nothing and
+	// returns false for the server to answer as usual (the fields above,
+	// else 200). What it writes is what the server records and counts,
+	// 2xx as accepted; if it writes nothing and returns true, the answer
+	// is net/http's 200, or none if the client has left by then. It runs
+	// on the request's goroutine, outside the server's lock and
+	// concurrently with other requests: it may block (on r.Context(), for
+	// a partner that never answers), and it guards what it shares.
+	Answer func(w http.ResponseWriter, r *http.Request, attempt int) bool
 }
 
 // faultState is a partner's Fault and how far along its ratios are.

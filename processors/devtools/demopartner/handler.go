@@ -18,9 +18,14 @@ const maxBody = 1 << 20
 
 // Request is one request as the server received and answered it.
 type Request struct {
-	At             time.Time
+	// At is when the request arrived, AnsweredAt when its answer was
+	// written (or its client left).
+	At, AnsweredAt time.Time
 	Partner        string
 	Method         string
+	// URI is the request target as the client sent it, still escaped
+	// (net/http's RequestURI): what a signature over the URL covers.
+	URI            string
 	Path           string
 	Query          url.Values
 	Header         http.Header
@@ -30,7 +35,9 @@ type Request struct {
 	// Attempt is the number of requests with this Idempotency-Key the
 	// partner has received, this one included (1 without a key).
 	Attempt int
-	// Status is the answer: 200, or an injected 500 or 429.
+	// Status is the answer: 200, an injected 500 or 429, or what the
+	// partner's Fault.Answer wrote; 0 when the client left before any
+	// answer was written.
 	Status int
 	// Duplicate says an accepted request's key had been accepted before.
 	Duplicate bool
@@ -51,6 +58,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		At:             time.Now(),
 		Partner:        partnerOf(r.URL.Path),
 		Method:         r.Method,
+		URI:            r.RequestURI,
 		Path:           r.URL.Path,
 		Query:          r.URL.Query(),
 		Header:         r.Header.Clone(),
@@ -62,20 +70,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		req.IdempotencyKey = req.Query.Get("postback_id")
 	}
 
-	delay, retryAfter := s.record(&req)
-	if delay > 0 {
-		t := time.NewTimer(delay)
+	p, ks, f := s.arrive(&req)
+	defer s.logAnswer(&req)
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
+			s.settle(&req, p, ks, 0)
 			return
 		}
 	}
-	s.logger.Debug("postback received",
-		zap.String("partner", req.Partner), zap.String("method", req.Method),
-		zap.String("type", req.Type), zap.String("idempotency_key", req.IdempotencyKey),
-		zap.Int("attempt", req.Attempt), zap.Int("status", req.Status), zap.Bool("duplicate", req.Duplicate))
+	if f.Answer != nil {
+		aw := &answerWriter{ResponseWriter: w}
+		if f.Answer(aw, r, req.Attempt) {
+			status := aw.status
+			if status == 0 && r.Context().Err() == nil {
+				status = http.StatusOK // what net/http sends for a handler that wrote nothing
+			}
+			s.settle(&req, p, ks, status)
+			return
+		}
+	}
+	retryAfter := s.answerAsUsual(&req, p, ks)
 	switch req.Status {
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
@@ -89,9 +107,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// record decides req's answer and counts it; it returns how long to wait
-// before answering and, for a 429, the Retry-After in seconds.
-func (s *Server) record(req *Request) (delay time.Duration, retryAfter int) {
+func (s *Server) logAnswer(req *Request) {
+	s.logger.Debug("postback received",
+		zap.String("partner", req.Partner), zap.String("method", req.Method),
+		zap.String("type", req.Type), zap.String("idempotency_key", req.IdempotencyKey),
+		zap.Int("attempt", req.Attempt), zap.Int("status", req.Status), zap.Bool("duplicate", req.Duplicate))
+}
+
+// arrive counts req as received and numbers its attempt; it returns the
+// partner and key state to settle it on, and the partner's fault now.
+func (s *Server) arrive(req *Request) (*partner, *keyState, Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.partners[req.Partner]
@@ -113,27 +138,58 @@ func (s *Server) record(req *Request) (delay time.Duration, retryAfter int) {
 	} else {
 		ks = &keyState{}
 	}
-	ks.attempts++
-	req.Attempt = ks.attempts
+	ks.received++
+	req.Attempt = ks.received
 	p.stats.Received++
 	p.stats.ByMethod[req.Method]++
-	req.Status = p.fault.verdict(ks.attempts)
-	switch req.Status {
-	case http.StatusInternalServerError:
-		p.stats.Failed++
-	case http.StatusTooManyRequests:
-		p.stats.Throttled++
-	default:
-		req.Status = http.StatusOK
+	return p, ks, p.fault.Fault
+}
+
+// answerAsUsual decides the answer of a request no script answered (the
+// fault's verdict, else 200) and settles it; it returns the Retry-After of
+// a 429, in seconds.
+func (s *Server) answerAsUsual(req *Request, p *partner, ks *keyState) (retryAfter int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	status := p.fault.verdict(req.Attempt)
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.settleLocked(req, p, ks, status)
+	return p.fault.retryAfterSeconds()
+}
+
+// settle records req's answer, status (0: none, the client left).
+func (s *Server) settle(req *Request, p *partner, ks *keyState, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settleLocked(req, p, ks, status)
+}
+
+func (s *Server) settleLocked(req *Request, p *partner, ks *keyState, status int) {
+	req.Status, req.AnsweredAt = status, time.Now()
+	switch {
+	case status == 0:
+		p.stats.Abandoned++
+	case status >= 200 && status < 300:
 		p.stats.Accepted++
-		if ks.accepted {
+		ks.accepted++
+		if ks.accepted > 1 {
 			req.Duplicate = true
 			p.stats.Duplicates++
 		} else {
-			ks.accepted = true
 			p.stats.Unique++
 			p.stats.ByType[req.Type]++
 		}
+	case status == http.StatusTooManyRequests:
+		p.stats.Throttled++
+	case status >= 500:
+		p.stats.Failed++
+	default:
+		p.stats.Refused++
+	}
+	if s.partners[req.Partner] != p {
+		return // it arrived before a Reset, which forgot it
 	}
 	if s.maxRequests > 0 {
 		if len(s.requests) >= s.maxRequests {
@@ -143,8 +199,41 @@ func (s *Server) record(req *Request) (delay time.Duration, retryAfter int) {
 		}
 		s.requests = append(s.requests, *req)
 	}
-	return p.fault.Delay, p.fault.retryAfterSeconds()
 }
+
+// answerWriter is the ResponseWriter a Fault.Answer writes to: it notes
+// the status written, which the server records and counts.
+type answerWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (a *answerWriter) WriteHeader(code int) {
+	if a.status == 0 && code >= 200 { // 1xx are interim: the answer is still to come
+		a.status = code
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answerWriter) Write(b []byte) (int, error) {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+// Flush sends what was written so far: a partner's half answer.
+func (a *answerWriter) Flush() {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	if f, ok := a.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.NewResponseController reach the connection's writer.
+func (a *answerWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
 // partnerOf is the segment after /p/, else the first segment of path.
 func partnerOf(path string) string {

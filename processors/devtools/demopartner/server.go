@@ -40,8 +40,7 @@ type partner struct {
 
 // keyState is what one Idempotency-Key went through at one partner.
 type keyState struct {
-	attempts int
-	accepted bool
+	received, accepted int
 }
 
 // New returns a server that is not listening yet: use Start, or Handler
@@ -149,15 +148,35 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Requests returns the requests received so far (at most the newest
-// SetMaxRequests), oldest first.
+// Keys returns what each Idempotency-Key went through at partnerName so
+// far: how often it was received and accepted, the counts "exactly once
+// as the partner sees it" is checked against (nil for a partner that got
+// nothing). Requests without a key are not in it; counts are never
+// dropped.
+func (s *Server) Keys(partnerName string) map[string]KeyStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.partners[partnerName]
+	if p == nil {
+		return nil
+	}
+	out := make(map[string]KeyStats, len(p.keys))
+	for k, ks := range p.keys {
+		out[k] = KeyStats{Received: ks.received, Accepted: ks.accepted}
+	}
+	return out
+}
+
+// Requests returns the requests answered so far (at most the newest
+// SetMaxRequests), in the order they were answered.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
 }
 
-// Reset forgets every request, count and seen key; faults stay.
+// Reset forgets every request, count and seen key, requests in flight
+// included; faults stay, with their ratios started again.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -14,14 +14,25 @@ type PartnerStats struct {
 	// Duplicates counts accepted requests whose Idempotency-Key was
 	// already accepted: what the partner's own dedup saves it from.
 	Duplicates int
-	// Failed and Throttled count the injected 500 and 429 answers.
+	// Failed counts 5xx answers (the injected 500s among them), Throttled
+	// 429s, Refused the other answers a Fault.Answer wrote (3xx, 4xx).
 	Failed    int
 	Throttled int
+	Refused   int
+	// Abandoned counts requests whose client left before any answer was
+	// written (during a Delay, or while a Fault.Answer waited).
+	Abandoned int
 	// ByType counts unique postbacks by record type ("" when the request
 	// named none).
 	ByType map[string]int
 	// ByMethod counts every request by HTTP method.
 	ByMethod map[string]int
+}
+
+// KeyStats is what one Idempotency-Key went through at one partner.
+type KeyStats struct {
+	// Received counts the key's requests, Accepted those answered 2xx.
+	Received, Accepted int
 }
 
 // Stats is a snapshot of what the server received.
@@ -37,6 +48,8 @@ func (p *PartnerStats) add(o PartnerStats) {
 	p.Duplicates += o.Duplicates
 	p.Failed += o.Failed
 	p.Throttled += o.Throttled
+	p.Refused += o.Refused
+	p.Abandoned += o.Abandoned
 	if p.ByType == nil {
 		p.ByType = make(map[string]int, len(o.ByType))
 	}
