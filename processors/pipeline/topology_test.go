@@ -479,32 +479,35 @@ func TestSinkStageWiring(t *testing.T) {
 }
 
 // TestTopologyEndToEnd: every stage of the topology in one process, fed
-// the raw records of a replay scenario, writes to the classified topic
+// the raw records of each replay scenario, writes to the classified topic
 // exactly the records the scenario expects, and the demo partner gets one
 // postback for each. One partition per topic keeps a user's events across
-// devices in the order replay reads them.
+// devices in the order replay reads them (CLASSIFICATION.md, "User-level
+// output").
 func TestTopologyEndToEnd(t *testing.T) {
 	for _, sc := range testkit.Scenarios(t, "../domain/replay/"+testkit.ScenarioDir) {
-		if !slices.Contains([]string{"01-install-attributed", "05-users-across-devices"}, sc.Name) {
-			continue
-		}
 		t.Run(sc.Name, func(t *testing.T) {
 			ctx := context.Background()
 			w := newWiring(t, 1)
 			w.run(t, ctx)
-			// Every raw record arrives at the time classify's scenario test
-			// gives replay, on the raw events topic (normalize reads clicks
-			// there too), keyed by device.
-			arrival := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			// Each raw record goes to the raw events topic (normalize reads
+			// clicks there too), keyed by device, and arrives (its Kafka
+			// timestamp) at its line's received_at, else at the time
+			// classify's scenario test gives replay's lines without one.
 			var msgs []kafka.Message
 			for _, line := range testkit.Lines(sc.In(t)) {
 				var in struct {
-					DeviceID string `json:"device_id"`
+					DeviceID   string    `json:"device_id"`
+					ReceivedAt time.Time `json:"received_at"`
 				}
 				if err := json.Unmarshal(line, &in); err != nil {
 					t.Fatalf("scenario line %s: %v", line, err)
 				}
-				msgs = append(msgs, kafka.Message{Topic: w.cfg.Topics.RawEvents, Key: []byte(in.DeviceID), Value: line, Time: arrival})
+				at := in.ReceivedAt
+				if at.IsZero() {
+					at = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+				}
+				msgs = append(msgs, kafka.Message{Topic: w.cfg.Topics.RawEvents, Key: []byte(in.DeviceID), Value: line, Time: at})
 			}
 			testkit.Produce(t, ctx, w.brokers, msgs...)
 
