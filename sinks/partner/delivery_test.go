@@ -22,42 +22,42 @@ import (
 func TestSigningPOSTStandardWebhooks(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
-	ps := newPartnerServer(t, nil)
+	dp, url := newPartner(t, nil)
 	p := PartnerConfig{ID: "p", Secret: secret, Rules: []RuleConfig{{Types: []string{"install"}, Method: "POST",
-		URL: ps.URL + "/hook", Body: `{"id":"{postback_id}"}`}}}
+		URL: url + "/hook", Body: `{"id":"{postback_id}"}`}}}
 	s, pub := newTestSink(t, testConfig(p))
 	rec := record("e1", "install", "p")
 	run(t, s, pub, state.NewMemory(), jobs(rec))
-	r := ps.requests()[0]
-	id, ts, sig := r.header.Get("webhook-id"), r.header.Get("webhook-timestamp"), r.header.Get("webhook-signature")
-	if id != rec.PostbackID || r.header.Get("Idempotency-Key") != rec.PostbackID {
+	r := dp.Requests()[0]
+	id, ts, sig := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
+	if id != rec.PostbackID || r.Header.Get("Idempotency-Key") != rec.PostbackID {
 		t.Fatalf("webhook-id %q", id)
 	}
 	// Verified here by hand, as a partner would, not with the sink's code.
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "." + string(r.body)))
+	mac.Write([]byte(id + "." + ts + "." + string(r.Body)))
 	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	if sig != want {
 		t.Fatalf("signature %q, want %q", sig, want)
 	}
-	if !strings.HasPrefix(r.header.Get("User-Agent"), "postbackd/") {
-		t.Errorf("user agent %q", r.header.Get("User-Agent"))
+	if !strings.HasPrefix(r.Header.Get("User-Agent"), "postbackd/") {
+		t.Errorf("user agent %q", r.Header.Get("User-Agent"))
 	}
 }
 
 func TestSigningGETQueryParam(t *testing.T) {
-	ps := newPartnerServer(t, nil)
+	dp, url := newPartner(t, nil)
 	t.Setenv("TEST_PARTNER_SECRET", "plain-secret")
 	p := PartnerConfig{ID: "p", SecretEnv: "TEST_PARTNER_SECRET", SignatureParam: "sig",
-		Rules: []RuleConfig{{Types: []string{"install"}, URL: ps.URL + "/pb?id={postback_id}&c={campaign}"}}}
+		Rules: []RuleConfig{{Types: []string{"install"}, URL: url + "/pb?id={postback_id}&c={campaign}"}}}
 	s, pub := newTestSink(t, testConfig(p))
 	run(t, s, pub, state.NewMemory(), jobs(record("e1", "install", "p")))
-	uri := ps.requests()[0].uri
+	uri := dp.Requests()[0].URI
 	i := strings.LastIndex(uri, "&sig=")
 	if i < 0 {
 		t.Fatalf("no signature in %s", uri)
 	}
-	signed := ps.URL + uri[:i]
+	signed := url + uri[:i]
 	mac := hmac.New(sha256.New, []byte("plain-secret"))
 	mac.Write([]byte(signed))
 	if got, want := uri[i+len("&sig="):], hex.EncodeToString(mac.Sum(nil)); got != want {
@@ -71,14 +71,14 @@ func TestSigningGETQueryParam(t *testing.T) {
 }
 
 func TestRedactionInLogs(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	_, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		w.WriteHeader(http.StatusBadRequest)
-		return false
+		return true
 	})
 	core, logs := observer.New(zap.DebugLevel)
 	secret := "sup3r-secret-value"
 	p := PartnerConfig{ID: "p", Secret: secret, Rules: []RuleConfig{{Types: []string{"install"},
-		URL: ps.URL + "/pb?token=tok-12345&click={click_id}"}}}
+		URL: url + "/pb?token=tok-12345&click={click_id}"}}}
 	s, pub := newTestSink(t, testConfig(p), WithLogger(zap.New(core)))
 	run(t, s, pub, state.NewMemory(), jobs(record("e1", "install", "p")))
 	if logs.Len() == 0 {
@@ -115,13 +115,13 @@ func toString(v any) string {
 }
 
 func TestDedupSkipsDeliveredPostback(t *testing.T) {
-	ps := newPartnerServer(t, nil)
-	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL+"/pb", "install")}}))
+	dp, url := newPartner(t, nil)
+	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url+"/pb", "install")}}))
 	store := state.NewMemory()
 	rec := record("e1", "install", "p")
 	run(t, s, pub, store, jobs(rec))
 	run(t, s, pub, store, jobs(rec, rec)) // replayed batch
-	if n := len(ps.requests()); n != 1 {
+	if n := len(dp.Requests()); n != 1 {
 		t.Fatalf("partner got %d calls, want 1", n)
 	}
 	if _, err := store.Get(DedupKey("p", rec.PostbackID)); err != nil {
@@ -137,14 +137,14 @@ func TestDedupSkipsDeliveredPostback(t *testing.T) {
 		t.Fatalf("skipped_duplicate entries = %d, want 2", skipped)
 	}
 	run(t, s, pub, store, []Job{{Record: rec, Partner: "p", Resend: true}})
-	if n := len(ps.requests()); n != 2 {
+	if n := len(dp.Requests()); n != 2 {
 		t.Fatalf("resend job: partner got %d calls, want 2", n)
 	}
 }
 
 func TestSSRFRefusedAndDeadlettered(t *testing.T) {
-	ps := newPartnerServer(t, nil)
-	for _, target := range []string{ps.URL + "/pb", "http://169.254.169.254/latest/meta-data", "http://[::ffff:127.0.0.1]:1/x"} {
+	dp, url := newPartner(t, nil)
+	for _, target := range []string{url + "/pb", "http://169.254.169.254/latest/meta-data", "http://[::ffff:127.0.0.1]:1/x"} {
 		cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(target+"?id={postback_id}", "install")}})
 		cfg.AllowPrivateNetworks = false
 		s, pub := newTestSink(t, cfg)
@@ -157,19 +157,19 @@ func TestSSRFRefusedAndDeadlettered(t *testing.T) {
 			t.Errorf("%s: %d log entries, want 1 (one try, no retry)", target, n)
 		}
 	}
-	if n := len(ps.requests()); n != 0 {
+	if n := len(dp.Requests()); n != 0 {
 		t.Fatalf("%d requests reached the server", n)
 	}
 }
 
 func TestBadRequestDeadletteredAfterOneTry(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	dp, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		w.WriteHeader(http.StatusBadRequest)
-		return false
+		return true
 	})
-	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL, "install")}}))
+	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url, "install")}}))
 	run(t, s, pub, state.NewMemory(), jobs(record("e1", "install", "p")))
-	if n := len(ps.requests()); n != 1 {
+	if n := len(dp.Requests()); n != 1 {
 		t.Fatalf("%d tries", n)
 	}
 	if d := pub.deadLetters(); len(d) != 1 || d[0].reason != "status 400" {
@@ -178,13 +178,13 @@ func TestBadRequestDeadletteredAfterOneTry(t *testing.T) {
 }
 
 func TestRedirectIsFinal(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	dp, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		http.Redirect(w, r, "/elsewhere", http.StatusFound)
-		return false
+		return true
 	})
-	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL+"/pb", "install")}}))
+	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url+"/pb", "install")}}))
 	run(t, s, pub, state.NewMemory(), jobs(record("e1", "install", "p")))
-	if n := len(ps.requests()); n != 1 {
+	if n := len(dp.Requests()); n != 1 {
 		t.Fatalf("%d requests: redirect followed?", n)
 	}
 	if d := pub.deadLetters(); len(d) != 1 {
@@ -193,15 +193,15 @@ func TestRedirectIsFinal(t *testing.T) {
 }
 
 func TestRetryTiersThenDeadletter(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	dp, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		return false
+		return true
 	})
-	cfg := testConfig(PartnerConfig{ID: "p", Breaker: BreakerConfig{Failures: 1000}, Rules: []RuleConfig{getRule(ps.URL, "install")}})
+	cfg := testConfig(PartnerConfig{ID: "p", Breaker: BreakerConfig{Failures: 1000}, Rules: []RuleConfig{getRule(url, "install")}})
 	s, pub := newTestSink(t, cfg)
 	run(t, s, pub, state.NewMemory(), jobs(record("e1", "install", "p")))
 	// 3 in-process tries, then once more per tier (5 tiers) with 3 tries each.
-	if n := len(ps.requests()); n != 3*6 {
+	if n := len(dp.Requests()); n != 3*6 {
 		t.Fatalf("%d tries, want 18", n)
 	}
 	d := pub.deadLetters()
@@ -211,12 +211,12 @@ func TestRetryTiersThenDeadletter(t *testing.T) {
 }
 
 func TestBreakerParksWithoutSpendingTries(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	dp, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		w.WriteHeader(http.StatusInternalServerError)
-		return false
+		return true
 	})
 	cfg := testConfig(PartnerConfig{ID: "p", Concurrency: 1, Breaker: BreakerConfig{Failures: 2, OpenFor: Duration(time.Hour)},
-		Rules: []RuleConfig{getRule(ps.URL, "install")}})
+		Rules: []RuleConfig{getRule(url, "install")}})
 	cfg.Retry.InProcess.MaxAttempts = 1
 	s, pub := newTestSink(t, cfg)
 	var batch []Job
@@ -226,7 +226,7 @@ func TestBreakerParksWithoutSpendingTries(t *testing.T) {
 	if _, err := s.Process(context.Background(), state.NewMemory(), batch); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(ps.requests()); n != 2 {
+	if n := len(dp.Requests()); n != 2 {
 		t.Fatalf("%d requests, want 2 before the breaker opened", n)
 	}
 	parked := 0
@@ -241,8 +241,8 @@ func TestBreakerParksWithoutSpendingTries(t *testing.T) {
 }
 
 func TestAdminAPI(t *testing.T) {
-	ps := newPartnerServer(t, nil)
-	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL, "install")}}))
+	dp, url := newPartner(t, nil)
+	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url, "install")}}))
 	rec := record("e1", "install", "p")
 	run(t, s, pub, state.NewMemory(), jobs(rec))
 	admin := httptest.NewServer(s.AdminHandler("t0ken"))
@@ -274,7 +274,7 @@ func TestAdminAPI(t *testing.T) {
 	if r := do("POST", "/v1/postbacks/"+rec.PostbackID+"/resend", "t0ken"); r.StatusCode != 200 {
 		t.Errorf("resend: %d", r.StatusCode)
 	}
-	if n := len(ps.requests()); n != 2 {
+	if n := len(dp.Requests()); n != 2 {
 		t.Fatalf("partner saw %d calls, want 2 after resend", n)
 	}
 	st, _ := s.status.get(rec.PostbackID), 0

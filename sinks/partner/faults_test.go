@@ -8,64 +8,67 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
 
-// faultyPartners are the partners of the fault tests: 30% 5xx, a first try
-// that times out, a 429 with Retry-After, and a 400.
-func faultyPartners(t *testing.T) (map[string]*partnerServer, []PartnerConfig) {
+// faultyPartners are the partners of the fault tests, on one demo
+// partner: 30% 5xx, a first try that times out, a 429 with Retry-After,
+// and a 400.
+func faultyPartners(t *testing.T) (*demopartner.Server, []PartnerConfig) {
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
-	servers := map[string]*partnerServer{
-		"flaky": newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	dp, base := newPartner(t, nil)
+	answers := map[string]func(w http.ResponseWriter, r *http.Request, attempt int) bool{
+		"flaky": func(w http.ResponseWriter, r *http.Request, _ int) bool {
 			mu.Lock()
 			fail := rng.IntN(100) < 30
 			mu.Unlock()
 			if fail {
 				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			return fail
+		},
+		"slow": func(w http.ResponseWriter, r *http.Request, attempt int) bool {
+			if attempt > 1 {
 				return false
 			}
-			return true
-		}),
-		"slow": newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
-			if n == 1 {
-				select {
-				case <-time.After(5 * time.Second):
-				case <-r.Context().Done(): // the sink gave up: the partner never answered
-					return false
-				}
+			select { // the sink gives up first: the partner never answers (demopartner counts it abandoned)
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
 			}
 			return true
-		}),
-		"limited": newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
-			if n == 1 {
-				w.Header().Set("Retry-After", "1")
-				w.WriteHeader(http.StatusTooManyRequests)
+		},
+		"limited": func(w http.ResponseWriter, r *http.Request, attempt int) bool {
+			if attempt > 1 {
 				return false
 			}
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
 			return true
-		}),
-		"bad": newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+		},
+		"bad": func(w http.ResponseWriter, r *http.Request, _ int) bool {
 			w.WriteHeader(http.StatusBadRequest)
-			return false
-		}),
+			return true
+		},
 	}
 	var cfgs []PartnerConfig
 	for _, id := range []string{"flaky", "slow", "limited", "bad"} {
+		dp.SetFault(id, demopartner.Fault{Answer: answers[id]})
 		var timeouts TimeoutsConfig
 		if id == "slow" {
 			timeouts.Total = Duration(time.Second) // generous: a loaded CI machine must not time out the fast retries
 		}
 		cfgs = append(cfgs, PartnerConfig{ID: id, Concurrency: 16, Timeouts: timeouts,
 			Breaker: BreakerConfig{Failures: 1000, OpenFor: Duration(time.Second)},
-			Rules:   []RuleConfig{{Types: []string{"install"}, URL: servers[id].URL + "/pb?id={postback_id}"}}})
+			Rules:   []RuleConfig{{Types: []string{"install"}, URL: base + "/p/" + id + "/pb?id={postback_id}"}}})
 	}
-	return servers, cfgs
+	return dp, cfgs
 }
 
 func TestFaultyPartnersExactlyOnce(t *testing.T) {
-	servers, cfgs := faultyPartners(t)
+	dp, cfgs := faultyPartners(t)
 	s, pub := newTestSink(t, testConfig(cfgs...))
 	const n = 100
 	var batch []Job
@@ -79,20 +82,22 @@ func TestFaultyPartnersExactlyOnce(t *testing.T) {
 	}
 	run(t, s, pub, state.NewMemory(), batch)
 	for _, p := range []string{"flaky", "slow", "limited"} {
-		_, accepted := servers[p].counts()
-		if len(accepted) != n {
-			t.Errorf("%s accepted %d postbacks, want %d", p, len(accepted), n)
-		}
-		for k, c := range accepted {
-			if c != 1 || !want[p+"/"+k] {
-				t.Errorf("%s accepted %s %d times", p, k, c)
+		accepted := 0
+		for k, c := range dp.Keys(p) {
+			if c.Accepted > 0 {
+				accepted++
+			}
+			if c.Accepted > 0 && (c.Accepted != 1 || !want[p+"/"+k]) {
+				t.Errorf("%s accepted %s %d times", p, k, c.Accepted)
 			}
 		}
+		if accepted != n {
+			t.Errorf("%s accepted %d postbacks, want %d", p, accepted, n)
+		}
 	}
-	hits, _ := servers["bad"].counts()
-	for k, c := range hits {
-		if c != 1 {
-			t.Errorf("bad partner: %s tried %d times, want 1", k, c)
+	for k, c := range dp.Keys("bad") {
+		if c.Received != 1 {
+			t.Errorf("bad partner: %s tried %d times, want 1", k, c.Received)
 		}
 	}
 	dead := pub.deadLetters()
@@ -113,14 +118,13 @@ func TestHealthyPartnerIsolated(t *testing.T) {
 	if testing.Short() {
 		t.Skip("throughput measurement")
 	}
-	healthy := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
-		time.Sleep(2 * time.Millisecond) // a partner's own work: throughput is bound by concurrency
-		return true
-	})
-	servers, cfgs := faultyPartners(t)
-	_ = servers
+	// The healthy partner has a server of its own: the faulty partners
+	// share one, and nothing of theirs but the Sink may be shared with it.
+	healthy, healthyURL := newPartner(t, nil)
+	healthy.SetFault("healthy", demopartner.Fault{Delay: 2 * time.Millisecond}) // a partner's own work: throughput is bound by concurrency
+	_, cfgs := faultyPartners(t)
 	cfgs = append(cfgs, PartnerConfig{ID: "healthy", Concurrency: 8,
-		Rules: []RuleConfig{{Types: []string{"install"}, URL: healthy.URL + "/pb?id={postback_id}"}}})
+		Rules: []RuleConfig{{Types: []string{"install"}, URL: healthyURL + "/p/healthy/pb?id={postback_id}"}}})
 	s, pub := newTestSink(t, testConfig(cfgs...))
 
 	const n = 600

@@ -2,13 +2,13 @@ package partner
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
@@ -73,72 +73,19 @@ func (f *fakePub) entries() []DeliveryLogEntry {
 	return append([]DeliveryLogEntry(nil), f.logs...)
 }
 
-// captured is a request as the partner saw it.
-type captured struct {
-	method string
-	uri    string
-	header http.Header
-	body   []byte
-}
-
-// partnerServer is a fake partner on loopback. answer decides the reply to
-// the n-th request (from 1) for an Idempotency-Key and reports whether the
-// partner accepted it; accepted counts per key are what "exactly once as
-// seen by the partner" is checked against.
-type partnerServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	hits     map[string]int
-	accepted map[string]int
-	reqs     []captured
-}
-
-func newPartnerServer(t testing.TB, answer func(w http.ResponseWriter, r *http.Request, n int) bool) *partnerServer {
-	ps := &partnerServer{hits: make(map[string]int), accepted: make(map[string]int)}
-	ps.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		key := r.Header.Get("Idempotency-Key")
-		ps.mu.Lock()
-		ps.hits[key]++
-		n := ps.hits[key]
-		ps.reqs = append(ps.reqs, captured{r.Method, r.RequestURI, r.Header.Clone(), body})
-		ps.mu.Unlock()
-		if answer == nil {
-			w.WriteHeader(http.StatusOK)
-			ps.accept(key)
-			return
-		}
-		if answer(w, r, n) {
-			ps.accept(key)
-		}
-	}))
-	t.Cleanup(ps.Close)
-	return ps
-}
-
-func (ps *partnerServer) accept(key string) {
-	ps.mu.Lock()
-	ps.accepted[key]++
-	ps.mu.Unlock()
-}
-
-func (ps *partnerServer) requests() []captured {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	return append([]captured(nil), ps.reqs...)
-}
-
-func (ps *partnerServer) counts() (hits, accepted map[string]int) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	hits, accepted = make(map[string]int), make(map[string]int)
-	for k, v := range ps.hits {
-		hits[k] = v
+// newPartner starts a demo partner (processors/devtools/demopartner) on
+// loopback for the test and returns it with its base URL. answer, when not
+// nil, scripts the answers of every partner it serves (Fault.Answer: it
+// writes the answer and returns true, or returns false for a 200); the
+// partner is the first path segment, or the one after /p/.
+func newPartner(t testing.TB, answer func(w http.ResponseWriter, r *http.Request, attempt int) bool) (*demopartner.Server, string) {
+	dp := demopartner.New(nil)
+	if answer != nil {
+		dp.SetFault("*", demopartner.Fault{Answer: answer})
 	}
-	for k, v := range ps.accepted {
-		accepted[k] = v
-	}
-	return hits, accepted
+	srv := httptest.NewServer(dp.Handler())
+	t.Cleanup(srv.Close)
+	return dp, srv.URL
 }
 
 // testConfig is a sink config for loopback tests, with fast tiers.

@@ -23,15 +23,15 @@ import (
 // TestTotalTimeoutAwaitingAnswer: a partner that never answers is given up
 // on after timeouts.total, per try, and each try is recorded as a timeout.
 func TestTotalTimeoutAwaitingAnswer(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	_, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		select {
 		case <-time.After(10 * time.Second):
 		case <-r.Context().Done():
 		}
-		return false
+		return true
 	})
 	cfg := testConfig(PartnerConfig{ID: "p", Timeouts: TimeoutsConfig{Total: Duration(200 * time.Millisecond)},
-		Breaker: BreakerConfig{Failures: 1000}, Rules: []RuleConfig{getRule(ps.URL+"/pb?id={postback_id}", "install")}})
+		Breaker: BreakerConfig{Failures: 1000}, Rules: []RuleConfig{getRule(url+"/pb?id={postback_id}", "install")}})
 	cfg.Retry.InProcess.MaxAttempts = 2
 	s, pub := newTestSink(t, cfg)
 	start := time.Now()
@@ -62,7 +62,7 @@ func TestTotalTimeoutAwaitingAnswer(t *testing.T) {
 // TestTotalTimeoutReadingBody: timeouts.total also bounds reading the
 // answer's body, as http.Client.Timeout did.
 func TestTotalTimeoutReadingBody(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	_, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		w.WriteHeader(http.StatusBadGateway)
 		_, _ = w.Write([]byte("partial"))
 		w.(http.Flusher).Flush()
@@ -70,10 +70,10 @@ func TestTotalTimeoutReadingBody(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		case <-r.Context().Done():
 		}
-		return false
+		return true
 	})
 	cfg := testConfig(PartnerConfig{ID: "p", Timeouts: TimeoutsConfig{Total: Duration(200 * time.Millisecond)},
-		Breaker: BreakerConfig{Failures: 1000}, Rules: []RuleConfig{getRule(ps.URL, "install")}})
+		Breaker: BreakerConfig{Failures: 1000}, Rules: []RuleConfig{getRule(url, "install")}})
 	cfg.Retry.InProcess.MaxAttempts = 1
 	s, pub := newTestSink(t, cfg)
 	start := time.Now()
@@ -116,13 +116,13 @@ func TestDeadlineBodyReleasesTimer(t *testing.T) {
 func TestAnswerReadBounded(t *testing.T) {
 	long := strings.Repeat("0123456789", 20_000) // 200 kB, past responseReadLimit
 	bodies := map[string]string{"long": long, "short": "bad campaign", "empty": ""}
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	_, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, bodies[r.URL.Query().Get("b")])
-		return false
+		return true
 	})
 	for name, body := range bodies {
-		cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL+"/?b="+name, "install")}})
+		cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url+"/?b="+name, "install")}})
 		s, pub := newTestSink(t, cfg)
 		if _, err := s.Process(context.Background(), state.NewMemory(), jobs(record("e1", "install", "p"))); err != nil {
 			t.Fatal(err)
@@ -147,15 +147,15 @@ func TestAnswerReadBounded(t *testing.T) {
 // TestTriesNotCarriedOver: a worker reuses its try recorder; a delivery's
 // log has its own tries only.
 func TestTriesNotCarriedOver(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	_, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		if strings.Contains(r.URL.RawQuery, "e1") && n < 3 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			return false
+			return true
 		}
-		return true
+		return false
 	})
 	cfg := testConfig(PartnerConfig{ID: "p", Concurrency: 1, Breaker: BreakerConfig{Failures: 1000},
-		Rules: []RuleConfig{getRule(ps.URL+"/?id={event_id}", "install")}})
+		Rules: []RuleConfig{getRule(url+"/?id={event_id}", "install")}})
 	cfg.Retry.InProcess.MaxWait = Duration(time.Millisecond)
 	s, pub := newTestSink(t, cfg)
 	run(t, s, pub, state.NewMemory(), jobs(record("e1", "install", "p"), record("e2", "install", "p")))
@@ -232,9 +232,9 @@ func TestStatusCacheLRU(t *testing.T) {
 // TestMetricsPerPartner: the pre-resolved series count what the labelled
 // lookups did, and an unknown partner's outcome still gets its series.
 func TestMetricsPerPartner(t *testing.T) {
-	ps := newPartnerServer(t, nil)
+	_, url := newPartner(t, nil)
 	reg := prometheus.NewRegistry()
-	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL, "install")}})
+	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url, "install")}})
 	s, pub := newTestSink(t, cfg, WithRegisterer(reg))
 	store := state.NewMemory()
 	run(t, s, pub, store, jobs(record("e1", "install", "p"), record("e2", "install", "p")))
@@ -284,11 +284,11 @@ func TestMetricsPerPartner(t *testing.T) {
 // its dedup write comes with the next Process call of its store.
 func TestHandedOffStillRunningIsParked(t *testing.T) {
 	release := make(chan struct{})
-	ps := newPartnerServer(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
+	dp, url := newPartner(t, func(w http.ResponseWriter, r *http.Request, n int) bool {
 		<-release
-		return true
+		return false
 	})
-	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL, "install")}})
+	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url+"/p/p", "install")}})
 	cfg.BatchWait = Duration(100 * time.Millisecond)
 	s, pub := newTestSink(t, cfg)
 	store := state.NewMemory()
@@ -323,8 +323,8 @@ func TestHandedOffStillRunningIsParked(t *testing.T) {
 	if err != nil || len(w) != 1 || string(w[0].Key) != key {
 		t.Fatalf("late dedup write: %+v, %v", w, err)
 	}
-	if hits, _ := ps.counts(); hits[rec.PostbackID] != 1 {
-		t.Fatalf("partner saw it %d times", hits[rec.PostbackID])
+	if k := dp.Keys("p")[rec.PostbackID]; k.Received != 1 {
+		t.Fatalf("partner saw it %d times", k.Received)
 	}
 }
 

@@ -65,7 +65,7 @@ func TestRecorderRecordsEachDeliveryBeforeTheNextCall(t *testing.T) {
 	store := newRecordingStore()
 	store.delay = 2 * time.Millisecond // a changelog round trip: time for a worker that did not wait to call again
 	var calls, worst atomic.Int64
-	ps := newPartnerServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+	dp, url := newPartner(t, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
 		// This call, and those made before it and not recorded yet.
 		open := calls.Add(1) - store.done.Load()
 		for {
@@ -74,9 +74,9 @@ func TestRecorderRecordsEachDeliveryBeforeTheNextCall(t *testing.T) {
 				break
 			}
 		}
-		return true
+		return false
 	})
-	cfg := testConfig(PartnerConfig{ID: "p", Concurrency: concurrency, Rules: []RuleConfig{getRule(ps.URL+"/pb?id={postback_id}", "install")}})
+	cfg := testConfig(PartnerConfig{ID: "p", Concurrency: concurrency, Rules: []RuleConfig{getRule(url+"/p/p/pb?id={postback_id}", "install")}})
 	s, pub := newTestSink(t, cfg)
 	var batch []Job
 	for i := range n {
@@ -112,8 +112,8 @@ func TestRecorderRecordsEachDeliveryBeforeTheNextCall(t *testing.T) {
 	if _, err := s.Process(context.Background(), store, batch); err != nil {
 		t.Fatal(err)
 	}
-	if hits, _ := ps.counts(); len(hits) != n || int(calls.Load()) != n {
-		t.Errorf("partner got %d calls for %d postbacks, want %d once each", calls.Load(), len(hits), n)
+	if keys := dp.Keys("p"); len(keys) != n || int(calls.Load()) != n {
+		t.Errorf("partner got %d calls for %d postbacks, want %d once each", calls.Load(), len(keys), n)
 	}
 }
 
@@ -121,8 +121,8 @@ func TestRecorderRecordsEachDeliveryBeforeTheNextCall(t *testing.T) {
 // recorded with its batch: its dedup write comes back from Process and its
 // entries are published with the batch's.
 func TestRecorderFailureFallsBackToTheBatch(t *testing.T) {
-	ps := newPartnerServer(t, nil)
-	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL+"/pb?id={postback_id}", "install")}})
+	_, url := newPartner(t, nil)
+	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url+"/pb?id={postback_id}", "install")}})
 	s, pub := newTestSink(t, cfg)
 	store := newRecordingStore()
 	store.fail = errors.New("broker away")
@@ -144,11 +144,11 @@ func TestRecorderFailureFallsBackToTheBatch(t *testing.T) {
 // records itself when it ends; nothing is left for the next Process call.
 func TestRecorderHandedOffDelivery(t *testing.T) {
 	release := make(chan struct{})
-	ps := newPartnerServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+	_, url := newPartner(t, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
 		<-release
-		return true
+		return false
 	})
-	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL+"/pb?id={postback_id}", "install")}})
+	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url+"/pb?id={postback_id}", "install")}})
 	cfg.BatchWait = Duration(50 * time.Millisecond)
 	s, _ := newTestSink(t, cfg)
 	store := newRecordingStore()
@@ -172,13 +172,13 @@ func TestRecorderHandedOffDelivery(t *testing.T) {
 // answers cannot grow a delivery-log entry or a deadletter's reason past
 // their bounds, so that the broker never refuses them for size.
 func TestLogAndDeadletterTextBounded(t *testing.T) {
-	ps := newPartnerServer(t, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+	_, url := newPartner(t, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
 		w.WriteHeader(http.StatusBadRequest) // final
 		_, _ = w.Write([]byte(strings.Repeat("é", 100<<10)))
-		return false
+		return true
 	})
 	long := strings.Repeat("x", 600<<10)
-	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(ps.URL+"/pb/{param.big}?id={postback_id}", "install")}})
+	cfg := testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{getRule(url+"/pb/{param.big}?id={postback_id}", "install")}})
 	s, pub := newTestSink(t, cfg)
 	rec := record("e1", "install", "p")
 	rec.Params = map[string]string{"big": long}

@@ -42,30 +42,30 @@ func TestRuleKinds(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ps := newPartnerServer(t, nil)
-			tc.rule.URL = ps.URL + "/pb?id={postback_id}"
+			dp, url := newPartner(t, nil)
+			tc.rule.URL = url + "/pb?id={postback_id}"
 			s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{tc.rule}}))
 			run(t, s, pub, state.NewMemory(), jobs(tc.rec()))
-			if got := len(ps.requests()) == 1; got != tc.want {
-				t.Fatalf("sent = %v, want %v (requests %d)", got, tc.want, len(ps.requests()))
+			if got := len(dp.Requests()) == 1; got != tc.want {
+				t.Fatalf("sent = %v, want %v (requests %d)", got, tc.want, len(dp.Requests()))
 			}
 		})
 	}
 }
 
 func TestEventNameMappingAndFirstRuleWins(t *testing.T) {
-	ps := newPartnerServer(t, nil)
+	dp, url := newPartner(t, nil)
 	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{
-		{Types: []string{"first_purchase_ca"}, URL: ps.URL + "/a?ev={partner_event}&t={type}",
+		{Types: []string{"first_purchase_ca"}, URL: url + "/a?ev={partner_event}&t={type}",
 			EventNames: map[string]string{"first_purchase_ca": "FirstPurchase"}},
-		{Types: []string{"first_purchase_ca", "install"}, URL: ps.URL + "/b?ev={partner_event}"},
+		{Types: []string{"first_purchase_ca", "install"}, URL: url + "/b?ev={partner_event}"},
 	}}))
 	run(t, s, pub, state.NewMemory(), jobs(record("e1", "first_purchase_ca", "p"), record("e2", "install", "p")))
-	reqs := ps.requests()
+	reqs := dp.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("got %d requests, want 2", len(reqs))
 	}
-	got := map[string]bool{reqs[0].uri: true, reqs[1].uri: true}
+	got := map[string]bool{reqs[0].URI: true, reqs[1].URI: true}
 	for _, want := range []string{"/a?ev=FirstPurchase&t=first_purchase_ca", "/b?ev=install"} {
 		if !got[want] {
 			t.Errorf("missing request %s in %v", want, got)

@@ -32,20 +32,20 @@ func macroRecord() Job {
 }
 
 func TestMacrosGETQueryAndPath(t *testing.T) {
-	ps := newPartnerServer(t, nil)
+	dp, base := newPartner(t, nil)
 	var q []string
 	for i, m := range allMacros {
 		q = append(q, "m"+string(rune('a'+i))+"={"+m+"}")
 	}
-	u := ps.URL + "/pb/{event_id}/x?" + strings.Join(q, "&")
+	u := base + "/pb/{event_id}/x?" + strings.Join(q, "&")
 	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{{Types: []string{"purchase"},
 		URL: u, EventNames: map[string]string{"purchase": "Buy"}, Headers: map[string]string{"X-Event": "{event_id}|{revenue}"}}}}))
 	run(t, s, pub, state.NewMemory(), []Job{macroRecord()})
-	reqs := ps.requests()
+	reqs := dp.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("got %d requests", len(reqs))
 	}
-	pu, err := url.ParseRequestURI(reqs[0].uri)
+	pu, err := url.ParseRequestURI(reqs[0].URI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,31 +59,31 @@ func TestMacrosGETQueryAndPath(t *testing.T) {
 			t.Errorf("{%s} = %q, want %q", m, got, want[m])
 		}
 	}
-	if got := reqs[0].header.Get("X-Event"); got != "ev 1/?&|9.99" {
+	if got := reqs[0].Header.Get("X-Event"); got != "ev 1/?&|9.99" {
 		t.Errorf("header = %q", got)
 	}
-	if reqs[0].method != http.MethodGet {
-		t.Errorf("method %s", reqs[0].method)
+	if reqs[0].Method != http.MethodGet {
+		t.Errorf("method %s", reqs[0].Method)
 	}
 }
 
 func TestMacrosPOSTBody(t *testing.T) {
-	ps := newPartnerServer(t, nil)
+	dp, base := newPartner(t, nil)
 	var fields []string
 	for _, m := range allMacros {
 		fields = append(fields, `"`+m+`": "{`+m+`}"`)
 	}
 	body := "{" + strings.Join(fields, ", ") + `, "rev_num": {revenue}, "unix_num": {event_unix}, "id_bare": {postback_id}}`
 	s, pub := newTestSink(t, testConfig(PartnerConfig{ID: "p", Rules: []RuleConfig{{Types: []string{"purchase"},
-		Method: "POST", URL: ps.URL + "/pb", Body: body, EventNames: map[string]string{"purchase": "Buy"}}}}))
+		Method: "POST", URL: base + "/pb", Body: body, EventNames: map[string]string{"purchase": "Buy"}}}}))
 	run(t, s, pub, state.NewMemory(), []Job{macroRecord()})
-	reqs := ps.requests()
-	if len(reqs) != 1 || reqs[0].method != http.MethodPost {
+	reqs := dp.Requests()
+	if len(reqs) != 1 || reqs[0].Method != http.MethodPost {
 		t.Fatalf("requests: %+v", reqs)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(reqs[0].body, &got); err != nil {
-		t.Fatalf("body %s: %v", reqs[0].body, err)
+	if err := json.Unmarshal(reqs[0].Body, &got); err != nil {
+		t.Fatalf("body %s: %v", reqs[0].Body, err)
 	}
 	for m, want := range expectedMacros() {
 		if got[m] != want {
@@ -93,7 +93,7 @@ func TestMacrosPOSTBody(t *testing.T) {
 	if got["rev_num"] != 9.99 || got["unix_num"] != float64(1767323045) || got["id_bare"] != expectedMacros()["postback_id"] {
 		t.Errorf("unquoted macros: %v %v %v", got["rev_num"], got["unix_num"], got["id_bare"])
 	}
-	if ct := reqs[0].header.Get("Content-Type"); ct != "application/json" {
+	if ct := reqs[0].Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("content type %q", ct)
 	}
 }
