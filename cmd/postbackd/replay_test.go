@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -42,7 +44,7 @@ func recordSet(t *testing.T, text string) []string {
 // TestReplayCommandScenarios runs every scenario through `postbackd
 // replay` and compares the output with the expected records as sets.
 func TestReplayCommandScenarios(t *testing.T) {
-	ins, err := filepath.Glob("../../processors/domain/replay/testdata/scenarios/*.in.jsonl")
+	ins, err := filepath.Glob(filepath.Join(testkit.ScenarioDir(), "*.in.jsonl"))
 	if err != nil || len(ins) == 0 {
 		t.Fatalf("no scenarios found: %v", err)
 	}

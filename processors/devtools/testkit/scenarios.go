@@ -4,13 +4,21 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
 
-// ScenarioDir is where a package keeps its copy of the replay scenarios:
-// a package's tests need nothing outside the module.
-const ScenarioDir = "testdata/scenarios"
+// ScenarioDir is the module's one copy of the replay scenarios (of
+// shared/scenarios, checked byte for byte by this package's tests), so
+// that every package's tests need nothing outside the module.
+func ScenarioDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return filepath.Join("testdata", "scenarios")
+	}
+	return filepath.Join(filepath.Dir(file), "testdata", "scenarios")
+}
 
 // Scenario is one replay scenario: the raw lines of <Name>.in.jsonl in
 // arrival order and the classified records <Name>.out.jsonl expects of
@@ -33,7 +41,7 @@ func (s Scenario) Out(t testing.TB) []byte {
 	return readFile(t, s.OutPath)
 }
 
-// Scenarios lists the scenarios in dir (usually ScenarioDir), in name
+// Scenarios lists the scenarios in dir (usually ScenarioDir()), in name
 // order; it fails t when dir holds none, so that a test cannot pass by
 // finding nothing to run.
 func Scenarios(t testing.TB, dir string) []Scenario {

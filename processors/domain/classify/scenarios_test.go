@@ -11,8 +11,8 @@ import (
 	"github.com/postbackd/postbackd/schemas"
 )
 
-// TestScenarios runs every scenario of design/../scenarios (copied into
-// testdata so that CI needs only the package) through normalize and both
+// TestScenarios runs every scenario of shared/scenarios (the module keeps
+// one copy, testkit.ScenarioDir) through normalize and both
 // classifiers, in several batch sizes, and compares the records as sets.
 func TestScenarios(t *testing.T) {
 	// As replay reads them: a line's received_at is its arrival time.
@@ -20,7 +20,7 @@ func TestScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sc := range testkit.Scenarios(t, testkit.ScenarioDir) {
+	for _, sc := range testkit.Scenarios(t, testkit.ScenarioDir()) {
 		t.Run(sc.Name, func(t *testing.T) {
 			stream := readInputs(t, n, sc.In(t))
 			want := readClassified(t, sc.Out(t))
@@ -32,10 +32,6 @@ func TestScenarios(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestScenarioCopiesMatchOriginals(t *testing.T) {
-	testkit.CheckScenarioCopies(t, testkit.ScenarioDir)
 }
 
 // scenarioArrival is the arrival time of scenario lines without a
