@@ -485,7 +485,7 @@ func TestSinkStageWiring(t *testing.T) {
 // devices in the order replay reads them (CLASSIFICATION.md, "User-level
 // output").
 func TestTopologyEndToEnd(t *testing.T) {
-	for _, sc := range testkit.Scenarios(t, "../domain/replay/"+testkit.ScenarioDir) {
+	for _, sc := range testkit.Scenarios(t, testkit.ScenarioDir()) {
 		t.Run(sc.Name, func(t *testing.T) {
 			ctx := context.Background()
 			w := newWiring(t, 1)
