@@ -3,6 +3,8 @@
 package pipeline_test
 
 import (
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+
 	"context"
 	"encoding/json"
 	"testing"
@@ -58,7 +60,7 @@ func TestIntegrationBadInputGoesToDeadletter(t *testing.T) {
 
 	const wantRejects = 4
 	var reasons []string
-	readMessagesUntil(t, ctx, brokers, cfg.Topics.Deadletter, stages.progress, func(ms []kafka.Message) bool {
+	readUntil(t, ctx, brokers, cfg.Topics.Deadletter, stages.progress, func(ms []kafka.Message) bool {
 		m := ms[len(ms)-1]
 		reason := ""
 		for _, h := range m.Headers {
@@ -82,8 +84,9 @@ func TestIntegrationBadInputGoesToDeadletter(t *testing.T) {
 	}
 
 	wantTypes := map[string]string{"e1:install": "", "e-avro:install": "", "e2:first_login": "", "e2:login": "", "e2:login_ca": ""}
-	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, stages.progress, func(n int, _ [][]byte) bool { return n >= len(wantTypes) })
-	for _, v := range values {
+	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, stages.progress, testkit.AtLeast(len(wantTypes)))
+	for _, m := range values {
+		v := m.Value
 		var c struct{ EventID, Type string }
 		var line struct {
 			EventID string `json:"event_id"`

@@ -3,7 +3,9 @@
 package pipeline_test
 
 import (
-	"bytes"
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+	"github.com/postbackd/postbackd/processors/devtools/testkit/traffic"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,7 +20,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/devtools/generator"
-	"github.com/postbackd/postbackd/processors/domain/replay"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
@@ -42,39 +43,16 @@ func testConfig(t *testing.T, brokers []string) *config.Config {
 	return cfg
 }
 
-// generate returns n generated raw records and the replay output for them.
-func generate(t *testing.T, gc generator.Config, n int) ([]generator.Record, map[string]string) {
+// postbackIDOf is the postback_id of a classified JSON record.
+func postbackIDOf(t *testing.T, v []byte) string {
 	t.Helper()
-	g := generator.New(gc)
-	recs := make([]generator.Record, n)
-	var in bytes.Buffer
-	for i := range recs {
-		recs[i] = g.Next()
-		in.Write(generator.AppendJSONLine(nil, recs[i]))
+	var r struct {
+		PostbackID string `json:"postback_id"`
 	}
-	var out, rejects bytes.Buffer
-	if _, err := replay.Run(context.Background(), replay.Config{}, &in, &out, &rejects); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(v, &r); err != nil {
+		t.Fatalf("bad record %q: %v", v, err)
 	}
-	return recs, byPostbackID(t, strings.Split(strings.TrimSpace(out.String()), "\n"))
-}
-
-func byPostbackID(t *testing.T, lines []string) map[string]string {
-	t.Helper()
-	m := make(map[string]string, len(lines))
-	for _, l := range lines {
-		if l == "" {
-			continue
-		}
-		var r struct {
-			PostbackID string `json:"postback_id"`
-		}
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatalf("bad line %q: %v", l, err)
-		}
-		m[r.PostbackID] = l
-	}
-	return m
+	return r.PostbackID
 }
 
 func produceRaw(t *testing.T, ctx context.Context, brokers []string, topic string, recs []generator.Record) {
@@ -97,70 +75,13 @@ func produceRaw(t *testing.T, ctx context.Context, brokers []string, topic strin
 }
 
 // readUntil reads every partition of topic from the start until done says
-// the records seen are enough, or nothing moved for stallLimit: no new
-// record on topic and no change in moved (the stages' counters). It
-// returns every value read (duplicates included).
-func readUntil(t *testing.T, ctx context.Context, brokers []string, topic string, moved func() float64, done func(n int, values [][]byte) bool) [][]byte {
+// the records seen are enough; it fails t when nothing moved for
+// stallLimit: no new record on topic and no change in the stages'
+// counters (progress). It returns every record read (duplicates
+// included).
+func readUntil(t *testing.T, ctx context.Context, brokers []string, topic string, progress func() int64, done func([]kafka.Message) bool) []kafka.Message {
 	t.Helper()
-	var values [][]byte
-	readMessagesUntil(t, ctx, brokers, topic, moved, func(ms []kafka.Message) bool {
-		values = append(values, ms[len(ms)-1].Value)
-		return done(len(values), values)
-	})
-	return values
-}
-
-// readMessagesUntil is readUntil with whole messages, headers included.
-func readMessagesUntil(t *testing.T, ctx context.Context, brokers []string, topic string, moved func() float64, done func(msgs []kafka.Message) bool) []kafka.Message {
-	t.Helper()
-	var got []kafka.Message
-	readers := make([]*kafka.Reader, testPartitions)
-	for p := range readers {
-		readers[p] = kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond, MaxBytes: 4 << 20})
-		defer readers[p].Close()
-	}
-	msgs := make(chan kafka.Message, 1024)
-	readCtx, stopReading := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(readCtx)
-	for _, r := range readers {
-		g.Go(func() error {
-			for {
-				m, err := r.ReadMessage(gctx)
-				if err != nil {
-					return nil
-				}
-				select {
-				case msgs <- m:
-				case <-gctx.Done():
-					return nil
-				}
-			}
-		})
-	}
-	defer func() {
-		stopReading()
-		_ = g.Wait()
-	}()
-	watch := newStallWatch(func() float64 { return float64(len(got)) + moved() })
-	tick := time.NewTicker(stallCheck)
-	defer tick.Stop()
-	for {
-		select {
-		case m := <-msgs:
-			got = append(got, m)
-			if done(got) {
-				return got
-			}
-		case <-tick.C:
-			if watch.stalled() {
-				t.Errorf("%s: nothing moved for %v (no new record, no stage counter change) after %d records", topic, stallLimit, len(got))
-				return got
-			}
-		case <-ctx.Done():
-			t.Errorf("%s: gave up after %d records: %v", topic, len(got), ctx.Err())
-			return got
-		}
-	}
+	return testkit.Wait{Progress: progress, Stall: stallLimit}.ReadTopic(t, ctx, brokers, topic, done)
 }
 
 // runningStages are the three classification stages running in-process.
@@ -168,7 +89,7 @@ type runningStages struct {
 	stop func()
 	// progress is the sum of the stages' counters: it changes whenever
 	// any stage reads, writes, rejects or restores a record.
-	progress func() float64
+	progress func() int64
 }
 
 // startStages runs the three classification stages in-process; a stage
@@ -215,7 +136,7 @@ func startStages(t *testing.T, ctx context.Context, fail context.CancelFunc, cfg
 			_ = g.Wait()
 			p.Close()
 		},
-		progress: func() float64 { return counterSum(t, reg) },
+		progress: testkit.CounterProgress(reg),
 	}
 }
 
@@ -235,7 +156,8 @@ func TestIntegrationPipelineMatchesReplay(t *testing.T) {
 	defer cancel()
 	cfg := testConfig(t, brokers)
 
-	recs, want := generate(t, generator.Config{Seed: 7, Devices: 5000, SingleDeviceUsers: true, MalformedRate: 0.01}, n)
+	traf := traffic.Generate(t, ctx, generator.Config{Seed: 7, Devices: 5000, SingleDeviceUsers: true, MalformedRate: 0.01}, n)
+	recs, want := traf.Records, traf.ByPostbackID(t)
 	malformed := 0
 	for _, r := range recs {
 		if r.Malformed {
@@ -248,15 +170,13 @@ func TestIntegrationPipelineMatchesReplay(t *testing.T) {
 	produceRaw(t, ctx, brokers, cfg.Topics.RawEvents, recs)
 
 	got := make(map[string]string, len(want))
-	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, stages.progress, func(_ int, vs [][]byte) bool {
-		v := vs[len(vs)-1]
-		for k, l := range byPostbackID(t, []string{string(v)}) {
-			got[k] = l
-		}
+	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, stages.progress, func(ms []kafka.Message) bool {
+		v := ms[len(ms)-1].Value
+		got[postbackIDOf(t, v)] = string(v)
 		return len(got) >= len(want)
 	})
 	t.Logf("%d raw records -> %d classified (%d before dedup) in %v", n, len(got), len(values), time.Since(start))
-	dead := readUntil(t, ctx, brokers, cfg.Topics.Deadletter, stages.progress, func(n int, _ [][]byte) bool { return n >= malformed })
+	dead := readUntil(t, ctx, brokers, cfg.Topics.Deadletter, stages.progress, testkit.AtLeast(malformed))
 
 	if len(dead) != malformed {
 		t.Errorf("deadletter has %d records, want %d malformed", len(dead), malformed)

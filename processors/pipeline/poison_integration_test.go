@@ -3,6 +3,8 @@
 package pipeline_test
 
 import (
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -74,7 +76,7 @@ func TestIntegrationPoisonRecords(t *testing.T) {
 	}
 
 	var reasons []string
-	readMessagesUntil(t, ctx, brokers, cfg.Topics.Deadletter, stages.progress, func(ms []kafka.Message) bool {
+	readUntil(t, ctx, brokers, cfg.Topics.Deadletter, stages.progress, func(ms []kafka.Message) bool {
 		var body struct {
 			Reason string `json:"reason"`
 			Raw    string `json:"raw"`
@@ -94,8 +96,9 @@ func TestIntegrationPoisonRecords(t *testing.T) {
 		t.Errorf("reasons %q: want the size, then the invalid text", reasons)
 	}
 	want := map[string]bool{"e1:install": true, "e2:first_login": true, "e2:login": true, "e2:login_ca": true}
-	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, stages.progress, func(n int, _ [][]byte) bool { return n >= len(want) })
-	for _, v := range values {
+	values := readUntil(t, ctx, brokers, cfg.Topics.Classified, stages.progress, testkit.AtLeast(len(want)))
+	for _, m := range values {
+		v := m.Value
 		var c struct {
 			EventID string `json:"event_id"`
 			Type    string `json:"type"`

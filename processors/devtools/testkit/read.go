@@ -83,11 +83,21 @@ func (tl *Tail) Err() error {
 // progress, never for a budget of the whole read.
 func ReadTopic(t testing.TB, ctx context.Context, brokers []string, topic string, until func([]kafka.Message) bool) []kafka.Message {
 	t.Helper()
+	return Wait{}.ReadTopic(t, ctx, brokers, topic, until)
+}
+
+// ReadTopic is testkit.ReadTopic that counts w.Progress as progress too:
+// it fails only when no record arrived and Progress did not change for
+// w.Stall (a stage restoring its state writes nothing for a while).
+func (w Wait) ReadTopic(t testing.TB, ctx context.Context, brokers []string, topic string, until func([]kafka.Message) bool) []kafka.Message {
+	t.Helper()
+	w.defaults()
 	tl := TailTopic(t, ctx, brokers, topic)
 	defer tl.Stop()
 	var got []kafka.Message
-	stall := time.NewTimer(DefaultStall)
-	defer stall.Stop()
+	last, since := w.Progress(), time.Now()
+	tick := time.NewTicker(w.Poll)
+	defer tick.Stop()
 	for {
 		select {
 		case m := <-tl.C:
@@ -95,9 +105,13 @@ func ReadTopic(t testing.TB, ctx context.Context, brokers []string, topic string
 			if until(got) {
 				return got
 			}
-			stall.Reset(DefaultStall)
-		case <-stall.C:
-			t.Fatalf("%s: no new record for %v after %d records (reader: %v)", topic, DefaultStall, len(got), tl.Err())
+			since = time.Now()
+		case <-tick.C:
+			if n := w.Progress(); n != last {
+				last, since = n, time.Now()
+			} else if time.Since(since) > w.Stall {
+				t.Fatalf("%s: nothing moved for %v after %d records (progress at %d, reader: %v)", topic, w.Stall, len(got), last, tl.Err())
+			}
 		case <-ctx.Done():
 			t.Fatalf("%s: %v after %d records", topic, ctx.Err(), len(got))
 		}

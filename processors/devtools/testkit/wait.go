@@ -30,24 +30,27 @@ type Wait struct {
 // w.Stall before. Call it from the test's goroutine.
 func (w Wait) For(t testing.TB, what string, cond func() bool) {
 	t.Helper()
+	w.defaults()
+	last, since := w.Progress(), time.Now()
+	for !cond() {
+		if n := w.Progress(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) > w.Stall {
+			t.Fatalf("nothing moved for %v while waiting for %s (progress at %d)", w.Stall, what, last)
+		}
+		time.Sleep(w.Poll)
+	}
+}
+
+func (w *Wait) defaults() {
 	if w.Stall <= 0 {
 		w.Stall = DefaultStall
 	}
 	if w.Poll <= 0 {
 		w.Poll = 20 * time.Millisecond
 	}
-	progress := w.Progress
-	if progress == nil {
-		progress = func() int64 { return 0 }
-	}
-	last, since := progress(), time.Now()
-	for !cond() {
-		if n := progress(); n != last {
-			last, since = n, time.Now()
-		} else if time.Since(since) > w.Stall {
-			t.Fatalf("nothing moved for %v while waiting for %s (progress at %d)", w.Stall, what, last)
-		}
-		time.Sleep(w.Poll)
+	if w.Progress == nil {
+		w.Progress = func() int64 { return 0 }
 	}
 }
 

@@ -3,6 +3,8 @@
 package stage_test
 
 import (
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+
 	"context"
 	"fmt"
 	"path/filepath"
@@ -120,7 +122,7 @@ func TestIntegrationRestoreFromChangelog(t *testing.T) {
 	// for stallLimit.
 	reg := prometheus.NewRegistry()
 	metrics := stage.NewMetrics(reg)
-	ctx, stop := progressContext(t, context.Background(), func() float64 { return counterSum(reg) })
+	ctx, stop := testkit.Wait{Progress: testkit.CounterProgress(reg), Stall: stallLimit}.ProgressContext(t, context.Background())
 	defer stop()
 	changelog := kafkatest.Topic(t, brokers, 1)
 	real, err := stream.NewProducer(stream.ProducerConfig{Brokers: brokers})
