@@ -147,21 +147,40 @@ func (w *wiring) run(t *testing.T, ctx context.Context, names ...string) *runnin
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	var readiness atomic.Pointer[stage.Readiness]
+	stages := w.stages(names...)
+	declared := map[string]bool{}
+	for _, s := range stages {
+		for _, tp := range s.Writes {
+			declared[tp.Name] = true
+		}
+	}
+	rec := &writtenTopics{topics: map[string]bool{}}
 	opts := pipeline.RunOptions{
 		Logger:    zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named(strings.Join(names, ",")),
 		Registry:  reg,
 		Readiness: func(r *stage.Readiness) { readiness.Store(r) },
+		Producer: func(p stage.Producer) stage.Producer {
+			rec.Producer = p
+			return rec
+		},
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- pipeline.Run(runCtx, w.cfg, w.stages(names...), opts) }()
+	go func() { done <- pipeline.Run(runCtx, w.cfg, stages, opts) }()
 	var once sync.Once
-	r := &running{progress: func() int64 { return counterTotal(reg) }}
+	r := &running{progress: testkit.CounterProgress(reg)}
 	r.stop = func() {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("pipeline.Run(%v): %v", names, err)
+			}
+			// Every stage against its spec: it writes only topics it
+			// declares, or they would not be created where it runs alone.
+			for _, topic := range rec.written() {
+				if !declared[topic] {
+					t.Errorf("stages %v wrote to %s, which none of them declares", names, topic)
+				}
 			}
 		})
 	}
@@ -183,21 +202,31 @@ func (w *wiring) run(t *testing.T, ctx context.Context, names ...string) *runnin
 	return r
 }
 
-// counterTotal sums the postbackd counters of reg.
-func counterTotal(reg *prometheus.Registry) int64 {
-	families, _ := reg.Gather()
-	var total float64
-	for _, f := range families {
-		if !strings.HasPrefix(f.GetName(), "postbackd_") {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if c := m.GetCounter(); c != nil {
-				total += c.GetValue()
-			}
-		}
+// writtenTopics is the process's producer, noting every topic written.
+type writtenTopics struct {
+	stage.Producer
+	mu     sync.Mutex
+	topics map[string]bool
+}
+
+func (w *writtenTopics) Produce(ctx context.Context, msgs ...kafka.Message) error {
+	w.mu.Lock()
+	for i := range msgs {
+		w.topics[msgs[i].Topic] = true
 	}
-	return int64(total)
+	w.mu.Unlock()
+	return w.Producer.Produce(ctx, msgs...)
+}
+
+func (w *writtenTopics) written() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.topics))
+	for tp := range w.topics {
+		out = append(out, tp)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func header(m kafka.Message, key string) string {
