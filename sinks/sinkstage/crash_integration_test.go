@@ -20,6 +20,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -94,21 +95,22 @@ func TestIntegrationSinkCrash(t *testing.T) {
 
 	var keyMismatch sync.Map
 	// Which process sent each request: each one's rule puts its number in
-	// the path (/pb/<run>), so a repeat is charged to the kill that ended
-	// the process that made the call before it, whatever the timing.
+	// the path (/p/adnet/pb/<run>), so a repeat is charged to the kill that
+	// ended the process that made the call before it, whatever the timing.
 	senders := &runsByKey{runs: make(map[string][]int)}
-	fp := newFakePartner(t, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
+	fp, fpURL := newPartner(t)
+	fp.SetFault("adnet", demopartner.Fault{Answer: func(_ http.ResponseWriter, r *http.Request, _ int) bool {
 		if id := r.URL.Query().Get("id"); id != r.Header.Get("Idempotency-Key") {
 			keyMismatch.Store(id, r.Header.Get("Idempotency-Key"))
 		}
-		run, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/pb/"))
+		run, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/p/adnet/pb/"))
 		if err != nil {
 			t.Errorf("request for %s without a run number", r.URL.Path)
 		}
 		senders.add(r.Header.Get("Idempotency-Key"), run)
 		time.Sleep(2 * time.Millisecond) // the partner's own work
-		return true
-	})
+		return false                     // then a 200, even to a sink killed meanwhile: the partner has the postback
+	}})
 	const concurrency = 4
 	text := configText(t, brokers, "", fmt.Sprintf(`
 allow_private_networks: true
@@ -117,8 +119,8 @@ retry: {in_process: {max_attempts: 3, max_wait: 100ms}, tiers: [1s, 2s]}
 partners:
   - id: adnet
     concurrency: %d
-    rules: [{types: [install], url: "%s/pb/RUN?id={postback_id}"}]
-`, concurrency, fp.URL))
+    rules: [{types: [install], url: "%s/p/adnet/pb/RUN?id={postback_id}"}]
+`, concurrency, fpURL))
 	// cfgFile(run) is the config of process number run.
 	cfgDir := t.TempDir()
 	cfgFile := func(run int) string {
@@ -161,7 +163,7 @@ partners:
 	}()
 	// progress moves while the sink works: requests at the partner and
 	// offsets the sink's group commits.
-	progress := func() int64 { return int64(fp.totalHits()) + committedSum(ctx, brokers, group, topics) }
+	progress := func() int64 { return int64(fp.Stats().Total.Received) + committedSum(ctx, brokers, group, topics) }
 
 	stateA := filepath.Join(t.TempDir(), "a")
 	sink := startSink(t, bin, cfgFile(0), stateA, "first")
@@ -172,12 +174,12 @@ partners:
 		// Mid-chunk (the records come 100 at a time): the sink is busy,
 		// with calls in flight, rather than idle waiting for the next.
 		killAt := (i+1)*n/3 + 50
-		waitProgress(t, fmt.Sprintf("%d postbacks before kill %d", killAt, i+1), progress, func() bool { return fp.acceptedCount() >= killAt })
+		waitProgress(t, fmt.Sprintf("%d postbacks before kill %d", killAt, i+1), progress, func() bool { return acceptedCount(fp, "adnet") >= killAt })
 		if err := sink.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = sink.Wait()
-		t.Logf("SIGKILL after %d postbacks accepted; %s", fp.acceptedCount(), restart.name)
+		t.Logf("SIGKILL after %d postbacks accepted; %s", acceptedCount(fp, "adnet"), restart.name)
 		sink = startSink(t, bin, cfgFile(i+1), restart.stateDir, restart.name)
 	}
 	// Done when every postback is accepted and the group has committed the
@@ -189,7 +191,7 @@ partners:
 		default:
 			return false
 		}
-		return fp.acceptedCount() >= n && groupLag(ctx, brokers, group, topics) == 0
+		return acceptedCount(fp, "adnet") >= n && groupLag(ctx, brokers, group, topics) == 0
 	})
 	if err := sink.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -198,7 +200,7 @@ partners:
 		t.Errorf("sink after SIGTERM: %v", err)
 	}
 
-	_, accepted := fp.counts()
+	_, accepted := counts(fp, "adnet")
 	missing, dups := 0, 0
 	for _, r := range recs {
 		switch c := accepted[r.PostbackID]; {

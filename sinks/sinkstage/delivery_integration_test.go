@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -26,7 +28,7 @@ func TestIntegrationSSRFRefused(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	loop := newFakePartner(t, nil)
+	loop, loopURL := newPartner(t)
 	cfg, sc := parseConfig(t, configText(t, brokers, t.TempDir(), fmt.Sprintf(`
 retry: {in_process: {max_attempts: 3, max_wait: 100ms}, tiers: [1s]}
 partners:
@@ -34,7 +36,7 @@ partners:
     rules: [{types: [install], url: "http://%s/pb?id={postback_id}"}]
   - id: metadata
     rules: [{types: [install], url: "http://169.254.169.254/latest/meta-data/?id={postback_id}"}]
-`, loop.Listener.Addr())))
+`, strings.TrimPrefix(loopURL, "http://"))))
 	ensureTopics(t, ctx, cfg, sc)
 	const n = 5
 	var recs []schemas.Classified
@@ -76,7 +78,7 @@ partners:
 	if len(want) > 0 {
 		t.Errorf("%d records never deadlettered: %v", len(want), want)
 	}
-	if h := loop.totalHits(); h != 0 {
+	if h := loop.Stats().Total.Received; h != 0 {
 		t.Errorf("the loopback server got %d requests, want none", h)
 	}
 }
@@ -91,13 +93,14 @@ func TestIntegrationRetryTiersThroughKafka(t *testing.T) {
 	defer cancel()
 	const inProcess = 3
 	// Fails two rounds of in-process tries, then accepts.
-	fp := newFakePartner(t, func(w http.ResponseWriter, _ *http.Request, n int) bool {
-		if n <= 2*inProcess {
-			w.WriteHeader(http.StatusServiceUnavailable)
+	fp, fpURL := newPartner(t)
+	fp.SetFault("flaky", demopartner.Fault{Answer: func(w http.ResponseWriter, _ *http.Request, attempt int) bool {
+		if attempt > 2*inProcess {
 			return false
 		}
+		w.WriteHeader(http.StatusServiceUnavailable)
 		return true
-	})
+	}})
 	tiers := []time.Duration{time.Second, 2 * time.Second}
 	cfg, sc := parseConfig(t, configText(t, brokers, t.TempDir(), fmt.Sprintf(`
 allow_private_networks: true
@@ -105,8 +108,8 @@ retry: {in_process: {max_attempts: %d, max_wait: 100ms}, tiers: [%v, %v]}
 partners:
   - id: flaky
     breaker: {failures: 1000}
-    rules: [{types: [install], url: "%s/pb?id={postback_id}"}]
-`, inProcess, tiers[0], tiers[1], fp.URL)))
+    rules: [{types: [install], url: "%s/p/flaky/pb?id={postback_id}"}]
+`, inProcess, tiers[0], tiers[1], fpURL)))
 	ensureTopics(t, ctx, cfg, sc)
 	const n = 3
 	var recs []schemas.Classified
@@ -116,15 +119,16 @@ partners:
 	produceClassified(t, ctx, newProducer(t, brokers), cfg.Topics.Classified, recs)
 	startStage(t, cfg, sc, stream.ConsumerConfig{}, nil)
 
-	waitFor(t, 40*time.Second, "deliveries from tier 2", func() bool { return fp.acceptedCount() == n })
+	waitFor(t, 40*time.Second, "deliveries from tier 2", func() bool { return acceptedCount(fp, "flaky") == n })
 	time.Sleep(500 * time.Millisecond)
-	hits, accepted := fp.counts()
-	fp.mu.Lock()
-	times := make(map[string][]time.Time)
-	for k, v := range fp.hitTimes {
-		times[k] = append([]time.Time(nil), v...)
+	hits, accepted := counts(fp, "flaky")
+	times := make(map[string][]time.Time) // postback_id -> when each try arrived
+	for _, r := range fp.Requests() {
+		times[r.IdempotencyKey] = append(times[r.IdempotencyKey], r.At)
 	}
-	fp.mu.Unlock()
+	for _, ts := range times {
+		slices.SortFunc(ts, time.Time.Compare)
+	}
 	for _, r := range recs {
 		id := r.PostbackID
 		if hits[id] != 2*inProcess+1 || accepted[id] != 1 {

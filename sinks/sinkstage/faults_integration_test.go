@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
@@ -58,43 +59,56 @@ func TestIntegrationFaultyPartners(t *testing.T) {
 
 	var rngMu sync.Mutex
 	rng := rand.New(rand.NewPCG(5, 30))
-	servers := map[string]*fakePartner{
-		"flaky": newFakePartner(t, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+	answers := map[string]func(w http.ResponseWriter, r *http.Request, attempt int) bool{
+		"flaky": func(w http.ResponseWriter, _ *http.Request, _ int) bool {
 			rngMu.Lock()
 			fail := rng.IntN(100) < 30
 			rngMu.Unlock()
 			if fail {
 				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			return fail
+		},
+		"slow": func(_ http.ResponseWriter, r *http.Request, attempt int) bool {
+			if attempt > 1 {
 				return false
 			}
-			return true
-		}),
-		"slow": newFakePartner(t, func(_ http.ResponseWriter, r *http.Request, n int) bool {
-			if n == 1 {
-				select {
-				case <-time.After(3 * time.Second):
-				case <-r.Context().Done(): // the sink gave up: this try never got an answer
+			select {
+			case <-r.Context().Done(): // the sink gave up: this try never got an answer
+			case <-time.After(3 * time.Second):
+				if r.Context().Err() == nil {
+					t.Errorf("slow: a first try still awaited its answer after 3s, past the partner's 1s timeout")
 				}
-				return false
 			}
 			return true
-		}),
-		"limited": newFakePartner(t, func(w http.ResponseWriter, _ *http.Request, n int) bool {
-			if n == 1 {
-				w.Header().Set("Retry-After", "1")
-				w.WriteHeader(http.StatusTooManyRequests)
+		},
+		"limited": func(w http.ResponseWriter, _ *http.Request, attempt int) bool {
+			if attempt > 1 {
 				return false
 			}
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
 			return true
-		}),
-		"bad": newFakePartner(t, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+		},
+		"bad": func(w http.ResponseWriter, _ *http.Request, _ int) bool {
 			w.WriteHeader(http.StatusBadRequest)
-			return false
-		}),
-		"healthy": newFakePartner(t, func(http.ResponseWriter, *http.Request, int) bool {
-			time.Sleep(healthyWork)
 			return true
-		}),
+		},
+	}
+	// The faulty partners share one demo partner, each at /p/<id>; the
+	// healthy one has its own, so that nothing of theirs but the stage is
+	// shared with it.
+	faultyDP, faultyURL := newPartner(t)
+	for id, answer := range answers {
+		faultyDP.SetFault(id, demopartner.Fault{Answer: answer})
+	}
+	healthyDP, healthyURL := newPartner(t)
+	healthyDP.SetFault("healthy", demopartner.Fault{Delay: healthyWork})
+	serverOf := func(p string) *demopartner.Server {
+		if p == "healthy" {
+			return healthyDP
+		}
+		return faultyDP
 	}
 	faulty := []string{"flaky", "slow", "limited", "bad"}
 	sinkYAML := `
@@ -108,18 +122,17 @@ partners:
 		if id == "slow" {
 			timeout = "timeouts: {total: 1s}, " // generous: a loaded machine must not time out its second tries
 		}
-		sinkYAML += fmt.Sprintf("  - {id: %s, concurrency: 16, %sbreaker: {failures: 1000, open_for: 1s}, rules: [{types: [install], url: \"%s/pb?id={postback_id}\"}]}\n",
-			id, timeout, servers[id].URL)
+		sinkYAML += fmt.Sprintf("  - {id: %s, concurrency: 16, %sbreaker: {failures: 1000, open_for: 1s}, rules: [{types: [install], url: \"%s/p/%s/pb?id={postback_id}\"}]}\n",
+			id, timeout, faultyURL, id)
 	}
-	sinkYAML += fmt.Sprintf("  - {id: healthy, concurrency: %d, rules: [{types: [install], url: \"%s/pb?id={postback_id}\"}]}\n",
-		healthyConcurrency, servers["healthy"].URL)
+	sinkYAML += fmt.Sprintf("  - {id: healthy, concurrency: %d, rules: [{types: [install], url: \"%s/p/healthy/pb?id={postback_id}\"}]}\n",
+		healthyConcurrency, healthyURL)
 	cfg, sc := parseConfig(t, configText(t, brokers, t.TempDir(), sinkYAML))
 	ensureTopics(t, ctx, cfg, sc)
 	producer := newProducer(t, brokers)
 	reg := prometheus.NewRegistry()
 	startStage(t, cfg, sc, stream.ConsumerConfig{}, reg)
 
-	healthy := servers["healthy"]
 	want := make(map[string]map[string]bool) // partner -> postback ids
 	for _, p := range append(faulty, "healthy") {
 		want[p] = make(map[string]bool)
@@ -127,25 +140,28 @@ partners:
 	// alonePhase produces the healthy partner's records alone and returns
 	// its throughput on them.
 	alonePhase := func(round int) float64 {
-		base := healthy.acceptedCount()
+		base := acceptedCount(healthyDP, "healthy")
 		var alone []schemas.Classified
+		phase := make(map[string]bool)
 		for i := range healthyPerPhase {
 			r := install(fmt.Sprintf("alone%d-%d", round, i), "healthy")
 			alone = append(alone, r)
 			want["healthy"][r.PostbackID] = true
+			phase[r.PostbackID] = true
 		}
 		b0, r0, s0 := batchStats(t, reg)
 		produceGradually(t, ctx, producer, cfg.Topics.Classified, alone)
-		waitFor(t, 60*time.Second, "the healthy partner's postbacks alone", func() bool { return healthy.acceptedCount() >= base+healthyPerPhase })
+		waitFor(t, 60*time.Second, "the healthy partner's postbacks alone", func() bool { return acceptedCount(healthyDP, "healthy") >= base+healthyPerPhase })
 		b1, r1, s1 := batchStats(t, reg)
 		t.Logf("round %d alone: %d batches, %.0f records, %.1f s in Process", round, b1-b0, r1-r0, s1-s0)
-		return rate(healthy.acceptTimes(base, base+healthyPerPhase))
+		return rate(acceptTimes(healthyDP, "healthy", phase))
 	}
 	// mixedPhase produces the same again, interleaved with the faulty
 	// partners' records, and returns the healthy partner's throughput.
 	mixedPhase := func(round int) float64 {
-		base := healthy.acceptedCount()
+		base := acceptedCount(healthyDP, "healthy")
 		var mixed []schemas.Classified
+		phase := make(map[string]bool) // the healthy partner's postbacks of the phase
 		// The faulty records are spread evenly over the healthy ones: with
 		// all of them up front, the healthy records came at ~200/s for the
 		// first half of the phase, below the partner's capacity, and the
@@ -156,6 +172,7 @@ partners:
 			r := install(fmt.Sprintf("mixed%d-healthy-%d", round, i), "healthy")
 			mixed = append(mixed, r)
 			want["healthy"][r.PostbackID] = true
+			phase[r.PostbackID] = true
 			for ; next < (i+1)*faultyPerPartner/healthyPerPhase; next++ {
 				for _, p := range faulty {
 					r := install(fmt.Sprintf("mixed%d-%s-%d", round, p, next), p)
@@ -168,23 +185,23 @@ partners:
 		start := time.Now()
 		produceGradually(t, ctx, producer, cfg.Topics.Classified, mixed)
 		waitFor(t, 60*time.Second, "the healthy partner's postbacks next to the faulty ones", func() bool {
-			return healthy.acceptedCount() >= base+healthyPerPhase
+			return acceptedCount(healthyDP, "healthy") >= base+healthyPerPhase
 		})
 		b1, r1, s1 := batchStats(t, reg)
 		t.Logf("round %d mixed, until the healthy partner had all: %d batches, %.0f records, %.1f s in Process", round, b1-b0, r1-r0, s1-s0)
-		rateMixed := rate(healthy.acceptTimes(base, base+healthyPerPhase))
+		rateMixed := rate(acceptTimes(healthyDP, "healthy", phase))
 		waitFor(t, 90*time.Second, "every faulty partner's postbacks", func() bool {
 			for _, p := range []string{"flaky", "slow", "limited"} {
-				if servers[p].acceptedCount() < len(want[p]) {
+				if acceptedCount(faultyDP, p) < len(want[p]) {
 					return false
 				}
 			}
-			hits, _ := servers["bad"].counts()
+			hits, _ := counts(faultyDP, "bad")
 			return len(hits) >= len(want["bad"])
 		})
 		t.Logf("round %d: every postback delivered %v after the mixed records were produced", round, time.Since(start).Round(time.Millisecond))
 		for _, p := range append(faulty, "healthy") {
-			if ts := servers[p].acceptTimes(0, 1<<30); len(ts) > 0 {
+			if ts := acceptTimes(serverOf(p), p, nil); len(ts) > 0 {
 				t.Logf("%s: last acceptance %v after the mixed records were produced", p, ts[len(ts)-1].Sub(start).Round(time.Millisecond))
 			}
 		}
@@ -218,7 +235,7 @@ partners:
 	// Exactly once as the partners see it.
 	totalHits := 0
 	for _, p := range append(faulty, "healthy") {
-		hits, accepted := servers[p].counts()
+		hits, accepted := counts(serverOf(p), p)
 		for _, c := range hits {
 			totalHits += c
 		}
@@ -286,7 +303,7 @@ partners:
 	}
 	t.Logf("delivery log: %d entries, %v", len(logMsgs), outcomes)
 	for _, p := range append(faulty, "healthy") {
-		hits, _ := servers[p].counts()
+		hits, _ := counts(serverOf(p), p)
 		wrong := 0
 		for id, c := range hits {
 			if logged[p+"/"+id] != c {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -22,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
@@ -176,83 +176,53 @@ func produceClassified(t testing.TB, ctx context.Context, p *stream.Producer, to
 	}
 }
 
-// fakePartner is a partner endpoint on loopback that dedups by
-// Idempotency-Key, as a partner should: it counts every request (hits) and
-// every request it accepted with a 2xx (accepted), per key, and when each
-// acceptance happened.
-type fakePartner struct {
-	*httptest.Server
-	answer func(w http.ResponseWriter, r *http.Request, n int) bool // n: this key's request count
-
-	mu       sync.Mutex
-	hits     map[string]int
-	hitTimes map[string][]time.Time
-	accepted map[string]int
-	acceptAt []time.Time
-}
-
-// newFakePartner starts a partner; answer writes the response to the n-th
-// request of a key and says whether it accepted it (nil: always 200).
-func newFakePartner(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, n int) bool) *fakePartner {
+// newPartner starts a demo partner (processors/devtools/demopartner) on
+// loopback for the test and returns it with its base URL; the partner is
+// the path segment after /p/, else the first one. Every request it gets
+// moves partnerHits, and it keeps them all (Requests) for the times the
+// tests check.
+func newPartner(t *testing.T) (*demopartner.Server, string) {
 	t.Helper()
-	fp := &fakePartner{answer: answer, hits: make(map[string]int), hitTimes: make(map[string][]time.Time), accepted: make(map[string]int)}
-	fp.Server = httptest.NewServer(http.HandlerFunc(fp.serve))
-	t.Cleanup(fp.Close)
-	return fp
+	dp := demopartner.New(nil)
+	dp.SetMaxRequests(1 << 20)
+	handler := dp.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		partnerHits.Add(1)
+		handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return dp, srv.URL
 }
 
-func (fp *fakePartner) serve(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	key := r.Header.Get("Idempotency-Key")
-	partnerHits.Add(1)
-	fp.mu.Lock()
-	fp.hits[key]++
-	n := fp.hits[key]
-	fp.hitTimes[key] = append(fp.hitTimes[key], time.Now())
-	fp.mu.Unlock()
-	if fp.answer != nil && !fp.answer(w, r, n) {
-		return
-	}
-	fp.mu.Lock()
-	fp.accepted[key]++
-	fp.acceptAt = append(fp.acceptAt, time.Now())
-	fp.mu.Unlock()
-}
-
-func (fp *fakePartner) counts() (hits, accepted map[string]int) {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	hits, accepted = make(map[string]int, len(fp.hits)), make(map[string]int, len(fp.accepted))
-	for k, v := range fp.hits {
-		hits[k] = v
-	}
-	for k, v := range fp.accepted {
-		accepted[k] = v
+// counts is how often partner received each Idempotency-Key (hits) and
+// accepted it with a 2xx (accepted: only keys accepted at least once).
+func counts(dp *demopartner.Server, partner string) (hits, accepted map[string]int) {
+	keys := dp.Keys(partner)
+	hits, accepted = make(map[string]int, len(keys)), make(map[string]int, len(keys))
+	for k, c := range keys {
+		hits[k] = c.Received
+		if c.Accepted > 0 {
+			accepted[k] = c.Accepted
+		}
 	}
 	return hits, accepted
 }
 
-func (fp *fakePartner) acceptedCount() int {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	return len(fp.accepted)
+// acceptedCount is how many postbacks partner has accepted.
+func acceptedCount(dp *demopartner.Server, partner string) int {
+	return dp.Stats().Partners[partner].Unique
 }
 
-func (fp *fakePartner) totalHits() int {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	n := 0
-	for _, c := range fp.hits {
-		n += c
+// acceptTimes returns when partner accepted the postbacks of ids (nil:
+// every postback), in the order it answered.
+func acceptTimes(dp *demopartner.Server, partner string, ids map[string]bool) []time.Time {
+	var ts []time.Time
+	for _, r := range dp.Requests() {
+		if r.Partner == partner && r.Status/100 == 2 && (ids == nil || ids[r.IdempotencyKey]) {
+			ts = append(ts, r.AnsweredAt)
+		}
 	}
-	return n
-}
-
-// acceptTimes returns the times of acceptances number from..to-1.
-func (fp *fakePartner) acceptTimes(from, to int) []time.Time {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	return append([]time.Time(nil), fp.acceptAt[from:min(to, len(fp.acceptAt))]...)
+	return ts
 }
 
 // rate is acceptances per second between the first and the last of ts.
@@ -264,11 +234,11 @@ func rate(ts []time.Time) float64 {
 	return float64(len(ts)-1) / ts[len(ts)-1].Sub(ts[0]).Seconds()
 }
 
-// partnerHits counts every call any fake partner of the test binary got:
+// partnerHits counts every call any demo partner of the test binary got:
 // the progress waitFor watches.
 var partnerHits atomic.Int64
 
-// waitFor polls cond until it holds. It fails only when no fake partner
+// waitFor polls cond until it holds. It fails only when no demo partner
 // has been called for stall while cond does not hold: a slow machine makes
 // it wait longer, a sink that stopped delivering makes it fail.
 func waitFor(t *testing.T, stall time.Duration, what string, cond func() bool) {

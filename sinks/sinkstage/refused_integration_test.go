@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
@@ -49,26 +50,27 @@ func TestIntegrationSinkRefusedRecords(t *testing.T) {
 		retry = "retry" // answers 503: a retry tier, then the deadletter
 	)
 	behaviour := make(map[string]string) // postback_id -> final, retry or "" (accepted)
-	fp := newFakePartner(t, func(w http.ResponseWriter, r *http.Request, _ int) bool {
+	fp, fpURL := newPartner(t)
+	fp.SetFault("adnet", demopartner.Fault{Answer: func(w http.ResponseWriter, r *http.Request, _ int) bool {
 		switch behaviour[r.Header.Get("Idempotency-Key")] {
 		case final:
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte(pad[:2000]))
-			return false
+			return true
 		case retry:
 			w.WriteHeader(http.StatusServiceUnavailable)
-			return false
+			return true
 		}
-		return true
-	})
+		return false
+	}})
 	cfg, sc := parseConfig(t, configText(t, brokers, t.TempDir(), fmt.Sprintf(`
 allow_private_networks: true
 retry: {in_process: {max_attempts: 2, max_wait: 10ms}, tiers: [1s]}
 partners:
   - id: adnet
     breaker: {failures: 1000}
-    rules: [{types: [install], url: "%s/pb/{param.pad}?id={postback_id}"}]
-`, fp.URL)))
+    rules: [{types: [install], url: "%s/p/adnet/pb/{param.pad}?id={postback_id}"}]
+`, fpURL)))
 	// An entry with the long URL is over 1200 bytes, a retry or
 	// deadletter with the padded record over 4000; the stubs are under.
 	small := map[string]string{
@@ -196,7 +198,7 @@ partners:
 		}
 	}
 	// The postbacks around them were delivered, once, by the same stage.
-	_, accepted := fp.counts()
+	_, accepted := counts(fp, "adnet")
 	for _, r := range []schemas.Classified{before, after} {
 		if accepted[r.PostbackID] != 1 {
 			t.Errorf("%s accepted %d times, want 1", r.EventID, accepted[r.PostbackID])

@@ -26,13 +26,13 @@ func TestIntegrationSinkSkipsRepeatsByPosition(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fp := newFakePartner(t, nil)
+	fp, fpURL := newPartner(t)
 	cfg, sc := parseConfig(t, configText(t, brokers, t.TempDir(), fmt.Sprintf(`
 allow_private_networks: true
 partners:
   - id: p
-    rules: [{types: [install], url: "%s/pb?id={postback_id}"}]
-`, fp.URL)))
+    rules: [{types: [install], url: "%s/p/p/pb?id={postback_id}"}]
+`, fpURL)))
 	ensureTopics(t, ctx, cfg, sc)
 
 	// All on one partition, as one device stage partition's outputs to one
@@ -61,9 +61,9 @@ partners:
 	}
 	startStage(t, cfg, sc, stream.ConsumerConfig{}, nil)
 
-	waitFor(t, 60*time.Second, "the first records, the foreign one and the next", func() bool { return fp.acceptedCount() >= n+2 })
+	waitFor(t, 60*time.Second, "the first records, the foreign one and the next", func() bool { return acceptedCount(fp, "p") >= n+2 })
 	time.Sleep(2 * time.Second) // a repeat delivered late would show now
-	_, accepted := fp.counts()
+	_, accepted := counts(fp, "p")
 	for i := range n / 2 {
 		if id := install(fmt.Sprintf("repeat-%d", i), "p").PostbackID; accepted[id] > 0 {
 			t.Errorf("repeat %d was delivered", i)
