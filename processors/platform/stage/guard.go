@@ -40,15 +40,15 @@ func messageSize(m *kafka.Message) int {
 // ErrTooLarge: a record over the size the broker takes.
 var ErrTooLarge = errors.New("record too large for the broker")
 
-// CheckSize refuses m when it is over max bytes, saying so in the error.
-func CheckSize(m *kafka.Message, max int) error {
+// checkSize refuses m when it is over max bytes, saying so in the error.
+func checkSize(m *kafka.Message, max int) error {
 	if n := messageSize(m); n > max {
 		return fmt.Errorf("%w: derived record for %s of about %d bytes is over the %d bytes the broker takes", ErrTooLarge, m.Topic, n, max)
 	}
 	return nil
 }
 
-// GuardSizes replaces every output of an input that has an output the
+// guardSizes replaces every output of an input that has an output the
 // broker would refuse as too large (over max bytes) by one deadletter
 // record of that input, so that the refusal is known before producing and
 // is the same on every run: the outputs are a pure function of the input,
@@ -56,10 +56,10 @@ func CheckSize(m *kafka.Message, max int) error {
 // as in Result. It returns the outputs and sources to produce (the same
 // slices when nothing was refused) and how many inputs went to the
 // deadletter.
-func GuardSizes(outputs []kafka.Message, sources []int, msgs []kafka.Message, max int, dl DeadLetterer) ([]kafka.Message, []int, int, error) {
+func guardSizes(outputs []kafka.Message, sources []int, msgs []kafka.Message, max int, dl DeadLetterer) ([]kafka.Message, []int, int, error) {
 	var refused map[int]string
 	for i := range outputs {
-		if err := CheckSize(&outputs[i], max); err != nil {
+		if err := checkSize(&outputs[i], max); err != nil {
 			if refused == nil {
 				refused = make(map[int]string)
 			}
@@ -103,7 +103,7 @@ const HeaderRejectReason = "postbackd-reject-reason"
 // below kafka.max_message_bytes).
 const stubRaw = 1 << 10
 
-// ProduceOrDeadLetter produces outputs; when the broker refuses some of
+// produceOrDeadLetter produces outputs; when the broker refuses some of
 // them for good, for what they are (a *stream.ProduceError: every other
 // output was written, in order), the inputs they came from go to the
 // deadletter with the broker's error instead, and the stream goes on. A
@@ -114,7 +114,7 @@ const stubRaw = 1 << 10
 //
 // An input's outputs that were written stay written: the deadletter
 // record names the input, for a look by hand (docs/OPERATING.md).
-func ProduceOrDeadLetter(ctx context.Context, p Producer, outputs []kafka.Message, sources []int, msgs []kafka.Message, dl DeadLetterer) (int, error) {
+func produceOrDeadLetter(ctx context.Context, p Producer, outputs []kafka.Message, sources []int, msgs []kafka.Message, dl DeadLetterer) (int, error) {
 	err := p.Produce(ctx, outputs...)
 	var pe *stream.ProduceError
 	if err == nil || dl == nil || !errors.As(err, &pe) {

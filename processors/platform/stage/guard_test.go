@@ -29,7 +29,7 @@ func TestGuardSizes(t *testing.T) {
 		{Topic: "o", Value: []byte("a1")}, {Topic: "o", Value: []byte("b1")}, {Topic: "o", Value: big},
 		{Topic: "o", Value: []byte("c1")}, {Topic: "u", Value: []byte("b2")},
 	}
-	got, sources, refused, err := GuardSizes(outs, []int{0, 1, 1, 2, 1}, msgs, 1024, fakeDeadLetters{})
+	got, sources, refused, err := guardSizes(outs, []int{0, 1, 1, 2, 1}, msgs, 1024, fakeDeadLetters{})
 	if err != nil || refused != 1 {
 		t.Fatalf("refused %d, %v", refused, err)
 	}
@@ -46,8 +46,8 @@ func TestGuardSizes(t *testing.T) {
 	if !strings.Contains(string(got[1].Value), "1024") {
 		t.Errorf("reason %q does not give the limit", got[1].Value)
 	}
-	if err := CheckSize(&outs[2], 1024); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("CheckSize: %v", err)
+	if err := checkSize(&outs[2], 1024); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("checkSize: %v", err)
 	}
 }
 
@@ -93,7 +93,7 @@ func TestOneRecordCannotStopAStage(t *testing.T) {
 	if want := "o:a dl:big o:b"; strings.ReplaceAll(strings.Join(topics, " "), "out:", "o:") != want {
 		t.Fatalf("produced %v, want %s", topics, want)
 	}
-	if off, ok, _ := st.Offset(InputOffsetName); !ok || off != 13 {
+	if off, ok, _ := st.Offset(inputOffsetName); !ok || off != 13 {
 		t.Fatalf("offset %d %v, want 13", off, ok)
 	}
 }
@@ -156,7 +156,7 @@ func TestBrokerRefusalGoesToTheDeadletter(t *testing.T) {
 			t.Errorf("deadletter reason %q lacks the broker's error", m.Value)
 		}
 	}
-	if off, ok, _ := st.Offset(InputOffsetName); !ok || off != 13 {
+	if off, ok, _ := st.Offset(inputOffsetName); !ok || off != 13 {
 		t.Fatalf("offset %d %v, want 13", off, ok)
 	}
 }
@@ -202,7 +202,7 @@ func TestRefusedDeadletterGoesAsAStub(t *testing.T) {
 	big := kafka.Message{Key: []byte("big"), Value: bytes.Repeat([]byte("x"), 8192)}
 	small := kafka.Message{Key: []byte("small"), Value: []byte("ok")}
 	outputs := []kafka.Message{{Topic: "out", Key: small.Key, Value: small.Value}, {Topic: "out", Key: big.Key, Value: big.Value}}
-	n, err := ProduceOrDeadLetter(context.Background(), p, outputs, []int{0, 1}, []kafka.Message{small, big}, rawDeadLetters{})
+	n, err := produceOrDeadLetter(context.Background(), p, outputs, []int{0, 1}, []kafka.Message{small, big}, rawDeadLetters{})
 	if err != nil || n != 1 {
 		t.Fatalf("refused %d, %v", n, err)
 	}

@@ -173,7 +173,7 @@ func TestChangelogRefusedHook(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = s.Process(context.Background(), batchOf(0, "a"))
-		_, applied, _ := st.Offset(InputOffsetName)
+		_, applied, _ := st.Offset(inputOffsetName)
 		switch {
 		case hooked && (err != nil || !applied || strings.Join(refused, ",") != "a"):
 			t.Errorf("with the hook: err %v, applied %v, refused %v; want nil, true, [a]", err, applied, refused)

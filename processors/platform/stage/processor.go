@@ -95,9 +95,9 @@ const (
 	RestoreCatchUp
 )
 
-// InputOffsetName is the Store offset holding the next input offset the
+// inputOffsetName is the Store offset holding the next input offset the
 // state of a RestoreRebuild stage reflects.
-const InputOffsetName = "input"
+const inputOffsetName = "input"
 
 // changelogPosName is the Store offset up to which a RestoreCatchUp store
 // holds its changelog partition's records.
@@ -304,7 +304,7 @@ func (p *Processor) offsetName(topic string) string {
 	if p.cfg.Restore == RestoreCatchUp {
 		return "in:" + topic
 	}
-	return InputOffsetName
+	return inputOffsetName
 }
 
 // Assigned opens the partition's store (or shares it with the stage's
@@ -379,7 +379,7 @@ func (p *Processor) rebuild(ctx context.Context, part int, log *zap.Logger) (sta
 	if err != nil {
 		return nil, fmt.Errorf("%s partition %d: open state: %w", p.cfg.Name, part, err)
 	}
-	local, hasLocal, err := st.Offset(InputOffsetName)
+	local, hasLocal, err := st.Offset(inputOffsetName)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("%s partition %d: read offset: %w", p.cfg.Name, part, err)
@@ -570,13 +570,13 @@ func (p *Processor) produceOutputs(ctx context.Context, o *owned, res *Result, m
 	if dl != nil {
 		var refused int
 		var err error
-		if res.Outputs, res.Sources, refused, err = GuardSizes(res.Outputs, res.Sources, msgs, p.cfg.MaxMessageBytes, dl); err != nil {
+		if res.Outputs, res.Sources, refused, err = guardSizes(res.Outputs, res.Sources, msgs, p.cfg.MaxMessageBytes, dl); err != nil {
 			return err
 		}
 		addRejects(res, "size", refused)
 	}
 	o.arena, o.counts = stampSources(res.Outputs, res.Sources, msgs, o.arena[:0], o.counts)
-	refused, err := ProduceOrDeadLetter(ctx, p.cfg.Producer, res.Outputs, res.Sources, msgs, dl)
+	refused, err := produceOrDeadLetter(ctx, p.cfg.Producer, res.Outputs, res.Sources, msgs, dl)
 	addRejects(res, "refused", refused)
 	return err
 }

@@ -107,7 +107,7 @@ func TestProcessProducesBeforeApplyingStateAndOffset(t *testing.T) {
 	if outputs != 3 || changelog != 2 {
 		t.Errorf("produced %d outputs and %d changelog records, want 3 and 2", outputs, changelog)
 	}
-	if off, ok, _ := st.Offset(InputOffsetName); !ok || off != 13 {
+	if off, ok, _ := st.Offset(inputOffsetName); !ok || off != 13 {
 		t.Errorf("stored offset %d, %v; want 13", off, ok)
 	}
 	v, err := st.Get([]byte("a"))
@@ -124,7 +124,7 @@ func TestProcessFailedProduceChangesNothing(t *testing.T) {
 	if err := s.Process(context.Background(), batchOf(0, "a")); err == nil {
 		t.Fatal("Process succeeded with a failing producer")
 	}
-	if _, ok, _ := st.Offset(InputOffsetName); ok {
+	if _, ok, _ := st.Offset(inputOffsetName); ok {
 		t.Error("offset stored although the outputs were not acknowledged")
 	}
 	if _, err := st.Get([]byte("a")); !errors.Is(err, state.ErrNotFound) {
@@ -142,7 +142,7 @@ func TestProcessSplitsLargeBatchesIntoBoundedTransactions(t *testing.T) {
 	if err := s.Process(context.Background(), batchOf(0, keys...)); err != nil {
 		t.Fatal(err)
 	}
-	if off, _, _ := st.Offset(InputOffsetName); off != int64(len(keys)) {
+	if off, _, _ := st.Offset(inputOffsetName); off != int64(len(keys)) {
 		t.Errorf("offset %d, want %d", off, len(keys))
 	}
 }
@@ -233,7 +233,7 @@ func TestChangelogOnlyAfterOutputsAcknowledged(t *testing.T) {
 			t.Fatalf("changelog written for a batch whose outputs failed")
 		}
 	}
-	if _, ok, _ := st.Offset(InputOffsetName); ok {
+	if _, ok, _ := st.Offset(inputOffsetName); ok {
 		t.Fatal("offset stored for a batch whose outputs failed")
 	}
 

@@ -129,7 +129,7 @@ func restore(ctx context.Context, t restoreTarget) (int64, error) {
 		return n, err
 	}
 	var b state.Batch
-	b.SetOffset(InputOffsetName, t.tail.inputOffset)
+	b.SetOffset(inputOffsetName, t.tail.inputOffset)
 	return n, stream.Permanent(t.store.Apply(&b))
 }
 
