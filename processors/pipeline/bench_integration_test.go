@@ -26,7 +26,7 @@ import (
 	"github.com/postbackd/postbackd/processors/domain/replay"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
-	pdruntime "github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 )
@@ -213,7 +213,7 @@ func benchPassThroughTopic(cfg *config.Config, hops, hop int) string {
 // with the same partition count, and deletes them when the benchmark ends.
 func benchSetupTopics(b *testing.B, ctx context.Context, cfg *config.Config) {
 	b.Helper()
-	specs, err := pdruntime.Topics(pipeline.Topology(cfg, nil))
+	specs, err := stage.Topics(pipeline.Topology(cfg, nil))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -411,14 +411,14 @@ func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, wan
 		b.Fatal(err)
 	}
 	defer p.Close()
-	m := pdruntime.NewMetrics(nil)
+	m := stage.NewMetrics(nil)
 	// The stages share one producer, as in postbackd run; each sees it
 	// through a wrapper that times its Produce calls.
 	produced := map[string]*benchTimedProducer{}
-	var runners []pdruntime.Runner
+	var runners []stage.Runner
 	for _, s := range pipeline.Topology(cfg, nil) {
 		produced[s.Name] = &benchTimedProducer{p: p}
-		r, err := s.Build(pdruntime.Env{Config: cfg, Producer: produced[s.Name], Metrics: m, Logger: zap.NewNop()})
+		r, err := s.Build(stage.Env{Config: cfg, Producer: produced[s.Name], Metrics: m, Logger: zap.NewNop()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -484,7 +484,7 @@ func benchRunPipeline(b *testing.B, ctx context.Context, cfg *config.Config, wan
 // benchTimedProducer counts one stage's Produce calls, records and time
 // spent waiting for acknowledgements.
 type benchTimedProducer struct {
-	p                     pdruntime.Producer
+	p                     stage.Producer
 	calls, records, nanos atomic.Int64
 }
 

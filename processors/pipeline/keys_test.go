@@ -14,10 +14,10 @@ import (
 	"github.com/postbackd/postbackd/state"
 )
 
-// runtimeMarksKey is runtime's marksKey (unexported there): the store key
+// marksKey is the stage package's (unexported there): the store key
 // of a partition's source marks, "Stage keys begin with an app id, never
 // with NUL".
-const runtimeMarksKey = "\x00postbackd/source-marks"
+const marksKey = "\x00postbackd/source-marks"
 
 // TestStageKeyCannotBeTheMarksKey: a device state key is app_id +
 // NUL + device_id, so an event with an empty app_id and device_id
@@ -31,7 +31,7 @@ const runtimeMarksKey = "\x00postbackd/source-marks"
 func TestStageKeyCannotBeTheMarksKey(t *testing.T) {
 	st := state.NewMemory()
 	var b state.Batch
-	b.Set([]byte(runtimeMarksKey), []byte{1, 1, 3, 0, 'u', 'p', 5, 0}) // marks: up/0 at (5, 0)
+	b.Set([]byte(marksKey), []byte{1, 1, 3, 0, 'u', 'p', 5, 0}) // marks: up/0 at (5, 0)
 	if err := st.Apply(&b); err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +49,8 @@ func TestStageKeyCannotBeTheMarksKey(t *testing.T) {
 		t.Fatalf("one record on events.by-device stops the device stage: %v", err)
 	}
 	for _, w := range res.Writes {
-		if string(w.Key) == runtimeMarksKey {
-			t.Fatalf("the device stage writes its state over the runtime's source marks")
+		if string(w.Key) == marksKey {
+			t.Fatalf("the device stage writes its state over the source marks")
 		}
 	}
 }

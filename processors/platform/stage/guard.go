@@ -12,7 +12,7 @@ import (
 
 // DeadLetterer turns an input record whose outputs cannot be written into
 // its deadletter record, with the reason. The stages implement it with
-// their deadletter format; the runtime calls it so that no single record
+// their deadletter format; the Processor calls it so that no single record
 // can stop a stage (docs/ARCHITECTURE.md, "Delivery semantics", 5).
 type DeadLetterer interface {
 	DeadLetter(input kafka.Message, reason string) (kafka.Message, error)
