@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/domain/replay"
 	"github.com/postbackd/postbackd/processors/platform/config"
@@ -57,12 +57,22 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	bin := buildBinary(t)
 	ctx := context.Background()
 
-	partner := &outagePartner{calls: map[string]int{}}
-	partnerSrv := httptest.NewServer(partner)
-	defer partnerSrv.Close()
+	// The demo partner; only its counts are checked, so it keeps no
+	// requests. Closed after the copies (cleanups run last first).
+	partner := demopartner.New(nil)
+	partner.SetMaxRequests(0)
+	partnerURL, err := partner.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = partner.Close() })
+	// delivered is how many postbacks the partner accepted; calls how many
+	// calls it got for them.
+	delivered := func() int { return partner.Stats().Total.Unique }
+	calls := func() int { return partner.Stats().Total.Received }
 	const partitions = 4
 	prefix := fmt.Sprintf("outage%d.", time.Now().UnixNano())
-	cfgText := allStagesConfig(broker.addr, partitions, prefix, partnerSrv.URL)
+	cfgText := allStagesConfig(broker.addr, partitions, prefix, partnerURL+"/p/demo")
 	cfgFile, cfg := writeConfig(t, ctx, brokers, cfgText)
 
 	// The stream, each record with the arrival time it is produced with,
@@ -97,7 +107,7 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 
 	seen := newOutageSeen(t, ctx, brokers, cfg.Topics.Classified, partitions)
 	defer seen.stop()
-	progress := func() int64 { return seen.total() + int64(partner.total()) + acked.Load() }
+	progress := func() int64 { return seen.total() + int64(calls()) + acked.Load() }
 	// waitFor waits for cond, failing the test when a copy exits or
 	// nothing moved for outageStall.
 	waitFor := func(what string, cond func() bool) {
@@ -113,20 +123,20 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 				last, lastAt = now, time.Now()
 			} else if time.Since(lastAt) > outageStall {
 				t.Fatalf("nothing moved for %s while waiting for %s: %d/%d classified, %d/%d delivered, %d/%d input acknowledged",
-					outageStall, what, seen.distinct(), len(want), partner.unique(), len(want), acked.Load(), n)
+					outageStall, what, seen.distinct(), len(want), delivered(), len(want), acked.Load(), n)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
 	// Mid-run: part of the first half classified and delivered.
-	waitFor("a quarter of the output", func() bool { return seen.distinct() >= len(want)/4 && partner.unique() > 0 })
+	waitFor("a quarter of the output", func() bool { return seen.distinct() >= len(want)/4 && delivered() > 0 })
 	for _, c := range copies {
 		waitFor("copy "+c.name+" ready", func() bool { ok, _ := c.ready(); return ok })
 	}
 
 	before := sumStageInputs(t, copies)
 	t.Logf("stopping the broker: %d/%d classified, %d/%d delivered; records in by stage: %v",
-		seen.distinct(), len(want), partner.unique(), len(want), before)
+		seen.distinct(), len(want), delivered(), len(want), before)
 	broker.run(t, "stop")
 	stoppedAt := time.Now()
 	// The second half is produced while the broker is away: the test's
@@ -164,7 +174,7 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 		t.Fatalf("producing the second half across the outage: %v", err)
 	}
 	waitFor("every record classified and delivered", func() bool {
-		return seen.distinct() >= len(want) && partner.unique() >= len(want)
+		return seen.distinct() >= len(want) && delivered() >= len(want)
 	})
 	for _, c := range copies {
 		waitFor("copy "+c.name+" ready again", func() bool { ok, _ := c.ready(); return ok })
@@ -199,8 +209,8 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	t.Logf("records in by stage after: %v", after)
 
 	seen.check(t, want)
-	unique, total := partner.unique(), partner.total()
-	for id := range partner.snapshot() {
+	unique, total := delivered(), calls()
+	for id := range partner.Keys("demo") {
 		if _, ok := want[id]; !ok {
 			t.Errorf("partner got postback %s that replay does not give", id)
 			break
@@ -425,42 +435,6 @@ func sumStageInputs(t *testing.T, copies []*outageCopy) map[string]float64 {
 		}
 	}
 	return sum
-}
-
-// outagePartner counts the calls it gets by Idempotency-Key.
-type outagePartner struct {
-	mu    sync.Mutex
-	calls map[string]int
-	n     int
-}
-
-func (k *outagePartner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	k.mu.Lock()
-	k.calls[r.Header.Get("Idempotency-Key")]++
-	k.n++
-	k.mu.Unlock()
-}
-
-func (k *outagePartner) unique() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.calls)
-}
-
-func (k *outagePartner) total() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.n
-}
-
-func (k *outagePartner) snapshot() map[string]int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	out := make(map[string]int, len(k.calls))
-	for id, n := range k.calls {
-		out[id] = n
-	}
-	return out
 }
 
 // outageSeen reads the classified topic from the start, across the outage

@@ -5,16 +5,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
@@ -22,28 +20,6 @@ import (
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 )
-
-// keyCounter is a partner endpoint counting calls by Idempotency-Key.
-type keyCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (k *keyCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	k.mu.Lock()
-	k.calls[r.Header.Get("Idempotency-Key")]++
-	k.mu.Unlock()
-}
-
-func (k *keyCounter) snapshot() (unique, total int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, n := range k.calls {
-		unique++
-		total += n
-	}
-	return unique, total
-}
 
 // sigtermStall is how long nothing may move (no call reaching the partner,
 // no record written to any pipeline topic) before a wait gives up. Waits
@@ -55,7 +31,7 @@ const sigtermStall = 3 * time.Minute
 // something visible: the partner's calls plus the end offsets of every
 // topic the stages write (normalized, classified, deadletter, changelogs,
 // delivery log). A failed look-up keeps the last count.
-func sigtermProgress(ctx context.Context, brokers []string, cfg *config.Config, partner *keyCounter) func() int64 {
+func sigtermProgress(ctx context.Context, brokers []string, cfg *config.Config, partner *demopartner.Server) func() int64 {
 	topics := []string{cfg.Topics.SinkChangelog, cfg.Topics.DeliveryLog, cfg.Topics.DeliveryDeadletter}
 	specs, _ := stage.Topics(pipeline.Topology(cfg, nil)) // the pipeline's own declarations never conflict
 	for _, spec := range specs {
@@ -81,8 +57,7 @@ func sigtermProgress(ctx context.Context, brokers []string, cfg *config.Config, 
 			}
 			written = sum
 		}
-		_, calls := partner.snapshot()
-		return written + int64(calls)
+		return written + int64(partner.Stats().Total.Received)
 	}
 }
 
@@ -99,12 +74,24 @@ func TestIntegrationSIGTERMLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	partnerSrv := &keyCounter{calls: make(map[string]int)}
-	partner := httptest.NewServer(partnerSrv)
-	defer partner.Close()
+	// The demo partner; only its counts are checked, so it keeps no
+	// requests. Closed after the copies (cleanups run last first).
+	partner := demopartner.New(nil)
+	partner.SetMaxRequests(0)
+	partnerURL, err := partner.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = partner.Close() })
+	// delivered is how many postbacks the partner accepted, and how many
+	// calls it got for them.
+	delivered := func() (unique, calls int) {
+		st := partner.Stats().Total
+		return st.Unique, st.Received
+	}
 
 	prefix := fmt.Sprintf("term%d.", time.Now().UnixNano())
-	cfgText := allStagesConfig(strings.Join(brokers, ","), 4, prefix, partner.URL)
+	cfgText := allStagesConfig(strings.Join(brokers, ","), 4, prefix, partnerURL+"/p/demo")
 	cfgFile, cfg := writeConfig(t, ctx, brokers, cfgText)
 
 	const n = 30_000
@@ -123,7 +110,7 @@ func TestIntegrationSIGTERMLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	progress := sigtermProgress(ctx, brokers, cfg, partnerSrv)
+	progress := sigtermProgress(ctx, brokers, cfg, partner)
 	// waitFor waits until cond holds, failing the test when nothing moved
 	// for sigtermStall.
 	waitFor := func(what string, cond func() bool) {
@@ -138,7 +125,7 @@ func TestIntegrationSIGTERMLosesNothing(t *testing.T) {
 			if now := progress(); now != last {
 				last, lastAt = now, sampled
 			} else if time.Since(lastAt) > sigtermStall {
-				u, _ := partnerSrv.snapshot()
+				u, _ := delivered()
 				t.Fatalf("nothing moved for %v while waiting for %s: %d of %d postbacks delivered", sigtermStall, what, u, len(want))
 			}
 		}
@@ -149,29 +136,27 @@ func TestIntegrationSIGTERMLosesNothing(t *testing.T) {
 	start := func(name string) *copyProc { return startCopy(t, bin, cfgFile, name, "normalize,device,user,sink") }
 	first := start("first")
 	// Let it work through part of the stream, then ask it to stop.
-	waitFor("a quarter of the postbacks before SIGTERM", func() bool { u, _ := partnerSrv.snapshot(); return u >= len(want)/4 })
+	waitFor("a quarter of the postbacks before SIGTERM", func() bool { u, _ := delivered(); return u >= len(want)/4 })
 	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if err := first.cmd.Wait(); err != nil {
 		t.Fatalf("SIGTERM: exit %v\n%s", err, tail(first.log.String(), 3000))
 	}
-	atStop, _ := partnerSrv.snapshot()
+	atStop, _ := delivered()
 	t.Logf("stopped with SIGTERM after %d of %d postbacks delivered", atStop, len(want))
 
 	second := start("second")
 	defer func() { _ = second.cmd.Process.Signal(syscall.SIGTERM); _ = second.cmd.Wait() }()
-	waitFor("every postback after the restart", func() bool { u, _ := partnerSrv.snapshot(); return u >= len(want) })
+	waitFor("every postback after the restart", func() bool { u, _ := delivered(); return u >= len(want) })
 	time.Sleep(2 * time.Second) // let duplicates, if any, show
-	unique, total := partnerSrv.snapshot()
-	partnerSrv.mu.Lock()
-	for id := range partnerSrv.calls {
+	unique, total := delivered()
+	for id := range partner.Keys("demo") {
 		if _, ok := want[id]; !ok {
 			t.Errorf("partner got postback %s that replay does not give", id)
 			break
 		}
 	}
-	partnerSrv.mu.Unlock()
 	t.Logf("partner: %d unique postbacks, %d calls (%d repeated)", unique, total, total-unique)
 	if unique != len(want) {
 		t.Errorf("partner got %d unique postbacks, want %d", unique, len(want))
