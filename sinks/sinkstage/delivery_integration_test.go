@@ -51,9 +51,9 @@ partners:
 	produceClassified(t, ctx, newProducer(t, brokers), cfg.Topics.Classified, recs)
 	startStage(t, cfg, sc, stream.ConsumerConfig{}, nil)
 
-	readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, 15*time.Second, atLeast(len(want)))
+	readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, atLeast(len(want)))
 	time.Sleep(time.Second) // anything extra would show now
-	dead := decodeDeadLetters(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, 2*time.Second, nil))
+	dead := decodeDeadLetters(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, nil))
 	if len(dead) != len(want) {
 		t.Errorf("%d deadletters, want %d", len(dead), len(want))
 	}
@@ -153,8 +153,7 @@ partners:
 	// Each tier topic carried each postback once, on the partition its
 	// classified record was on.
 	for tier := range tiers {
-		msgs := readTopic(t, ctx, brokers, sinkstage.RetryTopic(cfg.Topics, tier), 2*time.Second,
-			atLeast(n))
+		msgs := readTopic(t, ctx, brokers, sinkstage.RetryTopic(cfg.Topics, tier), atLeast(n))
 		seen := make(map[string]int)
 		for _, m := range msgs {
 			var j partner.Job
@@ -176,8 +175,7 @@ partners:
 		}
 	}
 	// The delivery log has every try.
-	entries := decodeLog(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryLog, 2*time.Second,
-		triesAtLeast(n*(2*inProcess+1))))
+	entries := decodeLog(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryLog, triesAtLeast(n*(2*inProcess+1))))
 	perID := make(map[string][]partner.DeliveryLogEntry)
 	for _, e := range entries {
 		if e.Attempt > 0 {

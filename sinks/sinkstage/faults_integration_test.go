@@ -273,8 +273,7 @@ partners:
 	}
 
 	// The 400s, and only they, are deadlettered, after one try each.
-	dead := decodeDeadLetters(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, 5*time.Second,
-		atLeast(len(want["bad"]))))
+	dead := decodeDeadLetters(t, readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, atLeast(len(want["bad"]))))
 	deadIDs := make(map[string]bool)
 	for _, d := range dead {
 		if d.Partner != "bad" || !want["bad"][d.Record.PostbackID] {
@@ -291,8 +290,7 @@ partners:
 	}
 
 	// The delivery log has an entry for every try a partner saw.
-	logMsgs := readTopic(t, ctx, brokers, cfg.Topics.DeliveryLog, 5*time.Second,
-		triesAtLeast(totalHits))
+	logMsgs := readTopic(t, ctx, brokers, cfg.Topics.DeliveryLog, triesAtLeast(totalHits))
 	logged := make(map[string]int) // partner/postback -> tries
 	outcomes := make(map[string]int)
 	for _, e := range decodeLog(t, logMsgs) {

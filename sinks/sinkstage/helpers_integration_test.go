@@ -3,6 +3,8 @@
 package sinkstage_test
 
 import (
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,7 +21,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/pipeline"
@@ -243,63 +244,19 @@ var partnerHits atomic.Int64
 // it wait longer, a sink that stopped delivering makes it fail.
 func waitFor(t *testing.T, stall time.Duration, what string, cond func() bool) {
 	t.Helper()
-	last, since := partnerHits.Load(), time.Now()
-	for !cond() {
-		if n := partnerHits.Load(); n != last {
-			last, since = n, time.Now()
-		}
-		if time.Since(since) > stall {
-			t.Fatalf("no partner was called for %v while waiting for %s", stall, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Wait{Stall: stall, Progress: partnerHits.Load}.For(t, what, cond)
 }
 
 // readTopic reads every partition of topic from the start until done,
-// called with each record read, says the records read are enough, or
-// nothing new came for idle, or ctx ends.
-func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, idle time.Duration, done func(kafka.Message) bool) []kafka.Message {
+// called with each record read, says the records read are enough (it
+// fails when nothing new came for testkit.DefaultStall); with a nil done,
+// it reads what the topic holds now.
+func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, done func(kafka.Message) bool) []kafka.Message {
 	t.Helper()
-	readCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	msgs := make(chan kafka.Message, 1024)
-	var g errgroup.Group
-	for p := range testPartitions {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond, MaxBytes: 4 << 20})
-		g.Go(func() error {
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(readCtx)
-				if err != nil {
-					return nil
-				}
-				select {
-				case msgs <- m:
-				case <-readCtx.Done():
-					return nil
-				}
-			}
-		})
+	if done == nil {
+		return testkit.ReadAll(t, ctx, brokers, topic)
 	}
-	defer func() { stop(); _ = g.Wait() }()
-	var got []kafka.Message
-	timer := time.NewTimer(idle)
-	defer timer.Stop()
-	for {
-		select {
-		case m := <-msgs:
-			got = append(got, m)
-			if done != nil && done(m) {
-				return got
-			}
-			timer.Reset(idle)
-		case <-timer.C:
-			return got
-		case <-ctx.Done():
-			t.Errorf("%s: gave up after %d records: %v", topic, len(got), ctx.Err())
-			return got
-		}
-	}
+	return testkit.ReadTopic(t, ctx, brokers, topic, func(ms []kafka.Message) bool { return done(ms[len(ms)-1]) })
 }
 
 // deadLetter is a record of the delivery deadletter topic.

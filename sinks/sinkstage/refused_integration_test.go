@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -127,7 +126,7 @@ partners:
 	defer func() { stop(); <-stopped }()
 
 	// Both refused postbacks end as stub deadletters.
-	dead := readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, time.Hour, atLeast(2))
+	dead := readTopic(t, ctx, brokers, cfg.Topics.DeliveryDeadletter, atLeast(2))
 	got := make(map[string]deadLetter)
 	trimmed := make(map[string]bool)
 	for i, d := range decodeDeadLetters(t, dead) {
@@ -168,7 +167,7 @@ partners:
 	// The delivery log has each postback's outcome, as a stub when the
 	// whole entry was refused.
 	last := make(map[string]partner.DeliveryLogEntry)
-	readTopic(t, ctx, brokers, cfg.Topics.DeliveryLog, time.Hour, func(m kafka.Message) bool {
+	readTopic(t, ctx, brokers, cfg.Topics.DeliveryLog, func(m kafka.Message) bool {
 		var e partner.DeliveryLogEntry
 		if err := json.Unmarshal(m.Value, &e); err != nil {
 			t.Fatalf("delivery log %q: %v", m.Value, err)
