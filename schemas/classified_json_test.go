@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -92,5 +94,23 @@ func TestAppendClassifiedJSON(t *testing.T) {
 				t.Errorf("\n got %s\nwant %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestClassifiedFieldNames: the classified record's JSON form has the
+// Avro schema's fields under the same names (its keys are sorted, as
+// replay's output and the scenarios are), and the Go type has a field for
+// each (one truth per topic).
+func TestClassifiedFieldNames(t *testing.T) {
+	rev := 1.5
+	full := Classified{PostbackID: "p", Type: TypeInstall, EventID: "e", AppID: "a", Platform: PlatformIOS, DeviceID: "d",
+		UserID: "u", EventTS: time.Date(2026, 3, 1, 10, 5, 0, 0, time.UTC), Name: "n", Revenue: &rev, Currency: "USD",
+		TransactionID: "t", Params: map[string]string{"k": "v"}, Attribution: Attribution{Touch: TouchClick, Partner: "p"}, TSAdjusted: true}
+	got, want := jsonKeys(t, AppendClassifiedJSON(nil, &full)), avroFieldNames(t, classifiedAVSC)
+	if slices.Sort(want); !slices.IsSorted(got) || !slices.Equal(got, want) {
+		t.Errorf("JSON keys %v\nAvro fields %v", got, want)
+	}
+	if n, fields := reflect.TypeFor[Classified]().NumField(), avroFieldNames(t, classifiedAVSC); n != len(fields) {
+		t.Errorf("Classified has %d fields, the schema %d", n, len(fields))
 	}
 }

@@ -2,6 +2,17 @@ package schemas
 
 import "fmt"
 
+// The record of events.by-user: its type and its Avro form
+// (user_event.avsc); the topic is internal, so it has no JSON form.
+
+// UserEvent is an event with a user_id, enriched by the device classifier
+// with the device's current attribution as it stands after the event. It is
+// the record of the user stream (events.by-user, keyed by user_id).
+type UserEvent struct {
+	Event       Event
+	Attribution Attribution
+}
+
 // AppendUserEventAvro appends the Avro binary body of u (schema
 // UserEventAvro).
 func AppendUserEventAvro(dst []byte, u *UserEvent) []byte {

@@ -1,0 +1,250 @@
+package schemas
+
+import (
+	"fmt"
+	"time"
+)
+
+// The record of events.by-device (and of the raw topics once decoded): its
+// type and its Avro form (input.avsc). The raw topics' JSON form is read
+// by input_json*.go.
+
+// Input kinds, the "kind" field of a raw record in JSON form.
+const (
+	KindClick = "click"
+	KindEvent = "event"
+)
+
+// Touch kinds of an attribution.
+const (
+	TouchClick      = "click"
+	TouchImpression = "impression"
+	TouchOrganic    = "organic"
+)
+
+// Platforms of an event.
+const (
+	PlatformAndroid = "android"
+	PlatformIOS     = "ios"
+	PlatformWeb     = "web"
+)
+
+// Event types of a raw app event.
+const (
+	EventInstall       = "install"
+	EventLaunch        = "launch"
+	EventVisit         = "visit"
+	EventRegistration  = "registration"
+	EventLogin         = "login"
+	EventPurchase      = "purchase"
+	EventCustomRevenue = "custom_revenue"
+	EventCustomEvent   = "custom_event"
+)
+
+// Click is a touch on a tracking link: a click or an impression matched to a
+// device.
+type Click struct {
+	ClickID  string
+	Touch    string // TouchClick or TouchImpression
+	Partner  string
+	Campaign string
+	AppID    string
+	DeviceID string
+	TS       time.Time
+}
+
+// Event is an event from an app's SDK or backend.
+type Event struct {
+	EventID       string
+	AppID         string
+	Platform      string
+	DeviceID      string
+	UserID        string
+	Type          string
+	TS            time.Time
+	Name          string   // custom_event only
+	Revenue       *float64 // purchase and custom_revenue; nil when absent
+	Currency      string
+	TransactionID string
+	Params        map[string]string
+	// TSAdjusted is set by normalize when TS is the event's arrival time
+	// rather than what its device sent (CLASSIFICATION.md, "Time").
+	TSAdjusted bool
+}
+
+// Input is one validated record of the device stream: exactly one of Click
+// and Event is set. It is what normalize writes to events.by-device and what
+// replay reads.
+type Input struct {
+	Click *Click
+	Event *Event
+	// ReceivedAt is the record's arrival time (CLASSIFICATION.md, "Time"):
+	// a replay line's optional received_at. In the pipeline normalize uses
+	// the Kafka record's timestamp instead. It is not part of the device
+	// stream: by then normalize has applied it to ts.
+	ReceivedAt time.Time
+}
+
+// MinTS is the earliest ts an input record may carry: earlier times are
+// device clocks that were never set (CLASSIFICATION.md, "Time").
+var MinTS = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ReasonTSBefore2000 is the reject reason of a ts before MinTS.
+const ReasonTSBefore2000 = "ts before 2000"
+
+// DeviceID is the partitioning key of the device stream.
+func (in Input) DeviceID() string {
+	if in.Click != nil {
+		return in.Click.DeviceID
+	}
+	if in.Event != nil {
+		return in.Event.DeviceID
+	}
+	return ""
+}
+
+// AppID is the app the record belongs to.
+func (in Input) AppID() string {
+	if in.Click != nil {
+		return in.Click.AppID
+	}
+	if in.Event != nil {
+		return in.Event.AppID
+	}
+	return ""
+}
+
+// AppendInputAvro appends the Avro binary body of in (schema InputAvro).
+// Exactly one of Click and Event must be set.
+func AppendInputAvro(dst []byte, in *Input) ([]byte, error) {
+	switch {
+	case in.Click != nil && in.Event != nil:
+		return dst, fmt.Errorf("encode input: both click and event set: %w", ErrMalformed)
+	case in.Click != nil:
+		return append(appendClickAvro(append(dst, 2), in.Click), 0, 0), nil // click: branch 1, event: null, ts_adjusted false
+	case in.Event != nil:
+		return appendBoolean(appendEventAvro(append(dst, 0, 2), in.Event), in.Event.TSAdjusted), nil
+	default:
+		return dst, fmt.Errorf("encode input: neither click nor event set: %w", ErrMalformed)
+	}
+}
+
+// EncodeInput appends in as a single-object encoded InputAvro message, the
+// form of the device stream (events.by-device).
+func EncodeInput(dst []byte, in *Input) ([]byte, error) {
+	return AppendInputAvro(appendSingleObjectHeader(dst, InputAvro.Fingerprint), in)
+}
+
+// DecodeInputAvro decodes an Avro binary body of schema InputAvro.
+func DecodeInputAvro(body []byte) (Input, error) {
+	return decodeInputAvro(body, schemaV2)
+}
+
+func decodeInputAvro(body []byte, v schemaVersion) (Input, error) {
+	r := avroReader{b: body}
+	in := r.input()
+	if v >= schemaV2 {
+		adjusted := r.boolean()
+		if in.Event != nil {
+			in.Event.TSAdjusted = adjusted
+		}
+	}
+	if err := r.end(); err != nil {
+		return Input{}, fmt.Errorf("decode input: %w", err)
+	}
+	if (in.Click == nil) == (in.Event == nil) {
+		return Input{}, fmt.Errorf("decode input: want exactly one of click and event: %w", ErrMalformed)
+	}
+	return in, nil
+}
+
+func (r *avroReader) input() Input {
+	var in Input
+	if r.union(2) == 1 {
+		c := r.click()
+		in.Click = &c
+	}
+	if r.union(2) == 1 {
+		e := r.event()
+		in.Event = &e
+	}
+	return in
+}
+
+// DecodeInput decodes a single-object encoded InputAvro message.
+func DecodeInput(b []byte) (Input, error) {
+	body, v, err := versionedBody(b, InputAvro, inputV1Fingerprint)
+	if err != nil {
+		return Input{}, err
+	}
+	return decodeInputAvro(body, v)
+}
+
+// singleObjectBody checks the single-object header of b against s.
+func singleObjectBody(b []byte, s *AvroSchema) ([]byte, error) {
+	fp, body, err := SplitSingleObject(b)
+	if err != nil {
+		return nil, err
+	}
+	if fp != s.Fingerprint {
+		return nil, fmt.Errorf("fingerprint %#016x is not %s: %w", fp, s.Name, ErrUnknownSchema)
+	}
+	return body, nil
+}
+
+// Avro bodies of the Click, Event and Attribution records, in the field
+// order of click.avsc, event.avsc and the Attribution record.
+
+func appendClickAvro(b []byte, c *Click) []byte {
+	b = appendAvroString(b, c.ClickID)
+	b = appendAvroString(b, c.Touch)
+	b = appendAvroString(b, c.Partner)
+	b = appendAvroString(b, c.Campaign)
+	b = appendAvroString(b, c.AppID)
+	b = appendAvroString(b, c.DeviceID)
+	return appendMicros(b, c.TS)
+}
+
+func (r *avroReader) click() Click {
+	return Click{
+		ClickID:  r.string(),
+		Touch:    r.string(),
+		Partner:  r.string(),
+		Campaign: r.string(),
+		AppID:    r.string(),
+		DeviceID: r.string(),
+		TS:       r.micros(),
+	}
+}
+
+func appendEventAvro(b []byte, e *Event) []byte {
+	b = appendAvroString(b, e.EventID)
+	b = appendAvroString(b, e.AppID)
+	b = appendAvroString(b, e.Platform)
+	b = appendAvroString(b, e.DeviceID)
+	b = appendAvroString(b, e.UserID)
+	b = appendAvroString(b, e.Type)
+	b = appendMicros(b, e.TS)
+	b = appendAvroString(b, e.Name)
+	b = appendOptionalDouble(b, e.Revenue)
+	b = appendAvroString(b, e.Currency)
+	b = appendAvroString(b, e.TransactionID)
+	return appendStringMap(b, e.Params)
+}
+
+func (r *avroReader) event() Event {
+	return Event{
+		EventID:       r.string(),
+		AppID:         r.string(),
+		Platform:      r.string(),
+		DeviceID:      r.string(),
+		UserID:        r.string(),
+		Type:          r.string(),
+		TS:            r.micros(),
+		Name:          r.string(),
+		Revenue:       r.optionalDouble(),
+		Currency:      r.string(),
+		TransactionID: r.string(),
+		Params:        r.stringMap(),
+	}
+}
