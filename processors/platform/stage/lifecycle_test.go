@@ -182,3 +182,63 @@ func TestChangelogRefusedHook(t *testing.T) {
 		}
 	}
 }
+
+// failOn fails the batches of one topic and counts what it was offered.
+type failOn struct {
+	topic string
+	seen  map[string]int
+}
+
+func (l *failOn) Process(_ context.Context, in Input) (Result, error) {
+	l.seen[in.Topic] += len(in.Messages)
+	if in.Topic == l.topic {
+		return Result{}, errors.New("delivery failed")
+	}
+	return Result{}, nil
+}
+
+func sourced(topic string, first int64, n int) stream.Batch {
+	b := stream.Batch{Topic: topic, Partition: 3}
+	for i := range n {
+		m := kafka.Message{Topic: topic, Partition: 3, Offset: first + int64(i), Key: []byte("k")}
+		StampSource(&m, &kafka.Message{Topic: "up", Partition: 0, Offset: 100 + int64(i)}, 0, nil)
+		b.Messages = append(b.Messages, m)
+	}
+	return b
+}
+
+// TestFailedBatchMarksNotCommittedByAnotherTopic: a sink's classified
+// batch fails after its filter moved the source marks in memory; a retry
+// tier's batch of the same store, processed while the stage drains, must
+// not commit them, or the classified records, read again after the
+// restart, would be dropped as repeats and never offered to the partner
+// (found in review).
+func TestFailedBatchMarksNotCommittedByAnotherTopic(t *testing.T) {
+	st := state.NewMemory()
+	newProc := func(l Logic) *Processor {
+		p, err := New(Config{Name: "sink/x", ChangelogTopic: "cl", Restore: RestoreCatchUp, StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
+			Consumer: stream.ConsumerConfig{Topics: []string{"classified", "retry"}}, Producer: &fakeProducer{}, Logic: l,
+			Marked: func(t string) bool { return t == "classified" }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.keep(3, st); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := newProc(&failOn{topic: "classified", seen: map[string]int{}})
+	if err := p.Process(context.Background(), sourced("classified", 0, 5)); err == nil {
+		t.Fatal("the classified batch did not fail")
+	}
+	if err := p.Process(context.Background(), sourced("retry", 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	again := &failOn{seen: map[string]int{}}
+	if err := newProc(again).Process(context.Background(), sourced("classified", 0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if again.seen["classified"] != 5 {
+		t.Errorf("after the restart %d of the 5 classified records never processed were offered; the rest were dropped as repeats", again.seen["classified"])
+	}
+}

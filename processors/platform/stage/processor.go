@@ -543,9 +543,10 @@ func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 
 // dropRepeats drops the records an upstream stage wrote again after its
 // own crash, before they touch state. The marks only move in memory here;
-// they reach the store with this batch's state, and a failed batch is
-// never retried in this process (the stage stops), so memory and store
-// cannot part.
+// they reach the store with this batch's state (and only with a batch of
+// a marked topic: commit), and a failed batch of that topic is never
+// retried in this process (the stage stops), so memory and store cannot
+// part.
 func (p *Processor) dropRepeats(o *owned, b stream.Batch) ([]kafka.Message, int) {
 	if o.marks == nil || !p.cfg.Marked(b.Topic) {
 		return b.Messages, 0
@@ -589,8 +590,15 @@ func (p *Processor) produceOutputs(ctx context.Context, o *owned, res *Result, m
 // changelog and lose outputs to a crash in between, and the new owner
 // would skip them.
 func (p *Processor) commit(ctx context.Context, o *owned, res *Result, b stream.Batch) error {
-	if w, ok := o.marks.write(); ok {
-		res.Writes = append(res.Writes, w)
+	// Only a batch of a marked topic writes the marks: its own filter moved
+	// them. A batch of another topic of the same store (a sink's retry
+	// tier) must not commit marks that a failed batch of the marked topic
+	// left in memory, or that batch's records would be dropped as repeats
+	// when they are read again.
+	if p.cfg.Marked(b.Topic) {
+		if w, ok := o.marks.write(); ok {
+			res.Writes = append(res.Writes, w)
+		}
 	}
 	next := b.NextOffset()
 	if len(res.Writes) > 0 {
@@ -625,6 +633,9 @@ func (p *Processor) produceChangelog(ctx context.Context, msgs []kafka.Message) 
 		return err
 	}
 	for _, f := range pe.Failed {
+		if f.Index < 0 || f.Index >= len(msgs) {
+			return err // not a refusal of these records
+		}
 		p.cfg.ChangelogRefused(msgs[f.Index], f.Err)
 	}
 	return nil
