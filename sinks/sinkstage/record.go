@@ -45,7 +45,10 @@ type partStore struct {
 	queue []*recordReq // waiting for the next round
 }
 
-var _ partner.Recorder = (*partStore)(nil)
+var (
+	_ partner.Recorder = (*partStore)(nil)
+	_ state.BulkLoader = (*partStore)(nil)
+)
 
 // recordReq is one delivery waiting to be recorded; done gets the
 // round's result, or errLead when its Record is to write the next round.
@@ -152,6 +155,19 @@ func (ps *partStore) Close() error {
 		ps.forget(ps)
 	}
 	return ps.Store.Close()
+}
+
+// Load is the catch-up's bulk path (state.BulkLoader), one writer at a
+// time: without it a catch-up would apply each changelog chunk as one
+// transaction, more than Badger takes once a partition is some thousands
+// of markers behind (found in review).
+func (ps *partStore) Load(ws []state.Write) error {
+	ps.applyMu.Lock()
+	defer ps.applyMu.Unlock()
+	if l, ok := ps.Store.(state.BulkLoader); ok {
+		return l.Load(ws)
+	}
+	return ps.Store.Apply(&state.Batch{Writes: ws})
 }
 
 // Apply writes to the store, one writer at a time.

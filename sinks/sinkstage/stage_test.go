@@ -3,6 +3,7 @@ package sinkstage
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
+	"github.com/postbackd/postbackd/state"
 )
 
 // TestProgressCountsEachRecordOnce: every partner's group reads every
@@ -109,5 +111,29 @@ func TestScratchReuse(t *testing.T) {
 	}
 	if got := ss.get(); got == sc {
 		t.Error("two batches at once got the same scratch")
+	}
+}
+
+// TestPartStoreCatchesUpInBulk: the sink's store keeps Badger's bulk path,
+// so that a catch-up chunk of some thousands of markers loads (one
+// transaction would refuse it: found in review).
+func TestPartStoreCatchesUpInBulk(t *testing.T) {
+	b, err := state.OpenBadger(t.TempDir(), state.BadgerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := &partStore{Store: b}
+	defer ps.Store.Close()
+	ws := make([]state.Write, 16384)
+	for i := range ws {
+		ws[i] = state.Write{Key: partner.DedupKey("a", fmt.Sprintf("%064x", i)), Value: []byte(`{"at":"2026-03-01T10:05:00.123456789Z","status":200,"attempt":1}`)}
+	}
+	var st state.Store = ps
+	l, ok := st.(state.BulkLoader)
+	if !ok {
+		t.Fatal("the sink's store is not a state.BulkLoader")
+	}
+	if err := l.Load(ws); err != nil {
+		t.Fatalf("Load of %d markers: %v", len(ws), err)
 	}
 }

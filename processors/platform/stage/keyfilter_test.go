@@ -2,6 +2,7 @@ package stage
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/postbackd/postbackd/state"
@@ -37,5 +38,32 @@ func TestKeyFilterKeepsOwnPrefix(t *testing.T) {
 	}
 	if len(ws) != 3 || string(ws[1].Key) != "d/b/p1" {
 		t.Error("the caller's writes were modified")
+	}
+}
+
+// plainStore is a Store without a bulk path, as a wrapper of one may be.
+type plainStore struct{ state.Store }
+
+// TestKeyFilterLoadsAChunkIntoAStoreWithoutBulkPath: a catch-up chunk
+// (restoreChunk records) is more than one Badger transaction takes of the
+// sink's markers; through a store without a bulk path it is split, not
+// refused (found in review: the sink's stores stopped being bulk loaders
+// and a partition some thousands of markers behind could not be assigned).
+func TestKeyFilterLoadsAChunkIntoAStoreWithoutBulkPath(t *testing.T) {
+	b, err := state.OpenBadger(t.TempDir(), state.BadgerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ws := make([]state.Write, restoreChunk)
+	for i := range ws {
+		ws[i] = state.Write{Key: fmt.Appendf(nil, "d/a/%064x", i), Value: []byte(`{"at":"2026-03-01T10:05:00.123456789Z","status":200,"attempt":1}`)}
+	}
+	f := &keyFilter{Store: plainStore{b}, prefix: []byte("d/a/")}
+	if err := f.Load(ws); err != nil {
+		t.Fatalf("Load of %d markers: %v", len(ws), err)
+	}
+	if _, err := b.Get(ws[len(ws)-1].Key); err != nil {
+		t.Errorf("last marker not loaded: %v", err)
 	}
 }

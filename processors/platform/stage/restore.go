@@ -319,5 +319,6 @@ func (f *keyFilter) Load(ws []state.Write) error {
 	if l, ok := f.Store.(state.BulkLoader); ok {
 		return l.Load(ws)
 	}
-	return f.Store.Apply(&state.Batch{Writes: ws})
+	// A chunk is more than one transaction may hold of some states.
+	return applySplit(f.Store, ws, nil)
 }
