@@ -507,6 +507,58 @@ func TestSinkStageWiring(t *testing.T) {
 	}
 }
 
+// TestSinkCatchesUpALongChangelog: a sink starting on an empty disk
+// catches up with a changelog far longer than one store transaction takes
+// (20,000 delivered markers, more than a catch-up chunk), then skips a
+// postback the changelog says was delivered and delivers a new one (found
+// in review: the sink's stores had lost the bulk path, and such a
+// partition could not be assigned at all).
+func TestSinkCatchesUpALongChangelog(t *testing.T) {
+	ctx := context.Background()
+	w := newWiring(t, 1)
+	w.createTopics(t, ctx)
+	tp := w.cfg.Topics
+	const delivered = 20_000
+	marker := []byte(`{"at":"2026-03-01T10:05:00.123456789Z","status":200,"attempt":1}`)
+	recs := make([]schemas.Classified, 2)
+	for i := range recs {
+		recs[i] = schemas.Classified{Type: schemas.TypeInstall, EventID: fmt.Sprintf("e%d", i), AppID: "com.example.game",
+			Platform: schemas.PlatformAndroid, DeviceID: "dev-1", EventTS: wiringTS, Attribution: schemas.Organic}
+		recs[i].PostbackID = schemas.PostbackID(recs[i].AppID, recs[i].DeviceID, recs[i].EventID, recs[i].EventTS, recs[i].Type)
+	}
+	msgs := make([]kafka.Message, 0, delivered)
+	for i := range delivered - 1 {
+		msgs = append(msgs, kafka.Message{Topic: tp.SinkChangelog, Key: partner.DedupKey("demo", fmt.Sprintf("%064x", i)), Value: marker})
+	}
+	msgs = append(msgs, kafka.Message{Topic: tp.SinkChangelog, Key: partner.DedupKey("demo", recs[0].PostbackID), Value: marker})
+	testkit.Produce(t, ctx, w.brokers, msgs...)
+
+	w.run(t, ctx, pipeline.Sink)
+	for _, r := range recs {
+		testkit.Produce(t, ctx, w.brokers, kafka.Message{Topic: tp.Classified, Key: []byte(r.PostbackID), Value: schemas.AppendClassifiedJSON(nil, &r)})
+	}
+	outcome := map[string]string{}
+	testkit.ReadTopic(t, ctx, w.brokers, tp.DeliveryLog, func(ms []kafka.Message) bool {
+		d, err := schemas.DecodeDeliveryLogJSON(ms[len(ms)-1].Value)
+		if err != nil {
+			t.Fatalf("delivery log record %q: %v", ms[len(ms)-1].Value, err)
+		}
+		outcome[d.PostbackID] = d.Outcome
+		return len(outcome) == len(recs)
+	})
+	if got := outcome[recs[0].PostbackID]; got != schemas.OutcomeSkippedDuplicate {
+		t.Errorf("the postback the changelog holds: %s, want %s", got, schemas.OutcomeSkippedDuplicate)
+	}
+	if got := outcome[recs[1].PostbackID]; got != schemas.OutcomeDelivered {
+		t.Errorf("the new postback: %s, want %s", got, schemas.OutcomeDelivered)
+	}
+	for _, r := range w.partner.Requests() {
+		if r.IdempotencyKey == recs[0].PostbackID {
+			t.Errorf("the partner was called again for %s, which the changelog says was delivered", r.IdempotencyKey)
+		}
+	}
+}
+
 // TestTopologyEndToEnd: every stage of the topology in one process, fed
 // the raw records of each replay scenario, writes to the classified topic
 // exactly the records the scenario expects, and the demo partner gets one
