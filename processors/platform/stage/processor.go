@@ -738,6 +738,7 @@ func (p *Processor) Close() error {
 	var errs []error
 	for part, o := range p.stores {
 		if o.store != nil {
+			p.cfg.Metrics.OwnedPartitions.WithLabelValues(p.cfg.Name).Dec()
 			if err := o.store.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
 				errs = append(errs, err)
 			}
