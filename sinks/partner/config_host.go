@@ -20,7 +20,7 @@ var metadataAddrs = map[netip.Addr]bool{
 	netip.MustParseAddr("100.100.100.200"): true, // Alibaba Cloud
 }
 
-// CheckEndpoints reports, as a *FieldError at the rule's url wrapping
+// checkEndpoints reports, as a *FieldError at the rule's url wrapping
 // ErrForbiddenAddress, each rule of c (as ParseConfig returned it) whose
 // URL host is, as written, an address the dial guard refuses (loopback,
 // private, link-local, metadata, reserved) or a name that always means
@@ -32,7 +32,7 @@ var metadataAddrs = map[netip.Addr]bool{
 // the operator learns at start, at the line, not from deadletters. It is
 // not part of ParseConfig or Validate so that the guard itself can still
 // be tested with a literal address, through a file or in code.
-func CheckEndpoints(file string, node *yaml.Node, c Config) []error {
+func checkEndpoints(file string, node *yaml.Node, c Config) []error {
 	if c.AllowPrivateNetworks {
 		return nil
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/postbackd/postbackd/processors/platform/config"
 )
 
-// ReadSecrets reads every partner's signing secret into its Secret field,
+// readSecrets reads every partner's signing secret into its Secret field,
 // so that New signs with what was checked and does not read it again. It
 // reports, as a *FieldError at the line of secret_env or secret_file and
 // wrapping ErrMissingSecret, each secret New would refuse or silently not
@@ -19,7 +19,7 @@ import (
 // unreadable or empty, and a "whsec_" secret that is not base64 (or holds
 // no key). file and node are those given to ParseConfig. No message holds
 // a secret's value.
-func ReadSecrets(file string, node *yaml.Node, c *Config) []error {
+func readSecrets(file string, node *yaml.Node, c *Config) []error {
 	var errs []error
 	for i := range c.Partners {
 		p := &c.Partners[i]

@@ -125,7 +125,7 @@ func problemsOf(t *testing.T, src string) string {
 	t.Helper()
 	node := sinkNode(t, src)
 	c, errs := ParseConfig("c.yaml", node, nil)
-	errs = append(errs, CheckEndpoints("c.yaml", node, c)...)
+	errs = append(errs, checkEndpoints("c.yaml", node, c)...)
 	var msgs []string
 	for _, e := range errs {
 		if _, ok := e.(*FieldError); !ok {
@@ -315,7 +315,7 @@ func TestReadSecretsReportsEachMissingOrBadSecret(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("parse: %v", errs)
 	}
-	errs = ReadSecrets("c.yaml", node, &c)
+	errs = readSecrets("c.yaml", node, &c)
 	var msgs []string
 	for _, e := range errs {
 		if !errors.Is(e, ErrMissingSecret) {
@@ -345,7 +345,7 @@ func TestReadSecretsReportsEachMissingOrBadSecret(t *testing.T) {
 
 // TestCheckEndpointsIsApartFromParseConfig: ParseConfig and Validate
 // accept a literal internal address (the dial guard refuses it, and is
-// tested so); CheckEndpoints, which run calls, reports it with its
+// tested so); checkEndpoints, which run calls, reports it with its
 // sentinel.
 func TestCheckEndpointsIsApartFromParseConfig(t *testing.T) {
 	node := sinkNode(t, onePartner(false, "http://169.254.169.254/latest", "", ""))
@@ -356,8 +356,8 @@ func TestCheckEndpointsIsApartFromParseConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	errs = CheckEndpoints("c.yaml", node, c)
+	errs = checkEndpoints("c.yaml", node, c)
 	if len(errs) != 1 || !errors.Is(errs[0], ErrForbiddenAddress) {
-		t.Fatalf("CheckEndpoints = %v, want one ErrForbiddenAddress", errs)
+		t.Fatalf("checkEndpoints = %v, want one ErrForbiddenAddress", errs)
 	}
 }

@@ -24,7 +24,7 @@ type FieldError = config.FieldError
 // empty: the defaults); file names the file in errors; knownApps says
 // whether an app id is configured (nil: accept any). It reports every
 // problem found, each a *FieldError, not only the first. What depends on
-// the machine or the network is left to ReadSecrets and CheckEndpoints,
+// the machine or the network is left to readSecrets and checkEndpoints,
 // which `postbackd run` and check-config call next.
 func ParseConfig(file string, node *yaml.Node, knownApps func(string) bool) (Config, []error) {
 	var c Config

@@ -17,9 +17,9 @@ func FromConfig(cfg *config.Config, withSecrets bool) (Config, error) {
 		return Config{}, errors.New("no configuration")
 	}
 	sc, problems := ParseConfig(cfg.File, &cfg.Sink, cfg.KnownApp)
-	problems = append(problems, CheckEndpoints(cfg.File, &cfg.Sink, sc)...)
+	problems = append(problems, checkEndpoints(cfg.File, &cfg.Sink, sc)...)
 	if withSecrets {
-		problems = append(problems, ReadSecrets(cfg.File, &cfg.Sink, &sc)...)
+		problems = append(problems, readSecrets(cfg.File, &cfg.Sink, &sc)...)
 	}
 	if len(problems) > 0 {
 		return sc, config.Problems(problems)
