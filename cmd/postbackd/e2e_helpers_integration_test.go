@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/devtools/testkit/traffic"
 	"github.com/postbackd/postbackd/processors/pipeline"
@@ -79,4 +80,18 @@ func generateWithReplay(t *testing.T, ctx context.Context, gc generator.Config, 
 		}
 	}
 	return s.Records, records, s.ByPostbackID(t)
+}
+
+// startCountingPartner starts a demo partner that keeps counts and no
+// requests (a long run would keep every one), closed when the test ends.
+func startCountingPartner(t *testing.T) (*demopartner.Server, string) {
+	t.Helper()
+	partner := demopartner.New(nil)
+	partner.SetMaxRequests(0)
+	url, err := partner.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = partner.Close() })
+	return partner, url
 }

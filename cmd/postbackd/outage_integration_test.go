@@ -26,7 +26,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/domain/replay"
 	"github.com/postbackd/postbackd/processors/platform/config"
@@ -57,15 +56,9 @@ func TestIntegrationBrokerOutage(t *testing.T) {
 	bin := buildBinary(t)
 	ctx := context.Background()
 
-	// The demo partner; only its counts are checked, so it keeps no
-	// requests. Closed after the copies (cleanups run last first).
-	partner := demopartner.New(nil)
-	partner.SetMaxRequests(0)
-	partnerURL, err := partner.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = partner.Close() })
+	// The demo partner; only its counts are checked. Closed after the
+	// copies (cleanups run last first).
+	partner, partnerURL := startCountingPartner(t)
 	// delivered is how many postbacks the partner accepted; calls how many
 	// calls it got for them.
 	delivered := func() int { return partner.Stats().Total.Unique }

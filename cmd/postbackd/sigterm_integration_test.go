@@ -74,15 +74,9 @@ func TestIntegrationSIGTERMLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	// The demo partner; only its counts are checked, so it keeps no
-	// requests. Closed after the copies (cleanups run last first).
-	partner := demopartner.New(nil)
-	partner.SetMaxRequests(0)
-	partnerURL, err := partner.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = partner.Close() })
+	// The demo partner; only its counts are checked. Closed after the
+	// copies (cleanups run last first).
+	partner, partnerURL := startCountingPartner(t)
 	// delivered is how many postbacks the partner accepted, and how many
 	// calls it got for them.
 	delivered := func() (unique, calls int) {
