@@ -60,6 +60,9 @@ func guardSizes(outputs []kafka.Message, sources []int, msgs []kafka.Message, ma
 	var refused map[int]string
 	for i := range outputs {
 		if err := checkSize(&outputs[i], max); err != nil {
+			if sources[i] == NoSource {
+				return nil, nil, 0, fmt.Errorf("an output of no input: %w", err)
+			}
 			if refused == nil {
 				refused = make(map[int]string)
 			}
@@ -127,6 +130,9 @@ func produceOrDeadLetter(ctx context.Context, p Producer, outputs []kafka.Messag
 	var inputs []refused
 	seen := make(map[int]bool, len(pe.Failed))
 	for _, f := range pe.Failed {
+		if f.Index < 0 || f.Index >= len(sources) || sources[f.Index] == NoSource {
+			return 0, err // no input to send to the deadletter
+		}
 		if src := sources[f.Index]; !seen[src] {
 			seen[src] = true
 			reason := fmt.Sprintf("the broker refused a derived record for %s: %v", outputs[f.Index].Topic, f.Err)

@@ -276,6 +276,9 @@ func stampSources(outputs []kafka.Message, sources []int, msgs []kafka.Message, 
 	counts = append(counts[:0], make([]int, len(msgs))...)
 	for i := range outputs {
 		src := sources[i]
+		if src == NoSource {
+			continue
+		}
 		arena = StampSource(&outputs[i], &msgs[src], counts[src], arena)
 		counts[src]++
 	}

@@ -47,15 +47,47 @@ type Holder interface {
 	Hold(ctx context.Context, b stream.Batch) error
 }
 
+// Ticker is a Logic with work to do as time passes, not only when records
+// come: a merge releasing what waited long enough, a sweep of idle state,
+// a delayed delivery. Tick is called every Config.TickEvery for each input
+// partition the Processor owns, under the store's lock like a batch, and
+// its Result is written as a batch's is (outputs, then changelog, then
+// state; no input offset moves). An error stops the stage.
+type Ticker interface {
+	Tick(ctx context.Context, t Tick) (Result, error)
+}
+
+// Tick is one timer call for one owned input partition.
+type Tick struct {
+	Store     state.Store // nil in a stage without state
+	Topic     string
+	Partition int
+	// Now is the wall-clock time of the call. StreamTime is the highest
+	// record timestamp this Processor has processed of the partition since
+	// it was assigned (zero before its first batch): time as the stream
+	// tells it, which a backlog moves faster than the clock.
+	Now, StreamTime time.Time
+}
+
+// NoSource is the Result.Sources entry of an output that comes from no
+// input record (a Tick's, or a control record): it carries no source
+// position, and an output the broker refuses for good stops the stage,
+// since there is no input to send to the deadletter.
+const NoSource = -1
+
 // Result is what a batch produced.
 type Result struct {
 	// Outputs carry their Topic and Key.
 	Outputs []kafka.Message
-	// Sources[i] is the index, in the Input's Messages, of the input that
-	// Outputs[i] came from: the Processor stamps each output with that
-	// input's position (SourceHeader). A stage writes one input's outputs
-	// to any one topic in order.
+	// Sources[i] is the index, in the Input's Messages (or in Inputs), of
+	// the input that Outputs[i] came from, or NoSource: the Processor
+	// stamps each output with that input's position (SourceHeader). A stage
+	// writes one input's outputs to any one topic in order.
 	Sources []int
+	// Inputs, when set, are the records Sources index into instead of the
+	// Input's Messages: those of earlier batches that a Logic kept and
+	// releases now (a Tick has no Messages of its own).
+	Inputs []kafka.Message
 	// Writes are the state changes, at most one per key.
 	Writes []state.Write
 	// Rejected counts input records sent to a deadletter, by field.
@@ -155,6 +187,9 @@ type Config struct {
 	// ChangelogRefused is told of a changelog record the broker refused
 	// for good; nil stops the stage instead.
 	ChangelogRefused func(m kafka.Message, err error)
+	// TickEvery is how often a Ticker Logic's Tick runs per owned input
+	// partition (default 1s).
+	TickEvery time.Duration
 }
 
 func (c *Config) stateful() bool { return c.ChangelogTopic != "" }
@@ -192,6 +227,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.TickEvery <= 0 {
+		c.TickEvery = time.Second
 	}
 	if c.OpenStore == nil {
 		opts := c.Badger
@@ -243,6 +281,18 @@ type Processor struct {
 	consumer *stream.Consumer // nil without Config.Consumer.GroupID
 	mu       sync.Mutex
 	stores   map[int]*owned
+	inputs   map[topicPartition]*input // assigned input partitions
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// input is what the Processor knows of an assigned input partition.
+type input struct {
+	mu         sync.Mutex // a stateless stage's one batch or tick at a time
+	streamTime time.Time
 }
 
 // owned is what the Processor holds of a partition number it owns. The
@@ -265,7 +315,7 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, stores: make(map[int]*owned)}
+	p := &Processor{cfg: cfg, stores: make(map[int]*owned), inputs: make(map[topicPartition]*input)}
 	if cfg.Consumer.GroupID != "" {
 		cc := cfg.Consumer
 		if cc.Logger == nil {
@@ -293,7 +343,38 @@ func (p *Processor) Consume(ctx context.Context) error {
 	if p.consumer == nil {
 		return fmt.Errorf("%w: %s: no consumer group", ErrInvalidConfig, p.cfg.Name)
 	}
-	return p.consumer.Run(ctx)
+	if _, ok := p.cfg.Logic.(Ticker); !ok {
+		return p.consumer.Run(ctx)
+	}
+	// A failing Tick stops the consumer, as a failing batch does.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		t := time.NewTicker(p.cfg.TickEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if err := p.TickAll(ctx, now); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	err := p.consumer.Run(ctx)
+	cancel(nil)
+	<-ticked
+	if cause := context.Cause(ctx); err == nil || errors.Is(err, context.Canceled) {
+		if cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+	}
+	return err
 }
 
 func (p *Processor) partitionDir(part int) string {
@@ -312,6 +393,7 @@ func (p *Processor) offsetName(topic string) string {
 // resumes from the offset stored with the state.
 func (p *Processor) Assigned(ctx context.Context, topic string, part int) (int64, error) {
 	if !p.cfg.stateful() {
+		p.track(topic, part)
 		p.cfg.Progress.Assigned(topic, part)
 		return stream.CommittedOffset, nil
 	}
@@ -337,11 +419,30 @@ func (p *Processor) Assigned(ctx context.Context, topic string, part int) (int64
 		p.release(part, o)
 		return 0, fmt.Errorf("%s partition %d: read offset: %w", p.cfg.Name, part, err)
 	}
+	p.track(topic, part)
 	p.cfg.Progress.Assigned(topic, part)
 	if !ok {
 		return stream.CommittedOffset, nil
 	}
 	return off, nil
+}
+
+// track notes an assigned input partition, for ticks and stream time.
+func (p *Processor) track(topic string, part int) {
+	p.mu.Lock()
+	p.inputs[topicPartition{topic, part}] = &input{}
+	p.mu.Unlock()
+}
+
+func (p *Processor) inputOf(topic string, part int) *input {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	in := p.inputs[topicPartition{topic, part}]
+	if in == nil { // a batch without Assigned: a test's
+		in = &input{}
+		p.inputs[topicPartition{topic, part}] = in
+	}
+	return in
 }
 
 // open opens and restores o's store; o.mu is held.
@@ -511,33 +612,109 @@ func (p *Processor) Process(ctx context.Context, b stream.Batch) error {
 
 func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
-	o := &owned{} // a stateless stage's: nothing to share
-	if p.cfg.stateful() {
-		var err error
-		if o, err = p.owned(b.Partition); err != nil {
-			return err
-		}
-		o.mu.Lock()
-		defer o.mu.Unlock()
+	o, unlock, err := p.lock(b.Topic, b.Partition)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	msgs, repeats := p.dropRepeats(o, b)
 	in := Input{Store: o.store, Topic: b.Topic, Partition: b.Partition, Messages: msgs}
 	res, err := p.cfg.Logic.Process(ctx, in)
 	if err != nil {
 		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)
 	}
-	if len(res.Sources) != len(res.Outputs) {
-		return fmt.Errorf("%s partition %d: logic gave %d sources for %d outputs", p.cfg.Name, b.Partition, len(res.Sources), len(res.Outputs))
-	}
-	if err := p.produceOutputs(ctx, o, &res, msgs); err != nil {
+	if err := p.write(ctx, o, &res, msgs, b.Topic, b.Partition, b.NextOffset()); err != nil {
 		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)
 	}
-	if p.cfg.stateful() {
-		if err := p.commit(ctx, o, &res, b); err != nil {
-			return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)
+	st := p.inputOf(b.Topic, b.Partition)
+	for i := range b.Messages {
+		if t := b.Messages[i].Time; t.After(st.streamTime) {
+			st.streamTime = t
 		}
 	}
 	p.observe(b, &res, repeats, start)
+	return nil
+}
+
+// lock takes what a batch or tick of the input partition holds: its
+// store (a stateful stage's, shared by the stage's input topics), or the
+// input partition itself in a stateless stage, whose outputs need no
+// store (a tick and a batch of it must not interleave).
+func (p *Processor) lock(topic string, part int) (*owned, func(), error) {
+	if !p.cfg.stateful() {
+		in := p.inputOf(topic, part)
+		in.mu.Lock()
+		return &owned{}, in.mu.Unlock, nil
+	}
+	o, err := p.owned(part)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.mu.Lock()
+	return o, o.mu.Unlock, nil
+}
+
+// write produces a Result's outputs and, in a stateful stage, commits it;
+// next is the input offset to store, or -1 for none (a tick's).
+func (p *Processor) write(ctx context.Context, o *owned, res *Result, msgs []kafka.Message, topic string, part int, next int64) error {
+	if len(res.Sources) != len(res.Outputs) {
+		return fmt.Errorf("logic gave %d sources for %d outputs", len(res.Sources), len(res.Outputs))
+	}
+	if res.Inputs != nil {
+		msgs = res.Inputs
+	}
+	for _, src := range res.Sources {
+		if src != NoSource && (src < 0 || src >= len(msgs)) {
+			return fmt.Errorf("logic gave source %d of %d inputs", src, len(msgs))
+		}
+	}
+	if err := p.produceOutputs(ctx, o, res, msgs); err != nil {
+		return err
+	}
+	if !p.cfg.stateful() {
+		return nil
+	}
+	return p.commit(ctx, o, res, topic, part, next)
+}
+
+// TickAll runs a Ticker Logic's Tick once for every owned input partition
+// (Consume calls it every Config.TickEvery; a test may call it itself).
+func (p *Processor) TickAll(ctx context.Context, now time.Time) error {
+	tk, ok := p.cfg.Logic.(Ticker)
+	if !ok {
+		return nil
+	}
+	p.mu.Lock()
+	parts := make([]topicPartition, 0, len(p.inputs))
+	for tp := range p.inputs {
+		parts = append(parts, tp)
+	}
+	p.mu.Unlock()
+	for _, tp := range parts {
+		if err := p.tick(ctx, tk, tp, now); err != nil {
+			return fmt.Errorf("%s partition %d: tick: %w", p.cfg.Name, tp.partition, err)
+		}
+	}
+	return nil
+}
+
+func (p *Processor) tick(ctx context.Context, tk Ticker, tp topicPartition, now time.Time) error {
+	o, unlock, err := p.lock(tp.topic, tp.partition)
+	if errors.Is(err, ErrNotOwned) {
+		return nil // revoked meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: p.inputOf(tp.topic, tp.partition).streamTime})
+	if err != nil {
+		return err
+	}
+	if err := p.write(ctx, o, &res, nil, tp.topic, tp.partition, -1); err != nil {
+		return err
+	}
+	countOutputs(p.cfg.Metrics, p.cfg.MetricStage, res.Outputs)
 	return nil
 }
 
@@ -589,37 +766,52 @@ func (p *Processor) produceOutputs(ctx context.Context, o *owned, res *Result, m
 // were not all acknowledged. One Produce for both could land the
 // changelog and lose outputs to a crash in between, and the new owner
 // would skip them.
-func (p *Processor) commit(ctx context.Context, o *owned, res *Result, b stream.Batch) error {
+func (p *Processor) commit(ctx context.Context, o *owned, res *Result, topic string, part int, next int64) error {
 	// Only a batch of a marked topic writes the marks: its own filter moved
 	// them. A batch of another topic of the same store (a sink's retry
 	// tier) must not commit marks that a failed batch of the marked topic
 	// left in memory, or that batch's records would be dropped as repeats
 	// when they are read again.
-	if p.cfg.Marked(b.Topic) {
+	if p.cfg.Marked(topic) {
 		if w, ok := o.marks.write(); ok {
 			res.Writes = append(res.Writes, w)
 		}
 	}
-	next := b.NextOffset()
+	if len(res.Writes) == 0 && next < 0 {
+		return nil
+	}
 	if len(res.Writes) > 0 {
 		var headers []kafka.Header
 		if p.cfg.Restore == RestoreRebuild {
-			var hdr [8]byte
-			binary.BigEndian.PutUint64(hdr[:], uint64(next))
-			headers = []kafka.Header{{Key: inputOffsetHeader, Value: hdr[:]}}
+			// A tick's writes carry the input offset the state already
+			// reflects: the changelog's last record must always say it.
+			at, ok := next, next >= 0
+			if !ok {
+				var err error
+				if at, ok, err = o.store.Offset(inputOffsetName); err != nil {
+					return fmt.Errorf("read offset: %w", err)
+				}
+			}
+			if ok {
+				var hdr [8]byte
+				binary.BigEndian.PutUint64(hdr[:], uint64(at))
+				headers = []kafka.Header{{Key: inputOffsetHeader, Value: hdr[:]}}
+			}
 		}
 		changelog := make([]kafka.Message, len(res.Writes))
 		for i, w := range res.Writes {
 			changelog[i] = stream.AtPartition(kafka.Message{
 				Topic: p.cfg.ChangelogTopic, Key: w.Key, Value: w.Value, Headers: headers,
-			}, b.Partition)
+			}, part)
 		}
 		if err := p.produceChangelog(ctx, changelog); err != nil {
 			return fmt.Errorf("changelog: %w", err)
 		}
 	}
 	batch := state.Batch{Writes: res.Writes}
-	batch.SetOffset(p.offsetName(b.Topic), next)
+	if next >= 0 {
+		batch.SetOffset(p.offsetName(topic), next)
+	}
 	if err := o.store.Apply(&batch); err != nil {
 		return fmt.Errorf("apply state: %w", err)
 	}
@@ -698,6 +890,9 @@ func (c countProgress) Processed(_ string, _ int, records, repeats int) {
 // later assignment resumes from them when they are still current.
 func (p *Processor) Revoked(_ context.Context, topic string, part int) {
 	p.cfg.Progress.Revoked(topic, part)
+	p.mu.Lock()
+	delete(p.inputs, topicPartition{topic, part})
+	p.mu.Unlock()
 	if !p.cfg.stateful() {
 		return
 	}
