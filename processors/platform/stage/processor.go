@@ -434,16 +434,6 @@ func (p *Processor) track(topic string, part int) {
 	p.mu.Unlock()
 }
 
-func (p *Processor) inputOf(topic string, part int) *input {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	in := p.inputs[topicPartition{topic, part}]
-	if in == nil { // a batch without Assigned: a test's
-		in = &input{}
-		p.inputs[topicPartition{topic, part}] = in
-	}
-	return in
-}
 
 // open opens and restores o's store; o.mu is held.
 func (p *Processor) open(ctx context.Context, topic string, part int, o *owned) error {
@@ -612,7 +602,7 @@ func (p *Processor) Process(ctx context.Context, b stream.Batch) error {
 
 func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
-	o, unlock, err := p.lock(b.Topic, b.Partition)
+	o, ip, unlock, err := p.lock(b.Topic, b.Partition, true)
 	if err != nil {
 		return err
 	}
@@ -626,10 +616,9 @@ func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 	if err := p.write(ctx, o, &res, msgs, b.Topic, b.Partition, b.NextOffset()); err != nil {
 		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)
 	}
-	st := p.inputOf(b.Topic, b.Partition)
 	for i := range b.Messages {
-		if t := b.Messages[i].Time; t.After(st.streamTime) {
-			st.streamTime = t
+		if t := b.Messages[i].Time; t.After(ip.streamTime) {
+			ip.streamTime = t
 		}
 	}
 	p.observe(b, &res, repeats, start)
@@ -639,19 +628,29 @@ func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 // lock takes what a batch or tick of the input partition holds: its
 // store (a stateful stage's, shared by the stage's input topics), or the
 // input partition itself in a stateless stage, whose outputs need no
-// store (a tick and a batch of it must not interleave).
-func (p *Processor) lock(topic string, part int) (*owned, func(), error) {
+// store (a tick and a batch of it must not interleave). A tick (assigned
+// false) of a partition no longer assigned gets ErrNotOwned.
+func (p *Processor) lock(topic string, part int, batch bool) (*owned, *input, func(), error) {
+	p.mu.Lock()
+	in := p.inputs[topicPartition{topic, part}]
+	if in == nil && batch { // a batch without Assigned: a test's
+		in = &input{}
+		p.inputs[topicPartition{topic, part}] = in
+	}
+	p.mu.Unlock()
+	if in == nil {
+		return nil, nil, nil, fmt.Errorf("%w: %s %s/%d", ErrNotOwned, p.cfg.Name, topic, part)
+	}
 	if !p.cfg.stateful() {
-		in := p.inputOf(topic, part)
 		in.mu.Lock()
-		return &owned{}, in.mu.Unlock, nil
+		return &owned{}, in, in.mu.Unlock, nil
 	}
 	o, err := p.owned(part)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	o.mu.Lock()
-	return o, o.mu.Unlock, nil
+	return o, in, o.mu.Unlock, nil
 }
 
 // write produces a Result's outputs and, in a stateful stage, commits it;
@@ -699,7 +698,7 @@ func (p *Processor) TickAll(ctx context.Context, now time.Time) error {
 }
 
 func (p *Processor) tick(ctx context.Context, tk Ticker, tp topicPartition, now time.Time) error {
-	o, unlock, err := p.lock(tp.topic, tp.partition)
+	o, ip, unlock, err := p.lock(tp.topic, tp.partition, false)
 	if errors.Is(err, ErrNotOwned) {
 		return nil // revoked meanwhile
 	}
@@ -707,7 +706,7 @@ func (p *Processor) tick(ctx context.Context, tk Ticker, tp topicPartition, now 
 		return err
 	}
 	defer unlock()
-	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: p.inputOf(tp.topic, tp.partition).streamTime})
+	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: ip.streamTime})
 	if err != nil {
 		return err
 	}

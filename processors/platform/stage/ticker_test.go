@@ -110,3 +110,30 @@ func TestTickedStageStopsOnATickError(t *testing.T) {
 		t.Fatalf("Consume = %v, want the tick's error", err)
 	}
 }
+
+// TestTicksOnlyForAssignedPartitions: a stateless stage ticks for each
+// input partition assigned, and stops with its revocation.
+func TestTicksOnlyForAssignedPartitions(t *testing.T) {
+	p := &fakeProducer{}
+	l := &tickLogic{}
+	s, err := New(Config{Name: "n", Producer: p, Logic: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, part := range []int{0, 1} {
+		if _, err := s.Assigned(ctx, "raw", part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.TickAll(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Revoked(ctx, "raw", 1)
+	if err := s.TickAll(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.streamTimes) != 3 {
+		t.Errorf("%d ticks, want 2 then 1 after the revocation", len(l.streamTimes))
+	}
+}
