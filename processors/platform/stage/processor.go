@@ -434,7 +434,6 @@ func (p *Processor) track(topic string, part int) {
 	p.mu.Unlock()
 }
 
-
 // open opens and restores o's store; o.mu is held.
 func (p *Processor) open(ctx context.Context, topic string, part int, o *owned) error {
 	p.cfg.Readiness.MarkRestoring(p.cfg.Name, part, true)
