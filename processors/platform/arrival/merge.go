@@ -125,11 +125,17 @@ func (m *Merge[V]) source(id Source) *source[V] {
 	return s
 }
 
-// Add puts r in its source's queue, noting now (wall clock) for MaxWait.
-// A record whose key is below the last one released is late: the next
+// Add puts r in its source's queue, noting now (wall clock) for MaxWait,
+// and reports whether it did: a record at or below the offset of one its
+// source already has waiting is a repeat (the upstream stage wrote it
+// again after a crash, while the first copy waits), and is dropped. A
+// record whose key is below the last one released is late: the next
 // Release lets it go as soon as its source's earlier records have gone.
-func (m *Merge[V]) Add(r Record[V], now time.Time) {
+func (m *Merge[V]) Add(r Record[V], now time.Time) bool {
 	s := m.source(r.Source)
+	if n := len(s.queue); n > 0 && r.Key.Offset <= s.queue[n-1].Key.Offset {
+		return false
+	}
 	r.added = now
 	s.queue = append(s.queue, r)
 	m.records++
@@ -137,6 +143,7 @@ func (m *Merge[V]) Add(r Record[V], now time.Time) {
 	if len(s.queue) == 1 {
 		heap.Push(&m.heads, s)
 	}
+	return true
 }
 
 // Watermark records that src will send nothing that arrived before t.

@@ -167,3 +167,17 @@ func TestMergeBounds(t *testing.T) {
 		t.Errorf("Bytes = %d, want 300", m.Bytes())
 	}
 }
+
+// TestMergeDropsRepeatsOfWaitingRecords: a record its source already has
+// waiting (normalize wrote it again after a crash) is not queued twice.
+func TestMergeDropsRepeatsOfWaitingRecords(t *testing.T) {
+	m := New[string](Config{})
+	m.Expect("events", 1)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if !m.Add(rec("events", 1, 0, 5, 0), now) || !m.Add(rec("events", 1, 0, 6, time.Second), now) {
+		t.Fatal("fresh records refused")
+	}
+	if m.Add(rec("events", 1, 0, 5, 0), now) || m.Add(rec("events", 1, 0, 6, time.Second), now) || m.Len() != 2 {
+		t.Fatalf("repeats queued: %d waiting", m.Len())
+	}
+}

@@ -150,14 +150,16 @@ func LoadSourceMarks(st state.Store, key []byte) (*SourceMarks, error) {
 // pipeline, whose new records would all be dropped (docs/OPERATING.md).
 const farRepeat = 100_000
 
-// filter returns the records of msgs that are not repeats and advances the
-// marks past them; msgs itself when nothing was dropped. A record without a
+// filter returns the records of msgs that are not repeats and, with
+// advance, moves the marks past them; msgs itself when nothing was
+// dropped. (A stage that holds records back advances the marks only when
+// it applies them: advanceTo.) A record without a
 // source header (written by something other than a postbackd stage) is
 // always kept. A header that does not decode is kept too: the record is
 // then judged by its content, as before marks existed. far counts the
 // repeats more than farRepeat offsets below their mark, and farSource
 // names the last one's source.
-func (m *SourceMarks) filter(msgs []kafka.Message) (kept []kafka.Message, repeats, far int, farSource Source) {
+func (m *SourceMarks) filter(msgs []kafka.Message, advance bool) (kept []kafka.Message, repeats, far int, farSource Source) {
 	for i := range msgs {
 		v, ok := SourceOf(&msgs[i])
 		var src Source
@@ -182,8 +184,10 @@ func (m *SourceMarks) filter(msgs []kafka.Message) (kept []kafka.Message, repeat
 			}
 			continue
 		}
-		m.by[k] = mark{offset: src.Offset, index: src.Index}
-		m.dirty = true
+		if advance {
+			m.by[k] = mark{offset: src.Offset, index: src.Index}
+			m.dirty = true
+		}
 		if kept != nil {
 			kept = append(kept, msgs[i])
 		}
@@ -192,6 +196,28 @@ func (m *SourceMarks) filter(msgs []kafka.Message) (kept []kafka.Message, repeat
 		return msgs, 0, 0, Source{}
 	}
 	return kept, repeats, far, farSource
+}
+
+// advanceTo moves the marks past the source positions of msgs, records a
+// stage applies now that it held back; positions at or below a mark leave
+// it where it is.
+func (m *SourceMarks) advanceTo(msgs []kafka.Message) {
+	for i := range msgs {
+		v, ok := SourceOf(&msgs[i])
+		if !ok {
+			continue
+		}
+		src, err := ParseSource(v)
+		if err != nil {
+			continue
+		}
+		k := keyOf(src.Topic, src.Partition)
+		if cur, seen := m.by[k]; seen && cur.covers(src.Offset, src.Index) {
+			continue
+		}
+		m.by[k] = mark{offset: src.Offset, index: src.Index}
+		m.dirty = true
+	}
 }
 
 // write returns the state write of the marks when they moved since the

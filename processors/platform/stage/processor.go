@@ -86,8 +86,17 @@ type Result struct {
 	Sources []int
 	// Inputs, when set, are the records Sources index into instead of the
 	// Input's Messages: those of earlier batches that a Logic kept and
-	// releases now (a Tick has no Messages of its own).
+	// releases now (a Tick has no Messages of its own). With
+	// Config.MarksOnRelease they are what the source marks move past.
 	Inputs []kafka.Message
+	// Holding says the Logic sets the input offset stored with the state:
+	// HoldFrom, the offset of the lowest record it holds back for a later
+	// batch or tick (or, once a Tick released them all, the offset after
+	// the last record it read), instead of the batch's next offset. After
+	// a crash the held records are read again; those applied meanwhile
+	// are dropped by the source marks.
+	Holding  bool
+	HoldFrom int64
 	// Writes are the state changes, at most one per key.
 	Writes []state.Write
 	// Rejected counts input records sent to a deadletter, by field.
@@ -190,6 +199,11 @@ type Config struct {
 	// TickEvery is how often a Ticker Logic's Tick runs per owned input
 	// partition (default 1s).
 	TickEvery time.Duration
+	// MarksOnRelease: the Logic holds records back (Result.Holding), so
+	// the source marks only drop repeats of what was applied, and move
+	// past a Result's Inputs, the records applied now, rather than past
+	// every record a batch brings.
+	MarksOnRelease bool
 }
 
 func (c *Config) stateful() bool { return c.ChangelogTopic != "" }
@@ -672,6 +686,12 @@ func (p *Processor) write(ctx context.Context, o *owned, res *Result, msgs []kaf
 	if !p.cfg.stateful() {
 		return nil
 	}
+	if p.cfg.MarksOnRelease && o.marks != nil && p.cfg.Marked(topic) {
+		o.marks.advanceTo(res.Inputs)
+	}
+	if res.Holding {
+		next = res.HoldFrom
+	}
 	return p.commit(ctx, o, res, topic, part, next)
 }
 
@@ -726,7 +746,7 @@ func (p *Processor) dropRepeats(o *owned, b stream.Batch) ([]kafka.Message, int)
 	if o.marks == nil || !p.cfg.Marked(b.Topic) {
 		return b.Messages, 0
 	}
-	msgs, repeats, far, farSource := o.marks.filter(b.Messages)
+	msgs, repeats, far, farSource := o.marks.filter(b.Messages, !p.cfg.MarksOnRelease)
 	if far > 0 {
 		p.cfg.Logger.Warn("dropped records far below the source position already applied: was an input topic recreated? (docs/OPERATING.md)",
 			zap.String("stage", p.cfg.Name), zap.Int("partition", b.Partition), zap.Int("records", far),
