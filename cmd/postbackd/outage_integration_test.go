@@ -3,8 +3,6 @@
 package main
 
 import (
-	"github.com/postbackd/postbackd/processors/pipeline"
-
 	"bufio"
 	"bytes"
 	"context"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/domain/replay"
+	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 )

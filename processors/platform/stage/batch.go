@@ -1,0 +1,291 @@
+package stage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/state"
+)
+
+// maxTxnRecords bounds the input records whose state goes into one store
+// transaction: a transaction must fit Badger's limit (a share of a
+// memtable), and a record writes at most one state value of a few hundred
+// bytes.
+const maxTxnRecords = 1000
+
+// Process runs a batch in parts of at most maxTxnRecords records: each
+// part's outputs and changelog records are produced and acknowledged, then
+// its state and input offset are applied in one transaction.
+func (p *Processor) Process(ctx context.Context, b stream.Batch) error {
+	if h, ok := p.cfg.Logic.(Holder); ok {
+		if err := h.Hold(ctx, b); err != nil {
+			return err
+		}
+	}
+	msgs := b.Messages
+	for len(msgs) > 0 {
+		part := b
+		part.Messages = msgs[:min(len(msgs), maxTxnRecords)]
+		msgs = msgs[len(part.Messages):]
+		if err := p.process(ctx, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Processor) process(ctx context.Context, b stream.Batch) error {
+	start := time.Now()
+	o, ip, unlock, err := p.lock(b.Topic, b.Partition, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	msgs, repeats := p.dropRepeats(o, b)
+	in := Input{Store: o.store, Topic: b.Topic, Partition: b.Partition, Messages: msgs}
+	res, err := p.cfg.Logic.Process(ctx, in)
+	if err != nil {
+		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)
+	}
+	if err := p.write(ctx, o, &res, msgs, b.Topic, b.Partition, b.NextOffset()); err != nil {
+		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)
+	}
+	for i := range b.Messages {
+		if t := b.Messages[i].Time; t.After(ip.streamTime) {
+			ip.streamTime = t
+		}
+	}
+	p.observe(b, &res, repeats, start)
+	return nil
+}
+
+// lock takes what a batch or tick of the input partition holds: its
+// store (a stateful stage's, shared by the stage's input topics), or the
+// input partition itself in a stateless stage, whose outputs need no
+// store (a tick and a batch of it must not interleave). A tick (assigned
+// false) of a partition no longer assigned gets ErrNotOwned.
+func (p *Processor) lock(topic string, part int, batch bool) (*owned, *input, func(), error) {
+	p.mu.Lock()
+	in := p.inputs[topicPartition{topic, part}]
+	if in == nil && batch { // a batch without Assigned: a test's
+		in = &input{}
+		p.inputs[topicPartition{topic, part}] = in
+	}
+	p.mu.Unlock()
+	if in == nil {
+		return nil, nil, nil, fmt.Errorf("%w: %s %s/%d", ErrNotOwned, p.cfg.Name, topic, part)
+	}
+	if !p.cfg.stateful() {
+		in.mu.Lock()
+		return &owned{}, in, in.mu.Unlock, nil
+	}
+	o, err := p.owned(part)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o.mu.Lock()
+	return o, in, o.mu.Unlock, nil
+}
+
+// write produces a Result's outputs and, in a stateful stage, commits it;
+// next is the input offset to store, or -1 for none (a tick's).
+func (p *Processor) write(ctx context.Context, o *owned, res *Result, msgs []kafka.Message, topic string, part int, next int64) error {
+	if len(res.Sources) != len(res.Outputs) {
+		return fmt.Errorf("logic gave %d sources for %d outputs", len(res.Sources), len(res.Outputs))
+	}
+	if res.Inputs != nil {
+		msgs = res.Inputs
+	}
+	for _, src := range res.Sources {
+		if src != NoSource && (src < 0 || src >= len(msgs)) {
+			return fmt.Errorf("logic gave source %d of %d inputs", src, len(msgs))
+		}
+	}
+	if err := p.produceOutputs(ctx, o, res, msgs); err != nil {
+		return err
+	}
+	if !p.cfg.stateful() {
+		return nil
+	}
+	if p.cfg.MarksOnRelease && o.marks != nil && p.cfg.Marked(topic) {
+		o.marks.advanceTo(res.Inputs)
+	}
+	if res.Holding {
+		next = res.HoldFrom
+	}
+	return p.commit(ctx, o, res, topic, part, next)
+}
+
+// dropRepeats drops the records an upstream stage wrote again after its
+// own crash, before they touch state. The marks only move in memory here;
+// they reach the store with this batch's state (and only with a batch of
+// a marked topic: commit), and a failed batch of that topic is never
+// retried in this process (the stage stops), so memory and store cannot
+// part.
+func (p *Processor) dropRepeats(o *owned, b stream.Batch) ([]kafka.Message, int) {
+	if o.marks == nil || !p.cfg.Marked(b.Topic) {
+		return b.Messages, 0
+	}
+	msgs, repeats, far, farSource := o.marks.filter(b.Messages, !p.cfg.MarksOnRelease)
+	if far > 0 {
+		p.cfg.Logger.Warn("dropped records far below the source position already applied: was an input topic recreated? (docs/OPERATING.md)",
+			zap.String("stage", p.cfg.Name), zap.Int("partition", b.Partition), zap.Int("records", far),
+			zap.String("source_topic", farSource.Topic), zap.Int("source_partition", farSource.Partition), zap.Int64("source_offset", farSource.Offset))
+	}
+	return msgs, repeats
+}
+
+// produceOutputs stamps the outputs with their sources and produces them:
+// an output larger than the broker takes, or one it refuses, sends its
+// input to the deadletter when the Logic is a DeadLetterer.
+func (p *Processor) produceOutputs(ctx context.Context, o *owned, res *Result, msgs []kafka.Message) error {
+	if len(res.Outputs) == 0 {
+		return nil
+	}
+	dl, _ := p.cfg.Logic.(DeadLetterer)
+	if dl != nil {
+		var refused int
+		var err error
+		if res.Outputs, res.Sources, refused, err = guardSizes(res.Outputs, res.Sources, msgs, p.cfg.MaxMessageBytes, dl); err != nil {
+			return err
+		}
+		addRejects(res, "size", refused)
+	}
+	o.arena, o.counts = stampSources(res.Outputs, res.Sources, msgs, o.arena[:0], o.counts)
+	refused, err := produceOrDeadLetter(ctx, p.cfg.Producer, res.Outputs, res.Sources, msgs, dl)
+	addRejects(res, "refused", refused)
+	return err
+}
+
+// commit writes the batch's state: changelog records first, acknowledged,
+// then state, marks and input offset in one transaction. Outputs went
+// before: a new owner resumes after the input offset on the changelog's
+// last record, so that record must never exist for a batch whose outputs
+// were not all acknowledged. One Produce for both could land the
+// changelog and lose outputs to a crash in between, and the new owner
+// would skip them.
+func (p *Processor) commit(ctx context.Context, o *owned, res *Result, topic string, part int, next int64) error {
+	// Only a batch of a marked topic writes the marks: its own filter moved
+	// them. A batch of another topic of the same store (a sink's retry
+	// tier) must not commit marks that a failed batch of the marked topic
+	// left in memory, or that batch's records would be dropped as repeats
+	// when they are read again.
+	if p.cfg.Marked(topic) {
+		if w, ok := o.marks.write(); ok {
+			res.Writes = append(res.Writes, w)
+		}
+	}
+	if len(res.Writes) == 0 && next < 0 {
+		return nil
+	}
+	if len(res.Writes) > 0 {
+		var headers []kafka.Header
+		if p.cfg.Restore == RestoreRebuild {
+			// A tick's writes carry the input offset the state already
+			// reflects: the changelog's last record must always say it.
+			at, ok := next, next >= 0
+			if !ok {
+				var err error
+				if at, ok, err = o.store.Offset(inputOffsetName); err != nil {
+					return fmt.Errorf("read offset: %w", err)
+				}
+			}
+			if ok {
+				var hdr [8]byte
+				binary.BigEndian.PutUint64(hdr[:], uint64(at))
+				headers = []kafka.Header{{Key: inputOffsetHeader, Value: hdr[:]}}
+			}
+		}
+		changelog := make([]kafka.Message, len(res.Writes))
+		for i, w := range res.Writes {
+			changelog[i] = stream.AtPartition(kafka.Message{
+				Topic: p.cfg.ChangelogTopic, Key: w.Key, Value: w.Value, Headers: headers,
+			}, part)
+		}
+		if err := p.produceChangelog(ctx, changelog); err != nil {
+			return fmt.Errorf("changelog: %w", err)
+		}
+	}
+	batch := state.Batch{Writes: res.Writes}
+	if next >= 0 {
+		batch.SetOffset(p.offsetName(topic), next)
+	}
+	if err := o.store.Apply(&batch); err != nil {
+		return fmt.Errorf("apply state: %w", err)
+	}
+	return nil
+}
+
+func (p *Processor) produceChangelog(ctx context.Context, msgs []kafka.Message) error {
+	err := p.cfg.Producer.Produce(ctx, msgs...)
+	var pe *stream.ProduceError
+	if err == nil || p.cfg.ChangelogRefused == nil || !errors.As(err, &pe) {
+		return err
+	}
+	for _, f := range pe.Failed {
+		if f.Index < 0 || f.Index >= len(msgs) {
+			return err // not a refusal of these records
+		}
+		p.cfg.ChangelogRefused(msgs[f.Index], f.Err)
+	}
+	return nil
+}
+
+func (p *Processor) observe(b stream.Batch, res *Result, repeats int, start time.Time) {
+	m, stage := p.cfg.Metrics, p.cfg.MetricStage
+	p.cfg.Progress.Processed(b.Topic, b.Partition, len(b.Messages), repeats)
+	countOutputs(m, stage, res.Outputs)
+	for field, n := range res.Rejected {
+		m.Rejects.WithLabelValues(stage, field).Add(float64(n))
+	}
+	m.Lag.WithLabelValues(p.cfg.Name, b.Topic, partitionLabel(b.Partition)).Set(float64(b.Lag()))
+	m.BatchRecords.WithLabelValues(stage).Observe(float64(len(b.Messages)))
+	m.BatchSeconds.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+}
+
+func addRejects(res *Result, field string, n int) {
+	if n == 0 {
+		return
+	}
+	if res.Rejected == nil {
+		res.Rejected = make(map[string]int)
+	}
+	res.Rejected[field] += n
+}
+
+func countOutputs(m *Metrics, stage string, outputs []kafka.Message) {
+	if len(outputs) == 0 {
+		return
+	}
+	topic, n := outputs[0].Topic, 0
+	for _, o := range outputs {
+		if o.Topic != topic {
+			m.RecordsOut.WithLabelValues(stage, topic).Add(float64(n))
+			topic, n = o.Topic, 0
+		}
+		n++
+	}
+	m.RecordsOut.WithLabelValues(stage, topic).Add(float64(n))
+}
+
+// countProgress is the default Progress.
+type countProgress struct {
+	m     *Metrics
+	stage string
+}
+
+func (countProgress) Assigned(string, int) {}
+func (countProgress) Revoked(string, int)  {}
+func (c countProgress) Processed(_ string, _ int, records, repeats int) {
+	c.m.RecordsIn.WithLabelValues(c.stage).Add(float64(records))
+	if repeats > 0 {
+		c.m.Repeats.WithLabelValues(c.stage).Add(float64(repeats))
+	}
+}
