@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/postbackd/postbackd/processors/pipeline"
-
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 )
 

@@ -1,14 +1,14 @@
 package main
 
 import (
-	"github.com/postbackd/postbackd/processors/devtools/devmode"
-
 	"bytes"
 	"context"
 	"flag"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/postbackd/postbackd/processors/devtools/devmode"
 )
 
 // TestDevEventsMatchDemoPartner runs `postbackd dev --events 20000` on the

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/postbackd/postbackd/processors/devtools/testkit"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
 )
 
 // recordKey is what the scenarios are compared on.

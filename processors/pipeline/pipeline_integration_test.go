@@ -3,9 +3,6 @@
 package pipeline_test
 
 import (
-	"github.com/postbackd/postbackd/processors/devtools/testkit"
-	"github.com/postbackd/postbackd/processors/devtools/testkit/traffic"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +17,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/devtools/generator"
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
+	"github.com/postbackd/postbackd/processors/devtools/testkit/traffic"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"

@@ -3,8 +3,6 @@
 package sinkstage_test
 
 import (
-	"github.com/postbackd/postbackd/processors/devtools/testkit"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/postbackd/postbackd/processors/devtools/demopartner"
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"

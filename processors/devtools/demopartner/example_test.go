@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 )
 
 func Example() {

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 )
 
 func send(t *testing.T, method, url, key, body string) *http.Response {

@@ -1,13 +1,13 @@
 package devmode
 
 import (
-	"github.com/postbackd/postbackd/processors/pipeline"
-
 	"context"
 	"fmt"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/pipeline"
 )
 
 // devWatch drives a dev run once the pipeline is up: it feeds traffic,

@@ -3,8 +3,6 @@
 package stage_test
 
 import (
-	"github.com/postbackd/postbackd/processors/devtools/testkit"
-
 	"context"
 	"fmt"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
 	"github.com/postbackd/postbackd/processors/domain/classify"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"

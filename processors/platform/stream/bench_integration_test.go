@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 )
 
 // passThrough produces every record it gets to out, keyed as before: the

@@ -5,8 +5,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
 // rekey is a stateless stage: it re-keys every record and waits for the
