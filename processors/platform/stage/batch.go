@@ -62,6 +62,7 @@ func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 			ip.streamTime = t
 		}
 	}
+	ip.lag, ip.batched = b.Lag(), true
 	p.observe(b, &res, repeats, start)
 	return nil
 }

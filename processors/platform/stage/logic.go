@@ -59,6 +59,10 @@ type Tick struct {
 	// it was assigned (zero before its first batch): time as the stream
 	// tells it, which a backlog moves faster than the clock.
 	Now, StreamTime time.Time
+	// Lag is the partition's consumer lag after its last batch: 0 when
+	// that batch reached the end of the partition (a merge may then take
+	// the partition as caught up), -1 before its first batch.
+	Lag int64
 }
 
 // NoSource is the Result.Sources entry of an output that comes from no

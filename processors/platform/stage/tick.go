@@ -37,7 +37,11 @@ func (p *Processor) tick(ctx context.Context, tk Ticker, tp topicPartition, now 
 		return err
 	}
 	defer unlock()
-	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: ip.streamTime})
+	lag := int64(-1)
+	if ip.batched {
+		lag = ip.lag
+	}
+	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: ip.streamTime, Lag: lag})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 type tickLogic struct {
 	passLogic
 	streamTimes []time.Time
+	lags        []int64
 	fail        error
 }
 
@@ -26,6 +27,7 @@ func (l *tickLogic) Tick(_ context.Context, t Tick) (Result, error) {
 		return Result{}, l.fail
 	}
 	l.streamTimes = append(l.streamTimes, t.StreamTime)
+	l.lags = append(l.lags, t.Lag)
 	return Result{
 		Outputs: []kafka.Message{{Topic: "control", Value: []byte(t.Now.UTC().Format(time.RFC3339))}},
 		Sources: []int{NoSource},
@@ -48,8 +50,13 @@ func TestTickWritesLikeABatch(t *testing.T) {
 	if err := s.keep(3, st); err != nil {
 		t.Fatal(err)
 	}
+	s.track("in", 3) // as Assigned does
+	if err := s.TickAll(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	b := batchOf(20, "a")
 	b.Messages[0].Time = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	b.HighWaterMark = 25
 	if err := s.Process(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +88,11 @@ func TestTickWritesLikeABatch(t *testing.T) {
 	if off, _, _ := st.Offset(inputOffsetName); off != 21 {
 		t.Errorf("input offset %d after a tick, want 21", off)
 	}
-	if len(l.streamTimes) != 1 || !l.streamTimes[0].Equal(b.Messages[0].Time) {
-		t.Errorf("tick stream times %v, want the batch's record time", l.streamTimes)
+	if len(l.streamTimes) != 2 || !l.streamTimes[0].IsZero() || !l.streamTimes[1].Equal(b.Messages[0].Time) {
+		t.Errorf("tick stream times %v, want none, then the batch's record time", l.streamTimes)
+	}
+	if len(l.lags) != 2 || l.lags[0] != -1 || l.lags[1] != 4 {
+		t.Errorf("tick lags %v, want -1 before a batch, then the batch's 4", l.lags)
 	}
 }
 
