@@ -55,7 +55,7 @@ func (p *Processor) Assigned(ctx context.Context, topic string, part int) (int64
 // track notes an assigned input partition, for ticks and stream time.
 func (p *Processor) track(topic string, part int) {
 	p.mu.Lock()
-	p.inputs[topicPartition{topic, part}] = &input{}
+	p.inputs[topicPartition{topic, part}] = &input{lag: -1}
 	p.mu.Unlock()
 }
 

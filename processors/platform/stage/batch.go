@@ -62,7 +62,7 @@ func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 			ip.streamTime = t
 		}
 	}
-	ip.lag, ip.batched = b.Lag(), true
+	ip.lag = b.Lag()
 	p.observe(b, &res, repeats, start)
 	return nil
 }
@@ -76,7 +76,7 @@ func (p *Processor) lock(topic string, part int, batch bool) (*owned, *input, fu
 	p.mu.Lock()
 	in := p.inputs[topicPartition{topic, part}]
 	if in == nil && batch { // a batch without Assigned: a test's
-		in = &input{}
+		in = &input{lag: -1}
 		p.inputs[topicPartition{topic, part}] = in
 	}
 	p.mu.Unlock()
@@ -242,13 +242,18 @@ func (p *Processor) produceChangelog(ctx context.Context, msgs []kafka.Message) 
 func (p *Processor) observe(b stream.Batch, res *Result, repeats int, start time.Time) {
 	m, stage := p.cfg.Metrics, p.cfg.MetricStage
 	p.cfg.Progress.Processed(b.Topic, b.Partition, len(b.Messages), repeats)
-	countOutputs(m, stage, res.Outputs)
-	for field, n := range res.Rejected {
-		m.Rejects.WithLabelValues(stage, field).Add(float64(n))
-	}
+	p.count(res)
 	m.Lag.WithLabelValues(p.cfg.Name, b.Topic, partitionLabel(b.Partition)).Set(float64(b.Lag()))
 	m.BatchRecords.WithLabelValues(stage).Observe(float64(len(b.Messages)))
 	m.BatchSeconds.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+}
+
+// count adds a Result's outputs and rejects to the stage's metrics.
+func (p *Processor) count(res *Result) {
+	countOutputs(p.cfg.Metrics, p.cfg.MetricStage, res.Outputs)
+	for field, n := range res.Rejected {
+		p.cfg.Metrics.Rejects.WithLabelValues(p.cfg.MetricStage, field).Add(float64(n))
+	}
 }
 
 func addRejects(res *Result, field string, n int) {

@@ -152,22 +152,16 @@ const farRepeat = 100_000
 
 // filter returns the records of msgs that are not repeats and, with
 // advance, moves the marks past them; msgs itself when nothing was
-// dropped. (A stage that holds records back advances the marks only when
-// it applies them: advanceTo.) A record without a
-// source header (written by something other than a postbackd stage) is
-// always kept. A header that does not decode is kept too: the record is
-// then judged by its content, as before marks existed. far counts the
-// repeats more than farRepeat offsets below their mark, and farSource
-// names the last one's source.
+// dropped (a stage that holds records back moves the marks only when it
+// applies them: advanceTo). A record without a source header (written by
+// something other than a postbackd stage) is always kept. A header that
+// does not decode is kept too: the record is then judged by its content,
+// as before marks existed. far counts the repeats more than farRepeat
+// offsets below their mark, and farSource names the last one's source.
 func (m *SourceMarks) filter(msgs []kafka.Message, advance bool) (kept []kafka.Message, repeats, far int, farSource Source) {
 	for i := range msgs {
-		v, ok := SourceOf(&msgs[i])
-		var src Source
-		var err error
-		if ok {
-			src, err = ParseSource(v)
-		}
-		if !ok || err != nil {
+		src, ok := positionOf(&msgs[i])
+		if !ok {
 			if kept != nil {
 				kept = append(kept, msgs[i])
 			}
@@ -185,8 +179,7 @@ func (m *SourceMarks) filter(msgs []kafka.Message, advance bool) (kept []kafka.M
 			continue
 		}
 		if advance {
-			m.by[k] = mark{offset: src.Offset, index: src.Index}
-			m.dirty = true
+			m.moveTo(k, src)
 		}
 		if kept != nil {
 			kept = append(kept, msgs[i])
@@ -203,21 +196,30 @@ func (m *SourceMarks) filter(msgs []kafka.Message, advance bool) (kept []kafka.M
 // it where it is.
 func (m *SourceMarks) advanceTo(msgs []kafka.Message) {
 	for i := range msgs {
-		v, ok := SourceOf(&msgs[i])
+		src, ok := positionOf(&msgs[i])
 		if !ok {
 			continue
 		}
-		src, err := ParseSource(v)
-		if err != nil {
-			continue
-		}
 		k := keyOf(src.Topic, src.Partition)
-		if cur, seen := m.by[k]; seen && cur.covers(src.Offset, src.Index) {
-			continue
+		if cur, seen := m.by[k]; !seen || !cur.covers(src.Offset, src.Index) {
+			m.moveTo(k, src)
 		}
-		m.by[k] = mark{offset: src.Offset, index: src.Index}
-		m.dirty = true
 	}
+}
+
+// positionOf is the source position m carries, when its header decodes.
+func positionOf(m *kafka.Message) (Source, bool) {
+	v, ok := SourceOf(m)
+	if !ok {
+		return Source{}, false
+	}
+	src, err := ParseSource(v)
+	return src, err == nil
+}
+
+func (m *SourceMarks) moveTo(k sourceKey, src Source) {
+	m.by[k] = mark{offset: src.Offset, index: src.Index}
+	m.dirty = true
 }
 
 // write returns the state write of the marks when they moved since the

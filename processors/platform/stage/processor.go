@@ -175,7 +175,6 @@ type input struct {
 	mu         sync.Mutex // a stateless stage's one batch or tick at a time
 	streamTime time.Time
 	lag        int64 // after the last batch; -1 before the first
-	batched    bool
 }
 
 // owned is what the Processor holds of a partition number it owns. The

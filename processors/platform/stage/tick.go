@@ -37,17 +37,13 @@ func (p *Processor) tick(ctx context.Context, tk Ticker, tp topicPartition, now 
 		return err
 	}
 	defer unlock()
-	lag := int64(-1)
-	if ip.batched {
-		lag = ip.lag
-	}
-	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: ip.streamTime, Lag: lag})
+	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: ip.streamTime, Lag: ip.lag})
 	if err != nil {
 		return err
 	}
 	if err := p.write(ctx, o, &res, nil, tp.topic, tp.partition, -1); err != nil {
 		return err
 	}
-	countOutputs(p.cfg.Metrics, p.cfg.MetricStage, res.Outputs)
+	p.count(&res)
 	return nil
 }
