@@ -20,8 +20,8 @@ func deviceStage(cfg *config.Config) stage.Stage {
 	t := cfg.Topics
 	return stage.Stage{
 		Name:   Device,
-		Reads:  []stream.TopicSpec{topic(cfg, t.EventsByDevice)},
-		Writes: []stream.TopicSpec{topic(cfg, t.Classified), topic(cfg, t.EventsByUser), topic(cfg, t.Deadletter), changelog(cfg, t.DeviceChangelog)},
+		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.EventsByDevice)},
+		Writes: []stream.TopicSpec{stage.Topic(cfg, t.Classified), stage.Topic(cfg, t.EventsByUser), stage.Topic(cfg, t.Deadletter), stage.Changelog(cfg, t.DeviceChangelog)},
 		Build: func(env stage.Env) (stage.Runner, error) {
 			logic := &deviceLogic{
 				classifier:  classify.NewDevice(Windows(cfg)),

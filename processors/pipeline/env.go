@@ -43,17 +43,3 @@ func ProducerConfig(cfg *config.Config, dialer *kafka.Dialer, logger *zap.Logger
 func MaxClockSkew(cfg *config.Config) func(appID string) time.Duration {
 	return func(appID string) time.Duration { return cfg.WindowsFor(appID).MaxClockSkew.D() }
 }
-
-// topic is the spec of one of the pipeline's topics: every topic has the
-// same partition count, so that a changelog partition matches its input
-// partition and a key lands on the same partition number in every topic.
-func topic(cfg *config.Config, name string) stream.TopicSpec {
-	return stream.TopicSpec{Name: name, Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor}
-}
-
-// changelog is topic, compacted.
-func changelog(cfg *config.Config, name string) stream.TopicSpec {
-	t := topic(cfg, name)
-	t.Compacted = true
-	return t
-}

@@ -22,8 +22,8 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 	t := cfg.Topics
 	return stage.Stage{
 		Name:   Normalize,
-		Reads:  []stream.TopicSpec{topic(cfg, t.RawClicks), topic(cfg, t.RawEvents)},
-		Writes: []stream.TopicSpec{topic(cfg, t.EventsByDevice), topic(cfg, t.Deadletter)},
+		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.RawClicks), stage.Topic(cfg, t.RawEvents)},
+		Writes: []stream.TopicSpec{stage.Topic(cfg, t.EventsByDevice), stage.Topic(cfg, t.Deadletter)},
 		Build: func(env stage.Env) (stage.Runner, error) {
 			n, err := normalize.New(normalize.Config{
 				Logger: env.Logger, MaxClockSkew: MaxClockSkew(cfg), MaxRecordBytes: cfg.MaxRecordBytes,

@@ -17,8 +17,8 @@ func userStage(cfg *config.Config) stage.Stage {
 	t := cfg.Topics
 	return stage.Stage{
 		Name:   User,
-		Reads:  []stream.TopicSpec{topic(cfg, t.EventsByUser)},
-		Writes: []stream.TopicSpec{topic(cfg, t.Classified), topic(cfg, t.Deadletter), changelog(cfg, t.UserChangelog)},
+		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.EventsByUser)},
+		Writes: []stream.TopicSpec{stage.Topic(cfg, t.Classified), stage.Topic(cfg, t.Deadletter), stage.Changelog(cfg, t.UserChangelog)},
 		Build: func(env stage.Env) (stage.Runner, error) {
 			logic := &userLogic{
 				classifier:  classify.NewUser(Windows(cfg)),

@@ -31,14 +31,11 @@ const StageName = "sink"
 // retry tiers and the compacted dedup changelog. Built, it runs the stage
 // and, when sink.admin has a token, the admin API.
 func Spec(cfg *config.Config, sc partner.Config, opts ...partner.Option) stage.Stage {
-	spec := func(name string, compacted bool) stream.TopicSpec {
-		return stream.TopicSpec{Name: name, Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor, Compacted: compacted}
-	}
-	reads := []stream.TopicSpec{spec(cfg.Topics.Classified, false)}
-	writes := []stream.TopicSpec{spec(cfg.Topics.DeliveryLog, false), spec(cfg.Topics.DeliveryDeadletter, false), spec(cfg.Topics.SinkChangelog, true)}
+	reads := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.Classified)}
+	writes := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.DeliveryLog), stage.Topic(cfg, cfg.Topics.DeliveryDeadletter), stage.Changelog(cfg, cfg.Topics.SinkChangelog)}
 	for i := range sc.Retry.Tiers {
-		reads = append(reads, spec(RetryTopic(cfg.Topics, i), false))
-		writes = append(writes, spec(RetryTopic(cfg.Topics, i), false))
+		reads = append(reads, stage.Topic(cfg, RetryTopic(cfg.Topics, i)))
+		writes = append(writes, stage.Topic(cfg, RetryTopic(cfg.Topics, i)))
 	}
 	return stage.Stage{Name: StageName, Reads: reads, Writes: writes, Build: func(env stage.Env) (stage.Runner, error) {
 		s, err := New(env, sc, append([]partner.Option{partner.WithRegisterer(env.Registerer)}, opts...)...)

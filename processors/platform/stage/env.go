@@ -87,3 +87,18 @@ func (e Env) Processor(name string, cfg Config, topics ...string) (*Processor, e
 	}
 	return New(cfg)
 }
+
+// Topic is the spec of one of the pipeline's topics, from the config:
+// every topic has the same partition count, so that a changelog partition
+// matches its input partition and a key lands on the same partition
+// number in every topic.
+func Topic(cfg *config.Config, name string) stream.TopicSpec {
+	return stream.TopicSpec{Name: name, Partitions: cfg.Kafka.Partitions, ReplicationFactor: cfg.Kafka.ReplicationFactor}
+}
+
+// Changelog is Topic, compacted.
+func Changelog(cfg *config.Config, name string) stream.TopicSpec {
+	t := Topic(cfg, name)
+	t.Compacted = true
+	return t
+}
