@@ -57,6 +57,13 @@ type ConsumerConfig struct {
 	// (default: nothing is missed) or LastOffset (only what comes next).
 	StartOffset int64
 
+	// EndCheckEvery, when set and the Handler is an EndWatcher, is how
+	// often the Consumer reads the assigned partitions' end offsets to
+	// tell the Handler which ones it has caught up with.
+	EndCheckEvery time.Duration
+	// Pause, when set, holds back the fetching of the topics it pauses.
+	Pause *Pause
+
 	// DrainTimeout bounds how long Run waits, after its context is
 	// cancelled, for the batches in flight; then their context is
 	// cancelled. Default 30s.
@@ -101,7 +108,7 @@ func (c *ConsumerConfig) Validate() error {
 	case len(c.Topics) == 0:
 		return fmt.Errorf("%w: consumer: no topics", ErrInvalidConfig)
 	case c.MaxBatchRecords < 1, c.MaxBatchWait < 0, c.FetchMaxBytes < 1, c.FetchMaxWait <= 0,
-		c.CommitInterval <= 0, c.HeartbeatInterval <= 0, c.DrainTimeout <= 0:
+		c.CommitInterval <= 0, c.HeartbeatInterval <= 0, c.DrainTimeout <= 0, c.EndCheckEvery < 0:
 		return fmt.Errorf("%w: consumer: setting out of range", ErrInvalidConfig)
 	case c.StartOffset != FirstOffset && c.StartOffset != LastOffset:
 		return fmt.Errorf("%w: consumer: start offset must be FirstOffset or LastOffset", ErrInvalidConfig)
@@ -280,13 +287,17 @@ func (c *Consumer) runGeneration(procCtx context.Context, gen *kafka.Generation,
 	log := c.log.With(zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID))
 	log.Info("generation started", zap.Any("assignments", assignedPartitions(gen)))
 	marks := newOffsetMarks()
+	ps := &positions{}
+	if w, ok := c.h.(EndWatcher); ok && c.cfg.EndCheckEvery > 0 {
+		gen.Start(func(genCtx context.Context) { c.watchEnds(genCtx, w, ps) })
+	}
 	var partitions sync.WaitGroup
 	for topic, assigned := range gen.Assignments {
 		for _, pa := range assigned {
 			partitions.Add(1)
 			gen.Start(func(genCtx context.Context) {
 				defer partitions.Done()
-				if err := c.runPartition(genCtx, procCtx, topic, pa, marks); err != nil {
+				if err := c.runPartition(genCtx, procCtx, topic, pa, marks, ps); err != nil {
 					log.Error("partition failed, stopping consumer", zap.String("topic", topic), zap.Int("partition", pa.ID), zap.Error(err))
 					r.fail(err)
 					// Returning would end the generation and make the group

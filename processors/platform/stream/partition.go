@@ -22,7 +22,7 @@ const fetchRetryMax = 2 * time.Second
 // error are processed, the error is logged (rate-limited), and the fetch
 // waits for the reader to recover. Failing the partition instead stopped
 // the Consumer, and with it the process, a second into any broker outage.
-func (c *Consumer) runPartition(genCtx, procCtx context.Context, topic string, pa kafka.PartitionAssignment, marks *offsetMarks) error {
+func (c *Consumer) runPartition(genCtx, procCtx context.Context, topic string, pa kafka.PartitionAssignment, marks *offsetMarks, ps *positions) error {
 	if genCtx.Err() != nil {
 		return nil // the generation ended before it started here
 	}
@@ -44,6 +44,8 @@ func (c *Consumer) runPartition(genCtx, procCtx context.Context, topic string, p
 	}
 	src := c.newSource(topic, pa.ID, start)
 	defer src.Close()
+	pos := ps.track(topic, pa.ID, start)
+	defer ps.untrack(topic, pa.ID)
 
 	buf := make([]kafka.Message, 0, c.cfg.MaxBatchRecords)
 	wait := time.Duration(0)
@@ -56,11 +58,16 @@ func (c *Consumer) runPartition(genCtx, procCtx context.Context, topic string, p
 			return nil
 		}
 		if len(buf) > 0 {
+			// A paused topic's batch waits, unprocessed, for the resume.
+			if c.cfg.Pause.wait(genCtx, topic); genCtx.Err() != nil {
+				return nil
+			}
 			b := Batch{Topic: topic, Partition: pa.ID, Messages: buf, HighWaterMark: hwm}
 			if err := c.h.Process(procCtx, b); err != nil {
 				return fmt.Errorf("%w: process %s/%d: %w", ErrHandler, topic, pa.ID, err)
 			}
 			marks.mark(topic, pa.ID, b.NextOffset())
+			pos.Store(b.NextOffset())
 			wait = 0 // back off only while nothing comes
 		}
 		if err == nil {

@@ -107,7 +107,7 @@ func TestRunPartitionBatchesInOrderAndMarksDone(t *testing.T) {
 	genCtx, endGen := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
-		done <- c.runPartition(genCtx, context.Background(), "in", kafka.PartitionAssignment{ID: 3, Offset: 100}, marks)
+		done <- c.runPartition(genCtx, context.Background(), "in", kafka.PartitionAssignment{ID: 3, Offset: 100}, marks, &positions{})
 	}()
 	var sizes []int
 	for range 3 {
@@ -179,7 +179,7 @@ func TestRunPartitionHandlerErrorStopsWithoutMark(t *testing.T) {
 	var opened int64
 	c := testConsumer(t, h, src, &opened)
 	marks := newOffsetMarks()
-	err := c.runPartition(context.Background(), context.Background(), "in", kafka.PartitionAssignment{ID: 0, Offset: FirstOffset}, marks)
+	err := c.runPartition(context.Background(), context.Background(), "in", kafka.PartitionAssignment{ID: 0, Offset: FirstOffset}, marks, &positions{})
 	if !errors.Is(err, ErrHandler) {
 		t.Fatalf("err = %v, want ErrHandler", err)
 	}
@@ -196,7 +196,7 @@ func TestRunPartitionRejectsInvalidStartOffset(t *testing.T) {
 	h := &recordingHandler{start: -7, failAt: -1}
 	var opened int64
 	c := testConsumer(t, h, src, &opened)
-	err := c.runPartition(context.Background(), context.Background(), "in", kafka.PartitionAssignment{}, newOffsetMarks())
+	err := c.runPartition(context.Background(), context.Background(), "in", kafka.PartitionAssignment{}, newOffsetMarks(), &positions{})
 	if !errors.Is(err, ErrInvalidOffset) {
 		t.Fatalf("err = %v, want ErrInvalidOffset", err)
 	}
@@ -211,7 +211,7 @@ func TestRunPartitionSkipsEndedGeneration(t *testing.T) {
 	c := testConsumer(t, h, &chanSource{}, &opened)
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c.runPartition(ended, context.Background(), "in", kafka.PartitionAssignment{}, newOffsetMarks()); err != nil {
+	if err := c.runPartition(ended, context.Background(), "in", kafka.PartitionAssignment{}, newOffsetMarks(), &positions{}); err != nil {
 		t.Fatal(err)
 	}
 	if len(h.calls) != 0 {
@@ -270,7 +270,7 @@ func TestRunPartitionRetriesFetchErrors(t *testing.T) {
 	genCtx, endGen := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- c.runPartition(genCtx, context.Background(), "in", kafka.PartitionAssignment{ID: 0}, marks)
+		done <- c.runPartition(genCtx, context.Background(), "in", kafka.PartitionAssignment{ID: 0}, marks, &positions{})
 	}()
 	var got []int64
 	for len(got) < 12 {
