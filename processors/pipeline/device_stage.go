@@ -10,6 +10,7 @@ import (
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
+	"github.com/postbackd/postbackd/state"
 )
 
 // deviceStage classifies events.by-device per (app, device) into the
@@ -20,7 +21,7 @@ func deviceStage(cfg *config.Config) stage.Stage {
 	t := cfg.Topics
 	return stage.Stage{
 		Name:   Device,
-		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.EventsByDevice)},
+		Reads:  []stream.TopicSpec{byDeviceTopic(cfg)},
 		Writes: []stream.TopicSpec{stage.Topic(cfg, t.Classified), stage.Topic(cfg, t.EventsByUser), stage.Topic(cfg, t.Deadletter), stage.Changelog(cfg, t.DeviceChangelog)},
 		Build: func(env stage.Env) (stage.Runner, error) {
 			logic := &deviceLogic{
@@ -28,7 +29,12 @@ func deviceStage(cfg *config.Config) stage.Stage {
 				deadLetters: deadLetters{enc: encoder(cfg), topic: t.Deadletter},
 				classified:  t.Classified, byUser: t.EventsByUser,
 			}
-			return env.Processor(Device, stage.Config{Logic: logic, ChangelogTopic: t.DeviceChangelog}, t.EventsByDevice)
+			if !cfg.Merge.On() {
+				return env.Processor(Device, stage.Config{Logic: logic, ChangelogTopic: t.DeviceChangelog}, t.EventsByDevice)
+			}
+			return env.Processor(Device, stage.Config{
+				Logic: newMergingDevice(logic, cfg, env.Metrics), ChangelogTopic: t.DeviceChangelog, MarksOnRelease: true,
+			}, t.EventsByDevice)
 		},
 	}
 }
@@ -41,16 +47,35 @@ type deviceLogic struct {
 
 func (l *deviceLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
 	var res stage.Result
-	inputs, at, err := decodeAll(&res, l.deadLetters, in.Messages, schemas.DecodeInput)
+	err := l.classify(&res, in.Store, in.Messages, 0)
+	return res, err
+}
+
+// classify appends to res the outputs of msgs: msgs[i] is the input at
+// index base+i of the Result's sources.
+func (l *deviceLogic) classify(res *stage.Result, store state.Store, msgs []kafka.Message, base int) error {
+	first := len(res.Outputs)
+	inputs, at, err := decodeAll(res, l.deadLetters, msgs, schemas.DecodeInput)
 	if err != nil {
-		return res, err
+		return err
 	}
-	dr, err := l.classifier.Classify(in.Store, inputs)
+	if base != 0 {
+		for i := first; i < len(res.Sources); i++ {
+			res.Sources[i] += base
+		}
+		for i := range at {
+			at[i] += base
+		}
+	}
+	if len(inputs) == 0 {
+		return nil
+	}
+	dr, err := l.classifier.Classify(store, inputs)
 	if err != nil {
-		return res, err
+		return err
 	}
 	if res.Outputs, err = l.enc.appendMessages(res.Outputs, l.classified, dr.Classified); err != nil {
-		return res, err
+		return err
 	}
 	res.Sources = appendSources(res.Sources, dr.Sources, at)
 	res.Sources = appendSources(res.Sources, dr.UserEventSources, at)
@@ -58,10 +83,10 @@ func (l *deviceLogic) Process(_ context.Context, in stage.Input) (stage.Result, 
 		ue := &dr.UserEvents[i]
 		v, err := schemas.EncodeUserEvent(nil, ue)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Outputs = append(res.Outputs, kafka.Message{Topic: l.byUser, Key: []byte(ue.Event.UserID), Value: v})
 	}
 	res.Writes = dr.Writes
-	return res, nil
+	return nil
 }

@@ -23,7 +23,7 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 	return stage.Stage{
 		Name:   Normalize,
 		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.RawClicks), stage.Topic(cfg, t.RawEvents)},
-		Writes: []stream.TopicSpec{stage.Topic(cfg, t.EventsByDevice), stage.Topic(cfg, t.Deadletter)},
+		Writes: []stream.TopicSpec{byDeviceTopic(cfg), stage.Topic(cfg, t.Deadletter)},
 		Build: func(env stage.Env) (stage.Runner, error) {
 			n, err := normalize.New(normalize.Config{
 				Logger: env.Logger, MaxClockSkew: MaxClockSkew(cfg), MaxRecordBytes: cfg.MaxRecordBytes,
@@ -32,7 +32,17 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 				return nil, err
 			}
 			logic := &normalizeLogic{normalizer: n, deadLetters: deadLetters{enc: encoder(cfg), topic: t.Deadletter}, out: t.EventsByDevice}
-			return env.Processor(Normalize, stage.Config{Logic: logic}, t.RawClicks, t.RawEvents)
+			if !cfg.Merge.On() {
+				return env.Processor(Normalize, stage.Config{Logic: logic}, t.RawClicks, t.RawEvents)
+			}
+			m := cfg.Merge
+			counts := func(ctx context.Context, topics ...string) (map[string]int, error) {
+				return stream.PartitionCounts(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers, Dialer: env.Dialer, Logger: env.Logger}, topics...)
+			}
+			wm := newWatermarks(t.EventsByDevice, m.ProducerAllowance.D(), m.WatermarkInterval.D(), counts)
+			return env.Processor(Normalize, stage.Config{
+				Logic: &watermarkingNormalize{normalizeLogic: logic, wm: wm}, TickEvery: m.WatermarkInterval.D(), WatchEnds: true,
+			}, t.RawClicks, t.RawEvents)
 		},
 	}
 }
@@ -52,7 +62,9 @@ func (l *normalizeLogic) Process(_ context.Context, in stage.Input) (stage.Resul
 		if err == nil {
 			var v []byte
 			if v, err = schemas.EncodeInput(nil, &n); err == nil {
-				res.Outputs = append(res.Outputs, kafka.Message{Topic: l.out, Key: []byte(n.DeviceID()), Value: v})
+				// The arrival time goes on as the record's timestamp: the
+				// device stage merges by it.
+				res.Outputs = append(res.Outputs, kafka.Message{Topic: l.out, Key: []byte(n.DeviceID()), Value: v, Time: m.Time})
 				res.Sources = append(res.Sources, i)
 				continue
 			}
@@ -73,6 +85,15 @@ func (l *normalizeLogic) Process(_ context.Context, in stage.Input) (stage.Resul
 		res.Rejected[rejectLabel(field)]++
 	}
 	return res, nil
+}
+
+// byDeviceTopic is the spec of events.by-device: its records' timestamps
+// are the raw records' arrival times, which the device stage merges by,
+// so a broker whose default is LogAppendTime must not overwrite them.
+func byDeviceTopic(cfg *config.Config) stream.TopicSpec {
+	s := stage.Topic(cfg, cfg.Topics.EventsByDevice)
+	s.Config = map[string]string{"message.timestamp.type": "CreateTime"}
+	return s
 }
 
 // rejectLabel bounds the label's values: field names are a fixed set, and

@@ -19,6 +19,7 @@ import (
 	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/devtools/testkit"
 	"github.com/postbackd/postbackd/processors/pipeline"
+	"github.com/postbackd/postbackd/processors/platform/arrival"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
@@ -328,7 +329,9 @@ func TestNormalizeStageWiring(t *testing.T) {
 		}
 	}
 
-	byDevice := testkit.ReadTopic(t, ctx, w.brokers, tp.EventsByDevice, testkit.AtLeast(2))
+	byDevice := dataRecords(testkit.ReadTopic(t, ctx, w.brokers, tp.EventsByDevice, func(msgs []kafka.Message) bool {
+		return len(dataRecords(msgs)) >= 2
+	}))
 	got := map[string]schemas.Input{}
 	for _, m := range byDevice {
 		in, err := schemas.DecodeInput(m.Value)
@@ -341,6 +344,9 @@ func TestNormalizeStageWiring(t *testing.T) {
 		src, want := sourceOf(t, m), raw[in.DeviceID()]
 		if src.Topic != want.Topic || src.Partition != want.Partition || src.Offset != want.Offset {
 			t.Errorf("%s: source %+v, want its raw record %s/%d@%d", in.DeviceID(), src, want.Topic, want.Partition, want.Offset)
+		}
+		if !m.Time.Equal(want.Time) {
+			t.Errorf("%s: timestamp %v, want its raw record's arrival time %v", in.DeviceID(), m.Time, want.Time)
 		}
 		got[in.DeviceID()] = in
 	}
@@ -364,9 +370,60 @@ func TestNormalizeStageWiring(t *testing.T) {
 	if h := header(dead[0], pipeline.HeaderRejectReason); h != rj.Reason {
 		t.Errorf("reason header %q, value's reason %q", h, rj.Reason)
 	}
-	if n := len(testkit.ReadAll(t, ctx, w.brokers, tp.EventsByDevice)); n != 2 {
+	if n := len(dataRecords(testkit.ReadAll(t, ctx, w.brokers, tp.EventsByDevice))); n != 2 {
 		t.Errorf("events.by-device holds %d records, want 2", n)
 	}
+
+	// Every raw partition, those that never had a record too, tells every
+	// partition of events.by-device how far it got: past the records it
+	// had, since it caught up with them.
+	heard := map[string]time.Time{} // by-device partition / raw topic / raw partition -> latest watermark
+	testkit.ReadTopic(t, ctx, w.brokers, tp.EventsByDevice, func(msgs []kafka.Message) bool {
+		for _, m := range msgs {
+			v, ok := headerOf(m, arrival.WatermarkHeader)
+			if !ok {
+				continue
+			}
+			wm, err := arrival.ParseWatermark(v)
+			if err != nil {
+				t.Fatalf("watermark record: %v", err)
+			}
+			if wm.Partitions != 3 || len(m.Value) != 0 {
+				t.Fatalf("watermark %+v with value %q: want 3 partitions and no value", wm, m.Value)
+			}
+			k := fmt.Sprintf("%d/%s/%d", m.Partition, wm.Source.Topic, wm.Source.Partition)
+			if wm.At.After(heard[k]) {
+				heard[k] = wm.At
+			}
+		}
+		past := 0
+		for _, at := range heard {
+			if at.After(raw["dev-1"].Time) && at.After(raw["dev-2"].Time) {
+				past++
+			}
+		}
+		return past == 3*6 // 3 by-device partitions x 6 raw partitions
+	})
+}
+
+// dataRecords drops the watermark records of events.by-device.
+func dataRecords(msgs []kafka.Message) []kafka.Message {
+	var out []kafka.Message
+	for _, m := range msgs {
+		if _, ok := headerOf(m, arrival.WatermarkHeader); !ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func headerOf(m kafka.Message, key string) ([]byte, bool) {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return nil, false
 }
 
 // TestDeviceStageWiring: the device stage alone reads events.by-device

@@ -110,9 +110,20 @@ func New[V any](cfg Config) *Merge[V] {
 // Expect declares that topic has partitions partitions, each a source
 // that must be heard from (a record or a watermark) before anything later
 // than what it sent is released in order. A topic's count only grows.
+// Zero declares a topic whose count is not known yet: nothing is released
+// in order until it is.
 func (m *Merge[V]) Expect(topic string, partitions int) {
-	if partitions > m.expected[topic] {
+	if n, ok := m.expected[topic]; !ok || partitions > n {
 		m.expected[topic] = partitions
+	}
+}
+
+// Heads calls fn with the first waiting record of each source that has
+// one: a source's records wait in the order they were added, so these
+// hold the earliest position of each.
+func (m *Merge[V]) Heads(fn func(*Record[V])) {
+	for _, s := range m.heads {
+		fn(&s.queue[0])
 	}
 }
 
@@ -165,6 +176,9 @@ func (m *Merge[V]) Low() (time.Time, bool) {
 	var low time.Time
 	first := true
 	for topic, n := range m.expected {
+		if n == 0 {
+			return time.Time{}, false
+		}
 		for p := range n {
 			s := m.sources[Source{topic, p}]
 			if s == nil {
@@ -216,6 +230,9 @@ func (m *Merge[V]) Release(now time.Time, out []Record[V], why []Released) ([]Re
 // the merge back.
 func (m *Merge[V]) safe(head *source[V], k Key) bool {
 	for topic, n := range m.expected {
+		if n == 0 {
+			return false
+		}
 		for p := range n {
 			s := m.sources[Source{topic, p}]
 			switch {

@@ -23,6 +23,8 @@ type Config struct {
 	// record the pipeline derives from it can then exceed the broker's
 	// message size (CLASSIFICATION.md, "Limits").
 	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// Merge is the arrival-time merge of the raw topics.
+	Merge Merge `yaml:"merge"`
 
 	// File is the path the configuration was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -43,6 +45,49 @@ type Kafka struct {
 	TLS             TLS  `yaml:"tls"`
 	SASL            SASL `yaml:"sasl"`
 }
+
+// Merge configures the merge of the raw topics by arrival time
+// (docs/ARCHITECTURE.md, "Arrival order"): the device stage classifies a
+// device's records in the order they arrived, whichever raw topic they
+// came on, holding a record back until every raw partition has said it
+// will send nothing older.
+type Merge struct {
+	// Enabled is true unless set false: then records are classified in
+	// the order the device stage reads them, as before the merge.
+	Enabled *bool `yaml:"enabled"`
+	// MaxWait bounds how long a record waits, in wall-clock time, for a
+	// raw partition that neither sends records nor says how far it got
+	// (its normalize copy is stopped or far behind): past it, the record
+	// is classified anyway. Default 2m.
+	MaxWait Duration `yaml:"max_wait"`
+	// ProducerAllowance is how much earlier than the time a raw partition
+	// was last caught up (or than its newest record) a record may still
+	// arrive on it: the producers' linger, retries and clock, with
+	// CreateTime timestamps. A record older than that is late: classified
+	// when it comes and counted (postbackd_late_records_total). Default
+	// 2s; with LogAppendTime topics, 100ms is plenty.
+	ProducerAllowance Duration `yaml:"producer_allowance"`
+	// WatermarkInterval is how often normalize says, for each raw
+	// partition it owns, how far it got. Default 200ms.
+	WatermarkInterval Duration `yaml:"watermark_interval"`
+	// MaxRecords and MaxBytes bound what waits per device-stage
+	// partition (defaults 100,000 and 32 MiB); past them the oldest
+	// records are classified anyway.
+	MaxRecords int `yaml:"max_records"`
+	MaxBytes   int `yaml:"max_bytes"`
+}
+
+// On reports whether the merge runs.
+func (m Merge) On() bool { return m.Enabled == nil || *m.Enabled }
+
+// Defaults of the merge section.
+const (
+	DefaultMergeMaxWait           = 2 * time.Minute
+	DefaultMergeProducerAllowance = 2 * time.Second
+	DefaultMergeWatermarkInterval = 200 * time.Millisecond
+	DefaultMergeMaxRecords        = 100_000
+	DefaultMergeMaxBytes          = 32 << 20
+)
 
 // TLS configures encrypted connections to the brokers.
 type TLS struct {
@@ -143,7 +188,26 @@ func (c *Config) setDefaults() {
 	if c.Kafka.MaxMessageBytes == 0 {
 		c.Kafka.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	c.Merge.setDefaults()
 	c.Topics.setDefaults()
+}
+
+func (m *Merge) setDefaults() {
+	if m.MaxWait == 0 {
+		m.MaxWait = Duration(DefaultMergeMaxWait)
+	}
+	if m.ProducerAllowance == 0 {
+		m.ProducerAllowance = Duration(DefaultMergeProducerAllowance)
+	}
+	if m.WatermarkInterval == 0 {
+		m.WatermarkInterval = Duration(DefaultMergeWatermarkInterval)
+	}
+	if m.MaxRecords == 0 {
+		m.MaxRecords = DefaultMergeMaxRecords
+	}
+	if m.MaxBytes == 0 {
+		m.MaxBytes = DefaultMergeMaxBytes
+	}
 }
 
 func (w Windows) orElse(d Windows) Windows {
@@ -205,6 +269,7 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 		// deadletter record holding it) are a few times its size.
 		d.Add(at("kafka", "max_message_bytes"), "kafka.max_message_bytes", "must be at least 4 x max_record_bytes (%d), got %d", 4*c.MaxRecordBytes, c.Kafka.MaxMessageBytes)
 	}
+	c.Merge.validate(d, at("merge"))
 	// An explicit 0 would read as unset and give the default: refuse it
 	// rather than run with 24h where the file says 0.
 	checkSkew := func(parent *yaml.Node, field string, w Windows) {
@@ -235,6 +300,21 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 		}
 		seen[app.AppID] = true
 	}
+}
+
+func (m Merge) validate(d *Decoder, node *yaml.Node) {
+	check := func(field string, bad bool, format string, args ...any) {
+		if bad {
+			d.Add(find(node, field), "merge."+field, format, args...)
+		}
+	}
+	w, a, iv := time.Duration(m.MaxWait), time.Duration(m.ProducerAllowance), time.Duration(m.WatermarkInterval)
+	check("watermark_interval", iv < 10*time.Millisecond || iv > 10*time.Second, "must be between 10ms and 10s, got %s", iv)
+	check("producer_allowance", a > 10*time.Minute, "must be at most 10m, got %s", a)
+	check("max_wait", w < time.Second || w > time.Hour, "must be between 1s and 1h, got %s", w)
+	check("max_wait", w >= time.Second && w <= a+iv, "must be more than producer_allowance + watermark_interval (%s), got %s", a+iv, w)
+	check("max_records", m.MaxRecords < 1, "must be at least 1, got %d", m.MaxRecords)
+	check("max_bytes", m.MaxBytes < 1<<20, "must be at least 1048576 (1 MiB), got %d", m.MaxBytes)
 }
 
 // WindowsFor returns the windows of appID: its own settings, else the

@@ -57,6 +57,9 @@ func (p *Processor) track(topic string, part int) {
 	p.mu.Lock()
 	p.inputs[topicPartition{topic, part}] = &input{lag: -1}
 	p.mu.Unlock()
+	if po, ok := p.cfg.Logic.(PartitionOwner); ok {
+		po.PartitionAssigned(topic, part)
+	}
 }
 
 // open opens and restores o's store; o.mu is held.
@@ -203,16 +206,26 @@ func (p *Processor) owned(part int) (*owned, error) {
 func (p *Processor) Revoked(_ context.Context, topic string, part int) {
 	p.cfg.Progress.Revoked(topic, part)
 	p.mu.Lock()
+	in := p.inputs[topicPartition{topic, part}]
 	delete(p.inputs, topicPartition{topic, part})
 	p.mu.Unlock()
+	po, _ := p.cfg.Logic.(PartitionOwner)
 	if !p.cfg.stateful() {
+		if po != nil && in != nil {
+			in.mu.Lock() // after a tick in flight
+			po.PartitionRevoked(topic, part)
+			in.mu.Unlock()
+		}
 		return
 	}
 	p.mu.Lock()
 	o, ok := p.stores[part]
 	p.mu.Unlock()
 	if ok {
-		o.mu.Lock()
+		o.mu.Lock() // after a tick in flight
+		if po != nil {
+			po.PartitionRevoked(topic, part)
+		}
 		p.release(part, o)
 		o.mu.Unlock()
 	}

@@ -49,7 +49,7 @@ func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 	}
 	defer unlock()
 	msgs, repeats := p.dropRepeats(o, b)
-	in := Input{Store: o.store, Topic: b.Topic, Partition: b.Partition, Messages: msgs}
+	in := Input{Store: o.store, Topic: b.Topic, Partition: b.Partition, Messages: msgs, NextOffset: b.NextOffset()}
 	res, err := p.cfg.Logic.Process(ctx, in)
 	if err != nil {
 		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)

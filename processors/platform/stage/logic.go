@@ -17,6 +17,9 @@ type Input struct {
 	Topic     string
 	Partition int
 	Messages  []kafka.Message
+	// NextOffset is the offset after the batch's last record (repeats
+	// included): where the partition resumes once the batch is done.
+	NextOffset int64
 }
 
 // Logic is what a stage does with a batch; the Processor does the rest
@@ -60,9 +63,24 @@ type Tick struct {
 	// tells it, which a backlog moves faster than the clock.
 	Now, StreamTime time.Time
 	// Lag is the partition's consumer lag after its last batch: 0 when
-	// that batch reached the end of the partition (a merge may then take
-	// the partition as caught up), -1 before its first batch.
+	// that batch reached the end of the partition, -1 before its first
+	// batch. It may be stale: records may have come since.
 	Lag int64
+	// CaughtUp, with Config.WatchEnds, is the latest time at which every
+	// record the partition held had been processed (zero while never):
+	// a merge takes the partition as one that will send nothing that
+	// arrived before it, but for its producers' allowance.
+	CaughtUp time.Time
+}
+
+// PartitionOwner is a Logic that keeps something per input partition
+// outside the store (records held back for a merge): it is told when the
+// Processor gains a partition, before its first batch or tick, and when
+// it loses it, after its last, so that it never carries what it kept
+// into a later assignment of the same partition.
+type PartitionOwner interface {
+	PartitionAssigned(topic string, partition int)
+	PartitionRevoked(topic string, partition int)
 }
 
 // NoSource is the Result.Sources entry of an output that comes from no

@@ -21,6 +21,12 @@ type Metrics struct {
 	RestoreRecords  *prometheus.CounterVec   // stage, partition
 	RestoreRemain   *prometheus.GaugeVec     // stage, partition
 	OwnedPartitions *prometheus.GaugeVec     // stage
+	// The arrival-time merge (docs/ARCHITECTURE.md, "Arrival order").
+	MergeRecords   *prometheus.GaugeVec   // stage, partition
+	MergeBytes     *prometheus.GaugeVec   // stage, partition
+	MergeWatermark *prometheus.GaugeVec   // stage, partition
+	MergeReleased  *prometheus.CounterVec // stage, reason
+	LateRecords    *prometheus.CounterVec // stage
 }
 
 // NewMetrics creates the series and registers them on reg (nil: not
@@ -60,10 +66,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		OwnedPartitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "postbackd", Name: "owned_partitions", Help: "Input partitions this copy owns.",
 		}, []string{"stage"}),
+		MergeRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "postbackd", Name: "merge_buffered_records", Help: "Records waiting in a partition's arrival-time merge for every raw partition to pass them.",
+		}, []string{"stage", "partition"}),
+		MergeBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "postbackd", Name: "merge_buffered_bytes", Help: "Bytes of the records waiting in a partition's arrival-time merge.",
+		}, []string{"stage", "partition"}),
+		MergeWatermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "postbackd", Name: "merge_watermark_seconds",
+			Help: "A partition's merge watermark, Unix seconds: the arrival time before which every raw partition has said it sends nothing more. Far behind the clock: a raw partition is behind or silent.",
+		}, []string{"stage", "partition"}),
+		MergeReleased: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "postbackd", Name: "merge_released_total",
+			Help: "Records the arrival-time merge released, by reason: in_order, forced (waited merge.max_wait or the merge was full), late.",
+		}, []string{"stage", "reason"}),
+		LateRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "postbackd", Name: "late_records_total",
+			Help: "Records that arrived later than every bound the merge waits for: classified when they came, after records that arrived after them.",
+		}, []string{"stage"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Rejects, m.Repeats, m.Lag, m.BatchSeconds, m.BatchRecords,
-			m.RestoreRecords, m.RestoreRemain, m.OwnedPartitions)
+			m.RestoreRecords, m.RestoreRemain, m.OwnedPartitions,
+			m.MergeRecords, m.MergeBytes, m.MergeWatermark, m.MergeReleased, m.LateRecords)
 	}
 	return m
 }

@@ -66,6 +66,9 @@ type Config struct {
 	// TickEvery is how often a Ticker Logic's Tick runs per owned input
 	// partition (default 1s).
 	TickEvery time.Duration
+	// WatchEnds: the consumer checks every TickEvery which input
+	// partitions have been processed to their end, for Tick.CaughtUp.
+	WatchEnds bool
 	// MarksOnRelease: the Logic holds records back (Result.Holding), so
 	// the source marks only drop repeats of what was applied, and move
 	// past a Result's Inputs, the records applied now, rather than past
@@ -175,6 +178,7 @@ type input struct {
 	mu         sync.Mutex // a stateless stage's one batch or tick at a time
 	streamTime time.Time
 	lag        int64 // after the last batch; -1 before the first
+	caughtUp   time.Time
 }
 
 // owned is what the Processor holds of a partition number it owns. The
@@ -202,6 +206,9 @@ func New(cfg Config) (*Processor, error) {
 		cc := cfg.Consumer
 		if cc.Logger == nil {
 			cc.Logger = cfg.Logger
+		}
+		if cfg.WatchEnds {
+			cc.EndCheckEvery = cfg.TickEvery
 		}
 		c, err := stream.NewConsumer(cc, p)
 		if err != nil {
@@ -257,6 +264,16 @@ func (p *Processor) Consume(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// CaughtUp is the consumer's word that every record of the partition
+// had been processed at at (stream.EndWatcher).
+func (p *Processor) CaughtUp(topic string, part int, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if in := p.inputs[topicPartition{topic, part}]; in != nil && at.After(in.caughtUp) {
+		in.caughtUp = at
+	}
 }
 
 func (p *Processor) partitionDir(part int) string {

@@ -37,7 +37,10 @@ func (p *Processor) tick(ctx context.Context, tk Ticker, tp topicPartition, now 
 		return err
 	}
 	defer unlock()
-	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: ip.streamTime, Lag: ip.lag})
+	p.mu.Lock()
+	caughtUp := ip.caughtUp
+	p.mu.Unlock()
+	res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: tp.topic, Partition: tp.partition, Now: now, StreamTime: ip.streamTime, Lag: ip.lag, CaughtUp: caughtUp})
 	if err != nil {
 		return err
 	}

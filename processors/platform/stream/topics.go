@@ -257,3 +257,32 @@ func Retry(ctx context.Context, d time.Duration, fn func() error) error {
 		wait = min(2*wait, 2*time.Second)
 	}
 }
+
+// PartitionCounts reads the partition count of each of topics from the
+// cluster's metadata; a topic that does not exist is an error.
+func PartitionCounts(ctx context.Context, cfg TopicsConfig, topics ...string) (map[string]int, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	transport := newTransport(cfg.Dialer, 0)
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: transport, Timeout: 10 * time.Second}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, fmt.Errorf("stream: read topic metadata: %w", err)
+	}
+	counts := make(map[string]int, len(topics))
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("stream: topic %s: %w", t.Name, t.Error)
+		}
+		counts[t.Name] = len(t.Partitions)
+	}
+	for _, name := range topics {
+		if counts[name] == 0 {
+			return nil, fmt.Errorf("stream: topic %s: no partitions in the metadata", name)
+		}
+	}
+	return counts, nil
+}

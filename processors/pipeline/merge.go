@@ -1,0 +1,227 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/processors/platform/arrival"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/state"
+)
+
+// mergingDevice is the device stage with the arrival-time merge on
+// (docs/ARCHITECTURE.md, "Arrival order"): per partition of
+// events.by-device, an arrival.Merge of the raw partitions' records,
+// told by normalize's watermark records how far each raw partition got.
+// A batch adds its records and watermarks, and classifies what the merge
+// releases; a tick releases what waited merge.max_wait.
+//
+// Crash safety: nothing held is in state. A Result stores as the input
+// offset the lowest offset of a record still held (Holding), and the
+// source marks move only past the records classified (MarksOnRelease),
+// so a new owner reads the held records again, and drops as repeats what
+// was classified after them.
+type mergingDevice struct {
+	*deviceLogic
+	cfg     arrival.Config
+	ranks   map[string]int // raw topic -> rank: clicks before events at equal times
+	metrics *stage.Metrics
+
+	mu    sync.Mutex
+	parts map[int]*mergePart
+}
+
+// mergePart is one partition's merge; batches and ticks of the partition
+// hold its store's lock, so only the map needs mu.
+type mergePart struct {
+	m      *arrival.Merge[kafka.Message]
+	readTo int64 // the offset after the last record read; -1 before the first
+	label  string
+	// scratch for Release
+	out []arrival.Record[kafka.Message]
+	why []arrival.Released
+}
+
+func newMergingDevice(l *deviceLogic, cfg *config.Config, m *stage.Metrics) *mergingDevice {
+	mc := cfg.Merge
+	return &mergingDevice{
+		deviceLogic: l,
+		cfg:         arrival.Config{MaxWait: mc.MaxWait.D(), MaxRecords: mc.MaxRecords, MaxBytes: mc.MaxBytes},
+		ranks:       map[string]int{cfg.Topics.RawClicks: 0, cfg.Topics.RawEvents: 1},
+		metrics:     m,
+		parts:       make(map[int]*mergePart),
+	}
+}
+
+func (d *mergingDevice) part(p int) *mergePart {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mp := d.parts[p]
+	if mp == nil {
+		mp = &mergePart{m: arrival.New[kafka.Message](d.cfg), readTo: -1, label: strconv.Itoa(p)}
+		for topic := range d.ranks {
+			mp.m.Expect(topic, 0) // counts come with the watermarks
+		}
+		d.parts[p] = mp
+	}
+	return mp
+}
+
+// PartitionAssigned starts the partition's merge empty: whatever an
+// earlier assignment held is read again from the stored offset.
+func (d *mergingDevice) PartitionAssigned(_ string, p int) {
+	d.mu.Lock()
+	delete(d.parts, p)
+	d.mu.Unlock()
+}
+
+func (d *mergingDevice) PartitionRevoked(_ string, p int) {
+	d.mu.Lock()
+	delete(d.parts, p)
+	d.mu.Unlock()
+	l := strconv.Itoa(p)
+	d.metrics.MergeRecords.DeleteLabelValues(Device, l)
+	d.metrics.MergeBytes.DeleteLabelValues(Device, l)
+	d.metrics.MergeWatermark.DeleteLabelValues(Device, l)
+}
+
+func (d *mergingDevice) Process(_ context.Context, in stage.Input) (stage.Result, error) {
+	mp := d.part(in.Partition)
+	now := time.Now()
+	// Inputs: refused watermark records, records from outside the raw
+	// topics (no source position: classified as they come), then what the
+	// merge releases.
+	var inputs []kafka.Message
+	var bad []string
+	for i := range in.Messages {
+		m := in.Messages[i]
+		if v, ok := headerValue(&m, arrival.WatermarkHeader); ok {
+			w, err := arrival.ParseWatermark(v)
+			if err != nil {
+				inputs, bad = append(inputs, m), append(bad, fmt.Errorf("%w: %w", ErrCorrupt, err).Error())
+				continue
+			}
+			mp.m.Expect(w.Source.Topic, w.Partitions)
+			mp.m.Watermark(w.Source, w.At)
+			continue
+		}
+		src, ok := d.rawSource(&m)
+		if !ok {
+			inputs = append(inputs, m)
+			continue
+		}
+		rank := d.ranks[src.Topic]
+		mp.m.Add(arrival.Record[kafka.Message]{
+			Source: arrival.Source{Topic: src.Topic, Partition: src.Partition},
+			Key:    arrival.Key{Arrival: m.Time, Rank: rank, Partition: src.Partition, Offset: src.Offset},
+			Size:   heldSize(&m),
+			V:      m,
+		}, now)
+	}
+	mp.readTo = in.NextOffset
+	return d.release(in.Store, mp, now, inputs, bad)
+}
+
+func (d *mergingDevice) Tick(_ context.Context, t stage.Tick) (stage.Result, error) {
+	mp := d.part(t.Partition)
+	return d.release(t.Store, mp, t.Now, nil, nil)
+}
+
+// release classifies inputs (the first len(bad) of them refused) and what
+// the merge lets go at now, and says which offset to resume from.
+func (d *mergingDevice) release(store state.Store, mp *mergePart, now time.Time, inputs []kafka.Message, bad []string) (stage.Result, error) {
+	mp.out, mp.why = mp.m.Release(now, mp.out[:0], mp.why[:0])
+	var counts [3]int
+	for i := range mp.out {
+		inputs = append(inputs, mp.out[i].V)
+		counts[mp.why[i]]++
+		mp.out[i] = arrival.Record[kafka.Message]{}
+	}
+	d.observe(mp, counts)
+	res := stage.Result{Inputs: inputs}
+	for i, reason := range bad {
+		dl, err := d.DeadLetter(inputs[i], reason)
+		if err != nil {
+			return res, err
+		}
+		res.Outputs, res.Sources = append(res.Outputs, dl), append(res.Sources, i)
+		if res.Rejected == nil {
+			res.Rejected = make(map[string]int)
+		}
+		res.Rejected["record"]++
+	}
+	if err := d.classify(&res, store, inputs[len(bad):], len(bad)); err != nil {
+		return res, err
+	}
+	// Resume from the first record still held, else after the last read.
+	from := mp.readTo
+	mp.m.Heads(func(r *arrival.Record[kafka.Message]) {
+		if r.V.Offset < from || from < 0 {
+			from = r.V.Offset
+		}
+	})
+	if from >= 0 {
+		res.Holding, res.HoldFrom = true, from
+	}
+	return res, nil
+}
+
+func (d *mergingDevice) observe(mp *mergePart, counts [3]int) {
+	m := d.metrics
+	m.MergeRecords.WithLabelValues(Device, mp.label).Set(float64(mp.m.Len()))
+	m.MergeBytes.WithLabelValues(Device, mp.label).Set(float64(mp.m.Bytes()))
+	if low, ok := mp.m.Low(); ok {
+		m.MergeWatermark.WithLabelValues(Device, mp.label).Set(float64(low.UnixMilli()) / 1000)
+	}
+	for reason, n := range counts {
+		if n == 0 {
+			continue
+		}
+		m.MergeReleased.WithLabelValues(Device, releasedLabel[reason]).Add(float64(n))
+		if arrival.Released(reason) == arrival.Late {
+			m.LateRecords.WithLabelValues(Device).Add(float64(n))
+		}
+	}
+}
+
+var releasedLabel = [3]string{arrival.InOrder: "in_order", arrival.Forced: "forced", arrival.Late: "late"}
+
+// rawSource is the raw position a record of events.by-device came from,
+// when it came from one of the raw topics through normalize.
+func (d *mergingDevice) rawSource(m *kafka.Message) (stage.Source, bool) {
+	v, ok := stage.SourceOf(m)
+	if !ok {
+		return stage.Source{}, false
+	}
+	src, err := stage.ParseSource(v)
+	if err != nil {
+		return stage.Source{}, false
+	}
+	_, raw := d.ranks[src.Topic]
+	return src, raw
+}
+
+// heldSize is what a held record costs the merge's byte bound: its
+// bytes and the bookkeeping around them.
+func heldSize(m *kafka.Message) int {
+	n := len(m.Key) + len(m.Value) + 256
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value) + 32
+	}
+	return n
+}
+
+func headerValue(m *kafka.Message, key string) ([]byte, bool) {
+	for i := range m.Headers {
+		if m.Headers[i].Key == key {
+			return m.Headers[i].Value, true
+		}
+	}
+	return nil, false
+}
