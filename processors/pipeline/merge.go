@@ -99,6 +99,7 @@ func (d *mergingDevice) Process(_ context.Context, in stage.Input) (stage.Result
 	// merge releases.
 	var inputs []kafka.Message
 	var bad []string
+	control := 0
 	for i := range in.Messages {
 		m := in.Messages[i]
 		if v, ok := headerValue(&m, arrival.WatermarkHeader); ok {
@@ -109,6 +110,7 @@ func (d *mergingDevice) Process(_ context.Context, in stage.Input) (stage.Result
 			}
 			mp.m.Expect(w.Source.Topic, w.Partitions)
 			mp.m.Watermark(w.Source, w.At)
+			control++
 			continue
 		}
 		src, ok := d.rawSource(&m)
@@ -125,7 +127,9 @@ func (d *mergingDevice) Process(_ context.Context, in stage.Input) (stage.Result
 		}, now)
 	}
 	mp.readTo = in.NextOffset
-	return d.release(in.Store, mp, now, inputs, bad)
+	res, err := d.release(in.Store, mp, now, inputs, bad)
+	res.Control = control
+	return res, err
 }
 
 func (d *mergingDevice) Tick(_ context.Context, t stage.Tick) (stage.Result, error) {

@@ -27,6 +27,9 @@ type RunOptions struct {
 	// Readiness, when set, is given the process's readiness tracker once
 	// the stages are built.
 	Readiness func(*stage.Readiness)
+	// Consumer tunes the stages' consumers (a test's Pause); zero fields
+	// take stream's defaults.
+	Consumer stream.ConsumerConfig
 }
 
 // Run builds the stages inside-out (Kafka dialer, topics, producer, the
@@ -66,6 +69,7 @@ func Run(ctx context.Context, cfg *config.Config, stages []stage.Stage, opts Run
 	env := stage.Env{
 		Config: cfg, Dialer: dialer, Producer: producer, Registerer: reg,
 		Metrics: stage.NewMetrics(reg), Readiness: stage.NewReadiness(), Logger: logger,
+		Consumer: opts.Consumer,
 	}
 	if opts.Producer != nil {
 		env.Producer = opts.Producer(producer)

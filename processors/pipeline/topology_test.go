@@ -40,6 +40,7 @@ type wiring struct {
 	cfg     *config.Config
 	sink    partner.Config
 	partner *demopartner.Server
+	pause   *stream.Pause // the stages' consumers'
 }
 
 // wiringTopicChars keeps what a topic name may hold of a test's name.
@@ -92,7 +93,7 @@ sink:
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &wiring{brokers: brokers, cfg: cfg, sink: sc, partner: dp}
+	w := &wiring{brokers: brokers, cfg: cfg, sink: sc, partner: dp, pause: &stream.Pause{}}
 	// On a shared broker (KAFKA_BROKERS) the test leaves no topic behind;
 	// registered first, this runs after the stages stopped.
 	topics, err := stage.Topics(w.stages())
@@ -139,6 +140,7 @@ type running struct {
 	// progress sums the process's postbackd_* counters: it moves whenever
 	// a stage reads, writes, restores or delivers.
 	progress func() int64
+	registry *prometheus.Registry
 }
 
 // run runs the stages named (pipeline.Run: topics, producer, Env, each
@@ -157,6 +159,7 @@ func (w *wiring) run(t *testing.T, ctx context.Context, names ...string) *runnin
 	}
 	rec := &writtenTopics{topics: map[string]bool{}}
 	opts := pipeline.RunOptions{
+		Consumer: stream.ConsumerConfig{Pause: w.pause},
 		Logger:    zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named(strings.Join(names, ",")),
 		Registry:  reg,
 		Readiness: func(r *stage.Readiness) { readiness.Store(r) },
@@ -169,7 +172,7 @@ func (w *wiring) run(t *testing.T, ctx context.Context, names ...string) *runnin
 	done := make(chan error, 1)
 	go func() { done <- pipeline.Run(runCtx, w.cfg, stages, opts) }()
 	var once sync.Once
-	r := &running{progress: testkit.CounterProgress(reg)}
+	r := &running{progress: testkit.CounterProgress(reg), registry: reg}
 	r.stop = func() {
 		once.Do(func() {
 			cancel()

@@ -126,3 +126,33 @@ func TestLimitsAndClockSkew(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeSection: the merge's defaults, enabled unless set false, and
+// out-of-range values reported with their line.
+func TestMergeSection(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("kafka:\n  partitions: 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Merge
+	if !m.On() || m.MaxWait.D() != DefaultMergeMaxWait || m.ProducerAllowance.D() != DefaultMergeProducerAllowance ||
+		m.WatermarkInterval.D() != DefaultMergeWatermarkInterval || m.MaxRecords != DefaultMergeMaxRecords || m.MaxBytes != DefaultMergeMaxBytes {
+		t.Errorf("defaults: %+v", m)
+	}
+	c, err = Parse("c.yaml", []byte("merge:\n  enabled: false\n  max_wait: 45s\n  producer_allowance: 100ms\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Merge.On() || c.Merge.MaxWait.D() != 45*time.Second || c.Merge.ProducerAllowance.D() != 100*time.Millisecond {
+		t.Errorf("set: %+v", c.Merge)
+	}
+	_, err = Parse("c.yaml", []byte("merge:\n  max_wait: 1s\n  producer_allowance: 20m\n  watermark_interval: 1ms\n  max_records: -1\n  max_bytes: 10\n"))
+	for _, want := range []string{"c.yaml:2: merge.max_wait", "c.yaml:3: merge.producer_allowance", "c.yaml:4: merge.watermark_interval", "c.yaml:5: merge.max_records", "c.yaml:6: merge.max_bytes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	if _, err = Parse("c.yaml", []byte("merge:\n  max_wiat: 1m\n")); err == nil || !strings.Contains(err.Error(), "c.yaml:2") {
+		t.Errorf("a misspelt merge field: %v", err)
+	}
+}

@@ -241,7 +241,10 @@ func (p *Processor) produceChangelog(ctx context.Context, msgs []kafka.Message) 
 
 func (p *Processor) observe(b stream.Batch, res *Result, repeats int, start time.Time) {
 	m, stage := p.cfg.Metrics, p.cfg.MetricStage
-	p.cfg.Progress.Processed(b.Topic, b.Partition, len(b.Messages), repeats)
+	if res.Control > 0 {
+		m.ControlRecords.WithLabelValues(stage, "in").Add(float64(res.Control))
+	}
+	p.cfg.Progress.Processed(b.Topic, b.Partition, len(b.Messages)-res.Control, repeats)
 	p.count(res)
 	m.Lag.WithLabelValues(p.cfg.Name, b.Topic, partitionLabel(b.Partition)).Set(float64(b.Lag()))
 	m.BatchRecords.WithLabelValues(stage).Observe(float64(len(b.Messages)))
@@ -250,7 +253,7 @@ func (p *Processor) observe(b stream.Batch, res *Result, repeats int, start time
 
 // count adds a Result's outputs and rejects to the stage's metrics.
 func (p *Processor) count(res *Result) {
-	countOutputs(p.cfg.Metrics, p.cfg.MetricStage, res.Outputs)
+	countOutputs(p.cfg.Metrics, p.cfg.MetricStage, res.Outputs, res.Sources)
 	for field, n := range res.Rejected {
 		p.cfg.Metrics.Rejects.WithLabelValues(p.cfg.MetricStage, field).Add(float64(n))
 	}
@@ -266,19 +269,30 @@ func addRejects(res *Result, field string, n int) {
 	res.Rejected[field] += n
 }
 
-func countOutputs(m *Metrics, stage string, outputs []kafka.Message) {
+// countOutputs counts outputs by topic, and those from no input (control
+// records) apart: they flow while nothing else does.
+func countOutputs(m *Metrics, stage string, outputs []kafka.Message, sources []int) {
 	if len(outputs) == 0 {
 		return
 	}
-	topic, n := outputs[0].Topic, 0
-	for _, o := range outputs {
+	topic, n, control := outputs[0].Topic, 0, 0
+	for i, o := range outputs {
+		if i < len(sources) && sources[i] == NoSource {
+			control++
+			continue
+		}
 		if o.Topic != topic {
 			m.RecordsOut.WithLabelValues(stage, topic).Add(float64(n))
 			topic, n = o.Topic, 0
 		}
 		n++
 	}
-	m.RecordsOut.WithLabelValues(stage, topic).Add(float64(n))
+	if n > 0 {
+		m.RecordsOut.WithLabelValues(stage, topic).Add(float64(n))
+	}
+	if control > 0 {
+		m.ControlRecords.WithLabelValues(stage, "out").Add(float64(control))
+	}
 }
 
 // countProgress is the default Progress.

@@ -115,6 +115,10 @@ type Result struct {
 	Writes []state.Write
 	// Rejected counts input records sent to a deadletter, by field.
 	Rejected map[string]int
+	// Control counts the batch's control records (watermarks): they are
+	// counted apart from the records read, as the Result's outputs from no
+	// input are from those written.
+	Control int
 }
 
 // Producer is what a stage needs of stream.Producer.

@@ -27,6 +27,7 @@ type Metrics struct {
 	MergeWatermark *prometheus.GaugeVec   // stage, partition
 	MergeReleased  *prometheus.CounterVec // stage, reason
 	LateRecords    *prometheus.CounterVec // stage
+	ControlRecords *prometheus.CounterVec // stage, direction (in, out)
 }
 
 // NewMetrics creates the series and registers them on reg (nil: not
@@ -84,11 +85,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "postbackd", Name: "late_records_total",
 			Help: "Records that arrived later than every bound the merge waits for: classified when they came, after records that arrived after them.",
 		}, []string{"stage"}),
+		ControlRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "postbackd", Name: "control_records_total",
+			Help: "Control records (watermarks) a stage read or wrote: they flow while no data does, and are not counted in records_in_total or records_out_total.",
+		}, []string{"stage", "direction"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Rejects, m.Repeats, m.Lag, m.BatchSeconds, m.BatchRecords,
 			m.RestoreRecords, m.RestoreRemain, m.OwnedPartitions,
-			m.MergeRecords, m.MergeBytes, m.MergeWatermark, m.MergeReleased, m.LateRecords)
+			m.MergeRecords, m.MergeBytes, m.MergeWatermark, m.MergeReleased, m.LateRecords, m.ControlRecords)
 	}
 	return m
 }

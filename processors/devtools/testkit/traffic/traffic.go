@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -105,6 +107,90 @@ func (s *Stream) Messages(topic string) []kafka.Message {
 		msgs[i] = kafka.Message{Topic: topic, Key: r.Key, Value: r.Value}
 		if s.Arrival != nil {
 			msgs[i].Time = s.Arrival[i]
+		}
+	}
+	return msgs
+}
+
+// Arrivals shapes a generated stream as it reaches the two raw topics.
+type Arrivals struct {
+	// NoiseClicks is how many clicks of devices that never install come
+	// with each generated click, as in real click streams (each a copy of
+	// the click on a device of its own).
+	NoiseClicks int
+	// Start is the first record's arrival time, and Step the time between
+	// consecutive records: records two apart may share a millisecond, and
+	// at equal times clicks come first, as the merge orders them.
+	Start time.Time
+	Step  time.Duration
+}
+
+// Arrived returns the first n records of the generator of gc, with the
+// noise clicks of a, each with its arrival time, in arrival order, and
+// what replay makes of them in that order.
+func Arrived(t testing.TB, ctx context.Context, gc generator.Config, n int, a Arrivals) *Stream {
+	t.Helper()
+	g := generator.New(gc)
+	var recs []generator.Record
+	noise := 0
+	for range n {
+		r := g.Next()
+		recs = append(recs, r)
+		if r.Kind != generator.KindClick {
+			continue
+		}
+		for range a.NoiseClicks {
+			noise++
+			recs = append(recs, noiseClick(t, r, noise))
+		}
+	}
+	arrival := make([]time.Time, len(recs))
+	for i := range recs {
+		// Pairs share a millisecond: the tie rule is exercised.
+		arrival[i] = a.Start.Add(time.Duration(i/2) * a.Step).Truncate(time.Millisecond)
+	}
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		ai, aj := arrival[order[i]], arrival[order[j]]
+		if !ai.Equal(aj) {
+			return ai.Before(aj)
+		}
+		return recs[order[i]].Kind == generator.KindClick && recs[order[j]].Kind != generator.KindClick
+	})
+	sorted, at := make([]generator.Record, len(recs)), make([]time.Time, len(recs))
+	for i, k := range order {
+		sorted[i], at[i] = recs[k], arrival[k]
+	}
+	return Replay(t, ctx, sorted, at)
+}
+
+// noiseClick is a copy of click on a device of its own, which never
+// installs.
+func noiseClick(t testing.TB, click generator.Record, k int) generator.Record {
+	var v map[string]any
+	if err := json.Unmarshal(click.Value, &v); err != nil {
+		t.Fatalf("traffic: click %q: %v", click.Value, err)
+	}
+	dev := fmt.Sprintf("noise-%d", k)
+	v["device_id"], v["click_id"] = dev, fmt.Sprintf("noise-click-%d", k)
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return generator.Record{Key: []byte(dev), Value: b, Kind: generator.KindClick, DeviceID: dev, Time: click.Time}
+}
+
+// RawMessages are the records routed as apps produce them: clicks to the
+// clicks topic, everything else (events, garbage) to the events topic,
+// keyed by device, with their arrival times.
+func (s *Stream) RawMessages(clicks, events string) []kafka.Message {
+	msgs := s.Messages(events)
+	for i := range msgs {
+		if s.Records[i].Kind == generator.KindClick {
+			msgs[i].Topic = clicks
 		}
 	}
 	return msgs
