@@ -159,7 +159,7 @@ func (w *wiring) run(t *testing.T, ctx context.Context, names ...string) *runnin
 	}
 	rec := &writtenTopics{topics: map[string]bool{}}
 	opts := pipeline.RunOptions{
-		Consumer: stream.ConsumerConfig{Pause: w.pause},
+		Consumer:  stream.ConsumerConfig{Pause: w.pause},
 		Logger:    zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Named(strings.Join(names, ",")),
 		Registry:  reg,
 		Readiness: func(r *stage.Readiness) { readiness.Store(r) },
