@@ -82,7 +82,7 @@ func TestIntegrationArrivalOrderAfterOutage(t *testing.T) {
 	t.Logf("paid attributions kept: %d of %d", kept, len(paid))
 	diffs := 0
 	for id, line := range want {
-		if !sameJSON(t, got[id], line) {
+		if !traffic.SameJSON(t, got[id], line) {
 			if diffs++; diffs <= 5 {
 				t.Errorf("postback %s:\n got %s\nwant %s", id, got[id], line)
 			}
@@ -131,22 +131,4 @@ func attributionOf(t *testing.T, line string) string {
 	}
 	b, _ := json.Marshal(c.Attribution)
 	return string(b)
-}
-
-// sameJSON compares two JSON objects by content, not by spacing.
-func sameJSON(t *testing.T, a, b string) bool {
-	t.Helper()
-	if a == "" || b == "" {
-		return a == b
-	}
-	var va, vb any
-	if err := json.Unmarshal([]byte(a), &va); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(b), &vb); err != nil {
-		t.Fatal(err)
-	}
-	ja, _ := json.Marshal(va)
-	jb, _ := json.Marshal(vb)
-	return string(ja) == string(jb)
 }

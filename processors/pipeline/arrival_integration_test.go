@@ -83,7 +83,7 @@ func TestIntegrationArrivalOrderWithClicksHeldBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := replayInArrivalOrder(t, ctx, recs, arrival)
+	want := traffic.InArrivalOrder(t, ctx, recs, arrival).ByPostbackID(t)
 	progress := func() int64 { return a.progress() + b.progress() }
 	checkClassified(t, ctx, w, progress, want)
 	for _, r := range []*running{a, b} {
@@ -128,7 +128,7 @@ func TestIntegrationArrivalOrderWithIdleClicks(t *testing.T) {
 		testkit.Produce(t, ctx, w.brokers, msgs...)
 		time.Sleep(100 * time.Millisecond)
 	}
-	want := replayInArrivalOrder(t, ctx, recs, arrival)
+	want := traffic.InArrivalOrder(t, ctx, recs, arrival).ByPostbackID(t)
 	got := checkClassified(t, ctx, w, r.progress, want)
 	arrived := map[string]time.Time{} // event_id -> arrival
 	for i, rec := range recs {
@@ -157,28 +157,6 @@ func (w *wiring) copyOn(t *testing.T) *wiring {
 	return &c
 }
 
-// replayInArrivalOrder is replay of recs merged as the pipeline must:
-// by arrival time, clicks first at equal times, else in produce order.
-func replayInArrivalOrder(t *testing.T, ctx context.Context, recs []generator.Record, arrival []time.Time) map[string]string {
-	t.Helper()
-	order := make([]int, len(recs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(i, j int) bool {
-		ai, aj := arrival[order[i]], arrival[order[j]]
-		if !ai.Equal(aj) {
-			return ai.Before(aj)
-		}
-		return recs[order[i]].Kind == generator.KindClick && recs[order[j]].Kind != generator.KindClick
-	})
-	sorted, at := make([]generator.Record, len(recs)), make([]time.Time, len(recs))
-	for i, k := range order {
-		sorted[i], at[i] = recs[k], arrival[k]
-	}
-	return traffic.Replay(t, ctx, sorted, at).ByPostbackID(t)
-}
-
 // checkClassified reads the classified topic until it holds every
 // postback of want, and fails on any that differs.
 func checkClassified(t *testing.T, ctx context.Context, w *wiring, progress func() int64, want map[string]string) []kafka.Message {
@@ -191,7 +169,7 @@ func checkClassified(t *testing.T, ctx context.Context, w *wiring, progress func
 	})
 	diffs := 0
 	for id, line := range want {
-		if !sameJSON(t, string(got[id].Value), line) {
+		if !traffic.SameJSON(t, string(got[id].Value), line) {
 			if diffs++; diffs <= 5 {
 				t.Errorf("postback %s:\n got %s\nwant %s", id, got[id].Value, line)
 			}
@@ -230,22 +208,4 @@ func eventID(v []byte) string {
 	}
 	_ = json.Unmarshal(v, &e)
 	return e.EventID
-}
-
-// sameJSON compares two JSON objects by content, not by spacing.
-func sameJSON(t *testing.T, a, b string) bool {
-	t.Helper()
-	if a == "" || b == "" {
-		return a == b
-	}
-	var va, vb any
-	if err := json.Unmarshal([]byte(a), &va); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(b), &vb); err != nil {
-		t.Fatal(err)
-	}
-	ja, _ := json.Marshal(va)
-	jb, _ := json.Marshal(vb)
-	return string(ja) == string(jb)
 }

@@ -79,6 +79,11 @@ const (
 //	x-passthrough-cpu    passthrough-cpu-us/event / cpu-us/event: the ratio
 //	                     events/s would approach if this process's CPU were
 //	                     the only limit
+//	nomerge-events/s     the pipeline again, on topics of its own, with
+//	                     merge.enabled: false (records classified in the
+//	                     order read), and nomerge-cpu-us/event
+//	x-nomerge            events/s / nomerge-events/s: what the arrival-time
+//	                     merge leaves of the throughput without it
 //
 // The benchmark timer covers the pipeline's wall time only (join included);
 // generating the records, computing the expected count with replay,
@@ -101,7 +106,7 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 	b.Logf("workload: %d raw records over %d devices, %d partitions, %d classified records expected (replay %v)",
 		len(w.recs), benchDevices, benchPartitions, w.classified, w.replayTook.Round(time.Millisecond))
 
-	var pipe, pass, chain, joins, walls, pipeCPU, passCPU time.Duration
+	var pipe, pass, chain, joins, walls, pipeCPU, passCPU, off, offCPU time.Duration
 	b.ResetTimer()
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
@@ -113,7 +118,16 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 		pt := benchPassThrough(b, ctx, cfg, len(w.recs), 1)
 		ct := benchPassThrough(b, ctx, cfg, len(w.recs), benchChainHops)
 		pr := benchRunPipeline(b, ctx, cfg, w.classified)
+		cfgOff := benchConfig(b, brokers, i)
+		disabled := false
+		cfgOff.Merge.Enabled = &disabled
+		benchSetupTopics(b, ctx, cfgOff)
+		benchProduce(b, ctx, brokers, cfgOff.Topics.RawEvents, w.recs)
+		or := benchRunPipeline(b, ctx, cfgOff, w.classified)
 		cancel()
+		b.Logf("run %d: without the merge %.0f events/s (steady %v, go cpu %v)", i, float64(len(w.recs))/or.steady.Seconds(), or.steady.Round(time.Millisecond), or.cpu)
+		off += or.steady
+		offCPU += or.cpu
 		b.Logf("run %d: pipeline %.0f events/s (steady %v, join %v, wall %v, go cpu %v); pass-through %.0f events/s (steady %v, join %v, go cpu %v); chain of %d %.0f events/s (go cpu %v)",
 			i, float64(len(w.recs))/pr.steady.Seconds(), pr.steady.Round(time.Millisecond), pr.join.Round(time.Millisecond), pr.wall.Round(time.Millisecond), pr.cpu,
 			float64(len(w.recs))/pt.steady.Seconds(), pt.steady.Round(time.Millisecond), pt.join.Round(time.Millisecond), pt.cpu,
@@ -135,6 +149,11 @@ func BenchmarkIntegrationPipeline(b *testing.B) {
 	b.ReportMetric(pass.Seconds()/chain.Seconds(), "x-passthrough-chain")
 	b.ReportMetric(float64(joins.Milliseconds())/float64(b.N), "join-ms")
 	b.ReportMetric(events/walls.Seconds(), "wall-events/s")
+	b.ReportMetric(events/off.Seconds(), "nomerge-events/s")
+	b.ReportMetric(off.Seconds()/pipe.Seconds(), "x-nomerge")
+	if offCPU > 0 {
+		b.ReportMetric(float64(offCPU.Microseconds())/events, "nomerge-cpu-us/event")
+	}
 	if pipeCPU > 0 && passCPU > 0 {
 		b.ReportMetric(float64(pipeCPU.Microseconds())/events, "cpu-us/event")
 		b.ReportMetric(float64(passCPU.Microseconds())/events, "passthrough-cpu-us/event")

@@ -149,6 +149,14 @@ func Arrived(t testing.TB, ctx context.Context, gc generator.Config, n int, a Ar
 		// Pairs share a millisecond: the tie rule is exercised.
 		arrival[i] = a.Start.Add(time.Duration(i/2) * a.Step).Truncate(time.Millisecond)
 	}
+	return InArrivalOrder(t, ctx, recs, arrival)
+}
+
+// InArrivalOrder sorts recs as the pipeline must merge them (by arrival
+// time, clicks first at equal times, else in the order given) and
+// returns them with what replay makes of them in that order.
+func InArrivalOrder(t testing.TB, ctx context.Context, recs []generator.Record, arrival []time.Time) *Stream {
+	t.Helper()
 	order := make([]int, len(recs))
 	for i := range order {
 		order[i] = i
@@ -165,6 +173,25 @@ func Arrived(t testing.TB, ctx context.Context, gc generator.Config, n int, a Ar
 		sorted[i], at[i] = recs[k], arrival[k]
 	}
 	return Replay(t, ctx, sorted, at)
+}
+
+// SameJSON reports whether two JSON objects hold the same content,
+// whatever their spacing and field order; "" equals only "".
+func SameJSON(t testing.TB, a, b string) bool {
+	t.Helper()
+	if a == "" || b == "" {
+		return a == b
+	}
+	var va, vb any
+	if err := json.Unmarshal([]byte(a), &va); err != nil {
+		t.Fatalf("traffic: %q: %v", a, err)
+	}
+	if err := json.Unmarshal([]byte(b), &vb); err != nil {
+		t.Fatalf("traffic: %q: %v", b, err)
+	}
+	ja, _ := json.Marshal(va)
+	jb, _ := json.Marshal(vb)
+	return string(ja) == string(jb)
 }
 
 // noiseClick is a copy of click on a device of its own, which never
