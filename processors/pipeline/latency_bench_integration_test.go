@@ -34,9 +34,13 @@ import (
 // on the real broker: once with the arrival-time merge at its defaults and
 // once without it, in the same iteration.
 //
-//	p50-ms, p99-ms                  with the merge
+//	p50-ms, p99-ms                  with the merge at its defaults
+//	                                (producer_allowance 2s)
+//	a100ms-p50-ms, a100ms-p99-ms    with producer_allowance: 100ms (what
+//	                                LogAppendTime raw topics allow)
 //	nomerge-p50-ms, nomerge-p99-ms  with merge.enabled: false
-//	added-p50-ms, added-p99-ms      the difference: what the merge adds
+//	added-p50-ms, added-p99-ms      the first minus the last: what the
+//	                                merge at its defaults adds
 //
 // POSTBACKD_BENCH_SECONDS sets each run's length (default 30).
 func BenchmarkIntegrationArrivalLatency(b *testing.B) {
@@ -51,24 +55,31 @@ func BenchmarkIntegrationArrivalLatency(b *testing.B) {
 	for i := range recs {
 		recs[i] = g.Next()
 	}
-	var on, off []time.Duration
+	var on, short, off []time.Duration
 	for i := 0; i < b.N; i++ {
-		for _, merge := range []bool{true, false} {
+		for _, variant := range []string{"merge", "merge with a 100ms allowance", "no merge"} {
 			cfg := benchConfig(b, brokers, i)
-			cfg.Merge.Enabled = &merge
-			lat := benchLatencyRun(b, cfg, recs, rate)
-			b.Logf("run %d, merge %v: %d classified records, p50 %v, p99 %v, max %v", i, merge, len(lat),
-				quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1))
-			if merge {
-				on = append(on, lat...)
-			} else {
-				off = append(off, lat...)
+			into := &on
+			switch variant {
+			case "merge with a 100ms allowance":
+				cfg.Merge.ProducerAllowance = config.Duration(100 * time.Millisecond)
+				into = &short
+			case "no merge":
+				disabled := false
+				cfg.Merge.Enabled = &disabled
+				into = &off
 			}
+			lat := benchLatencyRun(b, cfg, recs, rate)
+			b.Logf("run %d, %s: %d classified records, p50 %v, p99 %v, max %v", i, variant, len(lat),
+				quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1))
+			*into = append(*into, lat...)
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(quantile(on, 0.5)), "p50-ms")
 	b.ReportMetric(ms(quantile(on, 0.99)), "p99-ms")
+	b.ReportMetric(ms(quantile(short, 0.5)), "a100ms-p50-ms")
+	b.ReportMetric(ms(quantile(short, 0.99)), "a100ms-p99-ms")
 	b.ReportMetric(ms(quantile(off, 0.5)), "nomerge-p50-ms")
 	b.ReportMetric(ms(quantile(off, 0.99)), "nomerge-p99-ms")
 	b.ReportMetric(ms(quantile(on, 0.5)-quantile(off, 0.5)), "added-p50-ms")
