@@ -147,16 +147,6 @@ func TestIntegrationArrivalOrderWithIdleClicks(t *testing.T) {
 	}
 }
 
-// copyOn is a second copy of the wiring: the same topics, groups and
-// pause, its own state dir.
-func (w *wiring) copyOn(t *testing.T) *wiring {
-	c := *w
-	cfg := *w.cfg
-	cfg.StateDir = t.TempDir()
-	c.cfg = &cfg
-	return &c
-}
-
 // checkClassified reads the classified topic until it holds every
 // postback of want, and fails on any that differs.
 func checkClassified(t *testing.T, ctx context.Context, w *wiring, progress func() int64, want map[string]string) []kafka.Message {

@@ -91,65 +91,78 @@ func (d *mergingDevice) PartitionRevoked(_ string, p int) {
 	d.metrics.MergeWatermark.DeleteLabelValues(Device, l)
 }
 
+// maxRawPartitions bounds the partition count a watermark may declare:
+// far above any raw topic's, far below what would make the merge wait
+// for absurd numbers of sources.
+const maxRawPartitions = 10_000
+
 func (d *mergingDevice) Process(_ context.Context, in stage.Input) (stage.Result, error) {
 	mp := d.part(in.Partition)
 	now := time.Now()
-	// Inputs: refused watermark records, records from outside the raw
-	// topics (no source position: classified as they come), then what the
-	// merge releases.
-	var inputs []kafka.Message
-	var bad []string
+	var refused, direct []kafka.Message
+	var reasons []string
 	control := 0
 	for i := range in.Messages {
 		m := in.Messages[i]
 		if v, ok := headerValue(&m, arrival.WatermarkHeader); ok {
 			w, err := arrival.ParseWatermark(v)
+			if err == nil && w.Partitions > maxRawPartitions {
+				err = fmt.Errorf("watermark of %d partitions, more than %d", w.Partitions, maxRawPartitions)
+			}
 			if err != nil {
-				inputs, bad = append(inputs, m), append(bad, fmt.Errorf("%w: %w", ErrCorrupt, err).Error())
+				refused, reasons = append(refused, m), append(reasons, fmt.Errorf("%w: %w", ErrCorrupt, err).Error())
 				continue
+			}
+			control++
+			if _, merged := d.ranks[w.Source.Topic]; !merged {
+				continue // a topic this stage does not merge (a normalize of another config)
 			}
 			mp.m.Expect(w.Source.Topic, w.Partitions)
 			mp.m.Watermark(w.Source, w.At)
-			control++
 			continue
 		}
 		src, ok := d.rawSource(&m)
 		if !ok {
-			inputs = append(inputs, m)
+			direct = append(direct, m) // not from normalize: classified as it comes
 			continue
 		}
-		rank := d.ranks[src.Topic]
 		mp.m.Add(arrival.Record[kafka.Message]{
 			Source: arrival.Source{Topic: src.Topic, Partition: src.Partition},
-			Key:    arrival.Key{Arrival: m.Time, Rank: rank, Partition: src.Partition, Offset: src.Offset},
+			Key:    arrival.Key{Arrival: m.Time, Rank: d.ranks[src.Topic], Partition: src.Partition, Offset: src.Offset},
 			Size:   heldSize(&m),
 			V:      m,
 		}, now)
 	}
 	mp.readTo = in.NextOffset
-	res, err := d.release(in.Store, mp, now, inputs, bad)
+	res, err := d.release(in.Store, mp, now, refused, reasons, direct)
 	res.Control = control
 	return res, err
 }
 
 func (d *mergingDevice) Tick(_ context.Context, t stage.Tick) (stage.Result, error) {
 	mp := d.part(t.Partition)
-	return d.release(t.Store, mp, t.Now, nil, nil)
+	return d.release(t.Store, mp, t.Now, nil, nil, nil)
 }
 
-// release classifies inputs (the first len(bad) of them refused) and what
-// the merge lets go at now, and says which offset to resume from.
-func (d *mergingDevice) release(store state.Store, mp *mergePart, now time.Time, inputs []kafka.Message, bad []string) (stage.Result, error) {
+// release sends refused to the deadletter with their reasons, classifies
+// direct and then what the merge lets go at now, and says which offset to
+// resume from.
+func (d *mergingDevice) release(store state.Store, mp *mergePart, now time.Time, refused []kafka.Message, reasons []string, direct []kafka.Message) (stage.Result, error) {
 	mp.out, mp.why = mp.m.Release(now, mp.out[:0], mp.why[:0])
+	inputs := make([]kafka.Message, 0, len(refused)+len(direct)+len(mp.out))
+	inputs = append(append(inputs, refused...), direct...)
 	var counts [3]int
 	for i := range mp.out {
 		inputs = append(inputs, mp.out[i].V)
 		counts[mp.why[i]]++
 		mp.out[i] = arrival.Record[kafka.Message]{}
 	}
+	if cap(mp.out) > 8192 { // a burst's scratch space is not kept
+		mp.out, mp.why = nil, nil
+	}
 	d.observe(mp, counts)
 	res := stage.Result{Inputs: inputs}
-	for i, reason := range bad {
+	for i, reason := range reasons {
 		dl, err := d.DeadLetter(inputs[i], reason)
 		if err != nil {
 			return res, err
@@ -160,7 +173,7 @@ func (d *mergingDevice) release(store state.Store, mp *mergePart, now time.Time,
 		}
 		res.Rejected["record"]++
 	}
-	if err := d.classify(&res, store, inputs[len(bad):], len(bad)); err != nil {
+	if err := d.classify(&res, store, inputs[len(refused):], len(refused)); err != nil {
 		return res, err
 	}
 	// Resume from the first record still held, else after the last read.

@@ -74,6 +74,49 @@ func TestMergeKeepsClicksFirstWhenTheirConsumersLag(t *testing.T) {
 	}
 }
 
+// TestMergeHeldRecordsSurviveAMoveToAnEmptyDisk: records a device copy
+// holds are applied nowhere, and its consumer has committed the batches
+// that brought them; a copy that takes the partition over on an empty
+// disk, with nothing on the changelog yet, must read them again rather
+// than start from the group's committed offset.
+func TestMergeHeldRecordsSurviveAMoveToAnEmptyDisk(t *testing.T) {
+	ctx := context.Background()
+	w := newWiring(t, 3)
+	w.createTopics(t, ctx)
+	tp := w.cfg.Topics
+	w.pause.Topics(tp.RawClicks)
+	w.run(t, ctx, pipeline.Normalize)
+	first := w.run(t, ctx, pipeline.Device)
+
+	const devices = 20
+	var clicks, installs []kafka.Message
+	for i := range devices {
+		dev := fmt.Sprintf("dev-%d", i)
+		clicks = append(clicks, kafka.Message{Topic: tp.RawClicks, Key: []byte(dev), Value: fmt.Appendf(nil,
+			`{"kind":"click","click_id":"c%d","touch":"click","partner":"adnet","campaign":"spring","app_id":"com.example.game","device_id":"%s","ts":"2026-03-01T09:00:00Z"}`, i, dev)})
+		installs = append(installs, kafka.Message{Topic: tp.RawEvents, Key: []byte(dev), Value: fmt.Appendf(nil,
+			`{"kind":"event","event_id":"e%d","app_id":"com.example.game","platform":"android","device_id":"%s","type":"install","ts":"2026-03-01T10:00:00Z"}`, i, dev)})
+	}
+	testkit.Produce(t, ctx, w.brokers, clicks...)
+	testkit.Produce(t, ctx, w.brokers, installs...)
+	testkit.Wait{Progress: first.progress}.For(t, "the installs held in the merge", func() bool {
+		return metricValue(first.registry, "postbackd_merge_buffered_records") >= devices
+	})
+	first.stop() // its consumer commits the offsets after what it holds
+
+	second := w.copyOn(t).run(t, ctx, pipeline.Device)
+	w.pause.Resume(tp.RawClicks)
+	out := testkit.Wait{Progress: second.progress}.ReadTopic(t, ctx, w.brokers, tp.Classified, testkit.AtLeast(devices))
+	for _, m := range out {
+		var c struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(m.Value, &c); err != nil || c.Type != "install" {
+			t.Errorf("classified %s, want the held installs", m.Value)
+		}
+	}
+}
+
 // metricValue sums the series of a counter or gauge family.
 func metricValue(reg *prometheus.Registry, name string) float64 {
 	families, err := reg.Gather()

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -54,6 +55,10 @@ type normalizeLogic struct {
 }
 
 func (l *normalizeLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
+	return l.process(in, time.Now())
+}
+
+func (l *normalizeLogic) process(in stage.Input, now time.Time) (stage.Result, error) {
 	res := stage.Result{Outputs: make([]kafka.Message, 0, len(in.Messages)), Sources: make([]int, 0, len(in.Messages))}
 	for i := range in.Messages {
 		m := &in.Messages[i]
@@ -64,7 +69,7 @@ func (l *normalizeLogic) Process(_ context.Context, in stage.Input) (stage.Resul
 			if v, err = schemas.EncodeInput(nil, &n); err == nil {
 				// The arrival time goes on as the record's timestamp: the
 				// device stage merges by it.
-				res.Outputs = append(res.Outputs, kafka.Message{Topic: l.out, Key: []byte(n.DeviceID()), Value: v, Time: m.Time})
+				res.Outputs = append(res.Outputs, kafka.Message{Topic: l.out, Key: []byte(n.DeviceID()), Value: v, Time: mergeTime(m.Time, now)})
 				res.Sources = append(res.Sources, i)
 				continue
 			}
@@ -85,6 +90,18 @@ func (l *normalizeLogic) Process(_ context.Context, in stage.Input) (stage.Resul
 		res.Rejected[rejectLabel(field)]++
 	}
 	return res, nil
+}
+
+// mergeTime is the arrival time the device stage merges a record by: its
+// Kafka timestamp, or now for one in the future or before 2000 (a wrong
+// producer clock): a record stamped in 2150 must not wait for every raw
+// partition to reach 2150, nor, released by force, make every record
+// after it late.
+func mergeTime(t, now time.Time) time.Time {
+	if t.After(now) || t.Before(schemas.MinTS) {
+		return now
+	}
+	return t
 }
 
 // byDeviceTopic is the spec of events.by-device: its records' timestamps

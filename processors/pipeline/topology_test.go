@@ -746,3 +746,13 @@ func TestDeviceStageResumesAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+// copyOn is a second copy of the wiring: the same topics, groups and
+// pause, its own state dir.
+func (w *wiring) copyOn(t *testing.T) *wiring {
+	c := *w
+	cfg := *w.cfg
+	cfg.StateDir = t.TempDir()
+	c.cfg = &cfg
+	return &c
+}

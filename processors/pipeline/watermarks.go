@@ -19,7 +19,8 @@ import (
 // send nothing more:
 //
 //   - the newest arrival time normalize has processed of it (a raw
-//     partition's records come in about arrival order), or, when later,
+//     partition's records come in about arrival order; a time in the
+//     future counts as the moment it was processed), or, when later,
 //     the time at which it had processed every record the partition held
 //     (an idle or caught-up partition; the consumer checks its end
 //     offset), less merge.producer_allowance in both cases: how much
@@ -35,8 +36,9 @@ type watermarks struct {
 	heartbeat time.Duration
 	counts    func(ctx context.Context, topics ...string) (map[string]int, error)
 
-	mu   sync.Mutex
-	sent map[arrival.Source]sentMark
+	mu     sync.Mutex
+	sent   map[arrival.Source]sentMark
+	newest map[arrival.Source]time.Time // the newest merge time processed per raw partition
 	// known partition counts, read from the cluster's metadata now and then
 	known   map[string]int
 	knownAt time.Time
@@ -53,13 +55,32 @@ const countsTTL = time.Minute
 func newWatermarks(out string, allowance, interval time.Duration, counts func(context.Context, ...string) (map[string]int, error)) *watermarks {
 	return &watermarks{
 		out: out, allowance: allowance, heartbeat: 5 * interval, counts: counts,
-		sent: make(map[arrival.Source]sentMark),
+		sent: make(map[arrival.Source]sentMark), newest: make(map[arrival.Source]time.Time),
 	}
+}
+
+// processed notes the newest merge time of a batch of a raw partition.
+func (w *watermarks) processed(topic string, partition int, msgs []kafka.Message, now time.Time) {
+	var newest time.Time
+	for i := range msgs {
+		if t := mergeTime(msgs[i].Time, now); t.After(newest) {
+			newest = t
+		}
+	}
+	src := arrival.Source{Topic: topic, Partition: partition}
+	w.mu.Lock()
+	if newest.After(w.newest[src]) {
+		w.newest[src] = newest
+	}
+	w.mu.Unlock()
 }
 
 // tick returns the watermark records for one raw partition, if any.
 func (w *watermarks) tick(ctx context.Context, t stage.Tick) (stage.Result, error) {
-	at := t.StreamTime
+	src := arrival.Source{Topic: t.Topic, Partition: t.Partition}
+	w.mu.Lock()
+	last, at := w.sent[src], w.newest[src]
+	w.mu.Unlock()
 	if t.CaughtUp.After(at) {
 		at = t.CaughtUp
 	}
@@ -67,10 +88,6 @@ func (w *watermarks) tick(ctx context.Context, t stage.Tick) (stage.Result, erro
 		return stage.Result{}, nil // nothing processed, never caught up: no promise to make
 	}
 	at = at.Add(-w.allowance)
-	src := arrival.Source{Topic: t.Topic, Partition: t.Partition}
-	w.mu.Lock()
-	last := w.sent[src]
-	w.mu.Unlock()
 	if !at.After(last.at) && t.Now.Sub(last.when) < w.heartbeat {
 		return stage.Result{}, nil
 	}
@@ -100,6 +117,7 @@ func (w *watermarks) tick(ctx context.Context, t stage.Tick) (stage.Result, erro
 func (w *watermarks) forget(topic string, partition int) {
 	w.mu.Lock()
 	delete(w.sent, arrival.Source{Topic: topic, Partition: partition})
+	delete(w.newest, arrival.Source{Topic: topic, Partition: partition})
 	w.mu.Unlock()
 }
 
@@ -135,6 +153,15 @@ func (w *watermarks) partitionCounts(ctx context.Context, now time.Time, raw str
 type watermarkingNormalize struct {
 	*normalizeLogic
 	wm *watermarks
+}
+
+func (l *watermarkingNormalize) Process(_ context.Context, in stage.Input) (stage.Result, error) {
+	now := time.Now()
+	res, err := l.process(in, now)
+	if err == nil {
+		l.wm.processed(in.Topic, in.Partition, in.Messages, now)
+	}
+	return res, err
 }
 
 func (l *watermarkingNormalize) Tick(ctx context.Context, t stage.Tick) (stage.Result, error) {

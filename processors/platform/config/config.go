@@ -65,7 +65,8 @@ type Merge struct {
 	// arrive on it: the producers' linger, retries and clock, with
 	// CreateTime timestamps. A record older than that is late: classified
 	// when it comes and counted (postbackd_late_records_total). Default
-	// 2s; with LogAppendTime topics, 100ms is plenty.
+	// 2s; with LogAppendTime topics, a few hundred ms (replication and
+	// the clocks' difference).
 	ProducerAllowance Duration `yaml:"producer_allowance"`
 	// WatermarkInterval is how often normalize says, for each raw
 	// partition it owns, how far it got. Default 200ms.

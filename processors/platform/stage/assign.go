@@ -46,10 +46,17 @@ func (p *Processor) Assigned(ctx context.Context, topic string, part int) (int64
 	}
 	p.track(topic, part)
 	p.cfg.Progress.Assigned(topic, part)
-	if !ok {
-		return stream.CommittedOffset, nil
+	switch {
+	case ok:
+		return off, nil
+	case p.cfg.MarksOnRelease:
+		// The group's committed offset may lie past records a copy held
+		// and never applied (the consumer commits each batch's end). With
+		// no state anywhere, not even on the changelog, nothing was ever
+		// applied: all of the partition is still to do.
+		return stream.FirstOffset, nil
 	}
-	return off, nil
+	return stream.CommittedOffset, nil
 }
 
 // track notes an assigned input partition, for ticks and stream time.

@@ -85,6 +85,15 @@ func (p *Processor) lock(topic string, part int, batch bool) (*owned, *input, fu
 	}
 	if !p.cfg.stateful() {
 		in.mu.Lock()
+		if !batch {
+			p.mu.Lock()
+			current := p.inputs[topicPartition{topic, part}] == in
+			p.mu.Unlock()
+			if !current {
+				in.mu.Unlock()
+				return nil, nil, nil, fmt.Errorf("%w: %s %s/%d", ErrNotOwned, p.cfg.Name, topic, part)
+			}
+		}
 		return &owned{}, in, in.mu.Unlock, nil
 	}
 	o, err := p.owned(part)
@@ -92,6 +101,17 @@ func (p *Processor) lock(topic string, part int, batch bool) (*owned, *input, fu
 		return nil, nil, nil, err
 	}
 	o.mu.Lock()
+	if !batch {
+		// A tick may have waited for the lock while the partition was
+		// revoked (its store closed) or even assigned again.
+		p.mu.Lock()
+		current := p.inputs[topicPartition{topic, part}] == in && p.stores[part] == o
+		p.mu.Unlock()
+		if !current || o.store == nil {
+			o.mu.Unlock()
+			return nil, nil, nil, fmt.Errorf("%w: %s %s/%d", ErrNotOwned, p.cfg.Name, topic, part)
+		}
+	}
 	return o, in, o.mu.Unlock, nil
 }
 
@@ -135,7 +155,9 @@ func (p *Processor) dropRepeats(o *owned, b stream.Batch) ([]kafka.Message, int)
 		return b.Messages, 0
 	}
 	msgs, repeats, far, farSource := o.marks.filter(b.Messages, !p.cfg.MarksOnRelease)
-	if far > 0 {
+	// A stage that holds records reads them again from far back after a
+	// restart: its far repeats are its own re-read, not a recreated topic.
+	if far > 0 && !p.cfg.MarksOnRelease {
 		p.cfg.Logger.Warn("dropped records far below the source position already applied: was an input topic recreated? (docs/OPERATING.md)",
 			zap.String("stage", p.cfg.Name), zap.Int("partition", b.Partition), zap.Int("records", far),
 			zap.String("source_topic", farSource.Topic), zap.Int("source_partition", farSource.Partition), zap.Int64("source_offset", farSource.Offset))

@@ -19,9 +19,12 @@ import (
 // all returned from.
 //
 // at is the time taken before the broker was asked: every record the
-// partition held at that moment has been processed. A record appended
-// later may still carry an earlier timestamp (a producer's CreateTime,
-// or its linger and retries): that is the caller's allowance.
+// partition held at that moment, up to its high watermark, has been
+// processed. A record appended later may still carry an earlier
+// timestamp (a producer's CreateTime, its linger and retries, or an
+// append not yet replicated), and at is this host's clock, not the
+// broker's: that is the caller's allowance. A partition assigned to
+// start at LastOffset is never reported before its first batch.
 type EndWatcher interface {
 	CaughtUp(topic string, partition int, at time.Time)
 }
@@ -70,7 +73,9 @@ func (ps *positions) snapshot() map[topicPartition]*atomic.Int64 {
 
 // watchEnds runs the end check of one generation until genCtx ends.
 func (c *Consumer) watchEnds(genCtx context.Context, w EndWatcher, ps *positions) {
-	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: newTransport(c.cfg.Dialer, 0), Timeout: c.cfg.EndCheckEvery * 4}
+	tr := newTransport(c.cfg.Dialer, 0)
+	defer tr.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: tr, Timeout: c.cfg.EndCheckEvery * 4}
 	t := time.NewTicker(c.cfg.EndCheckEvery)
 	defer t.Stop()
 	for {
