@@ -148,7 +148,10 @@ func (d *mergingDevice) Tick(_ context.Context, t stage.Tick) (stage.Result, err
 // direct and then what the merge lets go at now, and says which offset to
 // resume from.
 func (d *mergingDevice) release(store state.Store, mp *mergePart, now time.Time, refused []kafka.Message, reasons []string, direct []kafka.Message) (stage.Result, error) {
-	mp.out, mp.why = mp.m.Release(now, mp.out[:0], mp.why[:0])
+	// At most a store transaction's worth at a time: the Processor asks
+	// again at once (More) for the rest.
+	var more bool
+	mp.out, mp.why, more = mp.m.ReleaseAtMost(now, stage.MaxTxnRecords, mp.out[:0], mp.why[:0])
 	inputs := make([]kafka.Message, 0, len(refused)+len(direct)+len(mp.out))
 	inputs = append(append(inputs, refused...), direct...)
 	var counts [3]int
@@ -161,7 +164,7 @@ func (d *mergingDevice) release(store state.Store, mp *mergePart, now time.Time,
 		mp.out, mp.why = nil, nil
 	}
 	d.observe(mp, counts)
-	res := stage.Result{Inputs: inputs}
+	res := stage.Result{Inputs: inputs, More: more}
 	for i, reason := range reasons {
 		dl, err := d.DeadLetter(inputs[i], reason)
 		if err != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,5 +100,66 @@ func TestWatermarkOfAFutureRecord(t *testing.T) {
 	}
 	if got := mergeTime(time.Date(2150, 1, 1, 0, 0, 0, 0, time.UTC), now); !got.Equal(now) {
 		t.Errorf("merge time of a 2150 record %v, want now", got)
+	}
+}
+
+// TestMergeReleasesATransactionAtATime: records released together after
+// a long hold go at most stage.MaxTxnRecords per Result, with More set
+// while there are more, so that no store transaction outgrows Badger's
+// limit (a backlog released at once did: "batch too large").
+func TestMergeReleasesATransactionAtATime(t *testing.T) {
+	d, cfg := testMergingDevice(t)
+	tp := cfg.Topics
+	st := state.NewMemory()
+	ts := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	arrived := time.Now().Add(-time.Minute)
+	const n = 2500
+	var msgs []kafka.Message
+	for i := range n {
+		v, err := schemas.EncodeInput(nil, &schemas.Input{Event: &schemas.Event{
+			EventID: fmt.Sprintf("e%d", i), AppID: "com.example.game", Platform: schemas.PlatformAndroid,
+			DeviceID: fmt.Sprintf("dev-%d", i), Type: schemas.EventInstall, TS: ts,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := kafka.Message{Topic: tp.EventsByDevice, Offset: int64(i), Key: []byte(fmt.Sprintf("dev-%d", i)), Value: v, Time: arrived.Add(time.Duration(i) * time.Millisecond)}
+		raw := kafka.Message{Topic: tp.RawEvents, Partition: 0, Offset: int64(i)}
+		stage.StampSource(&m, &raw, 0, nil)
+		msgs = append(msgs, m)
+	}
+	// No watermark yet: all held.
+	res, err := d.Process(context.Background(), stage.Input{Store: st, Topic: tp.EventsByDevice, Messages: msgs, NextOffset: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Inputs) != 0 || !res.Holding || res.HoldFrom != 0 {
+		t.Fatalf("released %d before any watermark (holding %v from %d)", len(res.Inputs), res.Holding, res.HoldFrom)
+	}
+	// Both raw topics, one partition each, past everything.
+	var wms []kafka.Message
+	for _, topic := range []string{tp.RawClicks, tp.RawEvents} {
+		hdr := arrival.AppendWatermark(nil, arrival.Watermark{Source: arrival.Source{Topic: topic}, Partitions: 1, At: time.Now()})
+		wms = append(wms, kafka.Message{Topic: tp.EventsByDevice, Offset: int64(n + len(wms)), Headers: []kafka.Header{{Key: arrival.WatermarkHeader, Value: hdr}}})
+	}
+	res, err = d.Process(context.Background(), stage.Input{Store: st, Topic: tp.EventsByDevice, Messages: wms, NextOffset: n + 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := len(res.Inputs)
+	for res.More {
+		if len(res.Inputs) > stage.MaxTxnRecords {
+			t.Fatalf("%d records released in one Result, want at most %d", len(res.Inputs), stage.MaxTxnRecords)
+		}
+		if res, err = d.Tick(context.Background(), stage.Tick{Store: st, Topic: tp.EventsByDevice, Now: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		released += len(res.Inputs)
+	}
+	if len(res.Inputs) > stage.MaxTxnRecords || released != n {
+		t.Fatalf("released %d of %d (last Result %d)", released, n, len(res.Inputs))
+	}
+	if res.HoldFrom != n+2 {
+		t.Errorf("resume offset %d once all went, want %d", res.HoldFrom, n+2)
 	}
 }

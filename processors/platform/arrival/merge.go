@@ -199,7 +199,18 @@ func (m *Merge[V]) Low() (time.Time, bool) {
 // Release appends to out, in order, every record it may release at now
 // and why each went, and returns them.
 func (m *Merge[V]) Release(now time.Time, out []Record[V], why []Released) ([]Record[V], []Released) {
+	out, why, _ = m.ReleaseAtMost(now, 0, out, why)
+	return out, why
+}
+
+// ReleaseAtMost is Release of at most n records (n <= 0: no limit); more
+// says it stopped at n with records it could still release.
+func (m *Merge[V]) ReleaseAtMost(now time.Time, n int, out []Record[V], why []Released) (_ []Record[V], _ []Released, more bool) {
+	start := len(out)
 	for len(m.heads) > 0 {
+		if n > 0 && len(out)-start >= n {
+			return out, why, m.releasable(now)
+		}
 		s := m.heads[0]
 		r := s.queue[0]
 		reason := InOrder
@@ -220,7 +231,18 @@ func (m *Merge[V]) Release(now time.Time, out []Record[V], why []Released) ([]Re
 		m.last, m.released = r.Key, true
 		out, why = append(out, r), append(why, reason)
 	}
-	return out, why
+	return out, why, false
+}
+
+// releasable reports whether Release would release a record at now.
+func (m *Merge[V]) releasable(now time.Time) bool {
+	if len(m.heads) == 0 {
+		return false
+	}
+	s := m.heads[0]
+	k := s.queue[0].Key
+	return (m.released && k.Less(m.last)) || m.safe(s, k) ||
+		now.Sub(m.oldest()) >= m.cfg.MaxWait || m.records > m.cfg.MaxRecords || m.bytes > m.cfg.MaxBytes
 }
 
 // safe reports whether no expected source other than head can still

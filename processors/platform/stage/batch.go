@@ -14,13 +14,14 @@ import (
 	"github.com/postbackd/postbackd/state"
 )
 
-// maxTxnRecords bounds the input records whose state goes into one store
+// MaxTxnRecords bounds the input records whose state goes into one store
 // transaction: a transaction must fit Badger's limit (a share of a
 // memtable), and a record writes at most one state value of a few hundred
-// bytes.
-const maxTxnRecords = 1000
+// bytes. A Logic that releases records it held applies at most this many
+// per Result (Result.More).
+const MaxTxnRecords = 1000
 
-// Process runs a batch in parts of at most maxTxnRecords records: each
+// Process runs a batch in parts of at most MaxTxnRecords records: each
 // part's outputs and changelog records are produced and acknowledged, then
 // its state and input offset are applied in one transaction.
 func (p *Processor) Process(ctx context.Context, b stream.Batch) error {
@@ -32,7 +33,7 @@ func (p *Processor) Process(ctx context.Context, b stream.Batch) error {
 	msgs := b.Messages
 	for len(msgs) > 0 {
 		part := b
-		part.Messages = msgs[:min(len(msgs), maxTxnRecords)]
+		part.Messages = msgs[:min(len(msgs), MaxTxnRecords)]
 		msgs = msgs[len(part.Messages):]
 		if err := p.process(ctx, part); err != nil {
 			return err
@@ -64,6 +65,9 @@ func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 	}
 	ip.lag = b.Lag()
 	p.observe(b, &res, repeats, start)
+	if err := p.more(ctx, o, ip, b.Topic, b.Partition, res.More); err != nil {
+		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)
+	}
 	return nil
 }
 
@@ -142,6 +146,27 @@ func (p *Processor) write(ctx context.Context, o *owned, res *Result, msgs []kaf
 		next = res.HoldFrom
 	}
 	return p.commit(ctx, o, res, topic, part, next)
+}
+
+// more runs a Ticker's Tick again, under the lock already held, for as
+// long as its Results say they have more to write (Result.More).
+func (p *Processor) more(ctx context.Context, o *owned, ip *input, topic string, part int, more bool) error {
+	tk, ok := p.cfg.Logic.(Ticker)
+	for ok && more {
+		p.mu.Lock()
+		caughtUp := ip.caughtUp
+		p.mu.Unlock()
+		res, err := tk.Tick(ctx, Tick{Store: o.store, Topic: topic, Partition: part, Now: time.Now(), StreamTime: ip.streamTime, Lag: ip.lag, CaughtUp: caughtUp})
+		if err != nil {
+			return fmt.Errorf("tick: %w", err)
+		}
+		if err := p.write(ctx, o, &res, nil, topic, part, -1); err != nil {
+			return err
+		}
+		p.count(&res)
+		more = res.More
+	}
+	return nil
 }
 
 // dropRepeats drops the records an upstream stage wrote again after its

@@ -109,3 +109,60 @@ func TestHeldRecordsSurviveACrashAndApplyOnce(t *testing.T) {
 		t.Errorf("%d applied records were taken again, want none (repeats)", len(last.held))
 	}
 }
+
+// trickleLogic holds every record and lets at most two go per Tick,
+// saying when there are more (as the merge does with a backlog larger
+// than a transaction).
+type trickleLogic struct {
+	holdLogic
+	ticks int
+}
+
+func (l *trickleLogic) Tick(context.Context, Tick) (Result, error) {
+	l.ticks++
+	n := min(2, len(l.held))
+	res := Result{Inputs: l.held[:n]}
+	for i := range n {
+		res.Outputs = append(res.Outputs, kafka.Message{Topic: "out"})
+		res.Sources = append(res.Sources, i)
+	}
+	l.held = l.held[n:]
+	r := l.result()
+	res.Holding, res.HoldFrom, res.More = r.Holding, r.HoldFrom, len(l.held) > 0
+	return res, nil
+}
+
+// TestMoreTicksUntilDone: a Result with More makes the Processor tick
+// again at once, under the same lock, until everything is written.
+func TestMoreTicksUntilDone(t *testing.T) {
+	st := state.NewMemory()
+	l := &trickleLogic{}
+	p := &fakeProducer{}
+	s, err := New(Config{Name: "merge", ChangelogTopic: "cl", StateDir: t.TempDir(), Brokers: []string{"unused:9092"},
+		Producer: p, Logic: l, MarksOnRelease: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.keep(3, st); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Process(ctx, upstream(10, [2]int{100, 0}, [2]int{101, 0}, [2]int{102, 0}, [2]int{103, 0}, [2]int{104, 0})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TickAll(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	out := 0
+	for _, m := range p.got {
+		if m.Topic == "out" {
+			out++
+		}
+	}
+	if out != 5 || l.ticks != 3 {
+		t.Fatalf("one TickAll wrote %d of 5 records in %d ticks, want all 5 in 3", out, l.ticks)
+	}
+	if off, _, _ := st.Offset(inputOffsetName); off != 15 {
+		t.Errorf("stored offset %d once all were applied, want 15", off)
+	}
+}

@@ -115,6 +115,10 @@ type Result struct {
 	Writes []state.Write
 	// Rejected counts input records sent to a deadletter, by field.
 	Rejected map[string]int
+	// More, from a Ticker, says it has more to write now than one store
+	// transaction takes (at most MaxTxnRecords inputs): the Processor calls
+	// Tick again at once, under the same lock, until a Result says no more.
+	More bool
 	// Control counts the batch's control records (watermarks): they are
 	// counted apart from the records read, as the Result's outputs from no
 	// input are from those written.

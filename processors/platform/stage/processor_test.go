@@ -135,7 +135,7 @@ func TestProcessFailedProduceChangesNothing(t *testing.T) {
 func TestProcessSplitsLargeBatchesIntoBoundedTransactions(t *testing.T) {
 	p := &fakeProducer{}
 	s, st := newTestStateful(t, p)
-	keys := make([]string, 2*maxTxnRecords+5)
+	keys := make([]string, 2*MaxTxnRecords+5)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("k%d", i)
 	}

@@ -48,5 +48,5 @@ func (p *Processor) tick(ctx context.Context, tk Ticker, tp topicPartition, now 
 		return err
 	}
 	p.count(&res)
-	return nil
+	return p.more(ctx, o, ip, tp.topic, tp.partition, res.More)
 }
