@@ -91,9 +91,25 @@ func (p *Processor) open(ctx context.Context, topic string, part int, o *owned) 
 		st.Close()
 		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, part, err)
 	}
-	o.store, o.marks = st, m
+	seq, _, err := st.Offset(writeSeqName)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("%s partition %d: read write sequence: %w", p.cfg.Name, part, err)
+	}
+	o.store, o.marks, o.seq = st, m, seq
 	p.cfg.Metrics.OwnedPartitions.WithLabelValues(p.cfg.Name).Inc()
 	return nil
+}
+
+// current reports whether a local store at input offset local holds the
+// changelog's last write: by its write sequence when the changelog has
+// one, else (a changelog of an older version) by its input offset.
+func current(st state.Store, local int64, t tail) bool {
+	if !t.hasSeq {
+		return local >= t.inputOffset
+	}
+	seq, ok, err := st.Offset(writeSeqName)
+	return err == nil && ok && seq >= t.seq
 }
 
 // rebuild opens the partition's store and restores it from the changelog
@@ -126,7 +142,7 @@ func (p *Processor) rebuild(ctx context.Context, part int, log *zap.Logger) (sta
 	case tail.empty():
 		log.Info("no state yet, starting from the group's committed offset")
 		return st, nil
-	case hasLocal && local >= tail.inputOffset:
+	case hasLocal && current(st, local, tail):
 		log.Info("local state is current", zap.Int64("offset", local), zap.Int64("changelog_end", tail.end))
 		return st, nil
 	}

@@ -250,6 +250,9 @@ func (p *Processor) commit(ctx context.Context, o *owned, res *Result, topic str
 				binary.BigEndian.PutUint64(hdr[:], uint64(at))
 				headers = []kafka.Header{{Key: inputOffsetHeader, Value: hdr[:]}}
 			}
+			var seq [8]byte
+			binary.BigEndian.PutUint64(seq[:], uint64(o.seq+1))
+			headers = append(headers, kafka.Header{Key: writeSeqHeader, Value: seq[:]})
 		}
 		changelog := make([]kafka.Message, len(res.Writes))
 		for i, w := range res.Writes {
@@ -265,9 +268,15 @@ func (p *Processor) commit(ctx context.Context, o *owned, res *Result, topic str
 	if next >= 0 {
 		batch.SetOffset(p.offsetName(topic), next)
 	}
+	seq := o.seq
+	if len(res.Writes) > 0 && p.cfg.Restore == RestoreRebuild {
+		seq++
+		batch.SetOffset(writeSeqName, seq)
+	}
 	if err := o.store.Apply(&batch); err != nil {
 		return fmt.Errorf("apply state: %w", err)
 	}
+	o.seq = seq
 	return nil
 }
 

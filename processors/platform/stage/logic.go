@@ -162,6 +162,17 @@ const (
 // state of a RestoreRebuild stage reflects.
 const inputOffsetName = "input"
 
+// writeSeqName is the Store offset holding the sequence number of the
+// last changelog write of a RestoreRebuild store, and writeSeqHeader
+// carries it on every changelog record: a store is current when it has
+// the changelog's last write, which its input offset alone cannot tell
+// once a stage holds records (the offset then stays put while another
+// copy classifies).
+const (
+	writeSeqName   = "changelog-seq"
+	writeSeqHeader = "postbackd-changelog-seq"
+)
+
 // changelogPosName is the Store offset up to which a RestoreCatchUp store
 // holds its changelog partition's records.
 const changelogPosName = "changelog"

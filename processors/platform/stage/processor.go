@@ -188,6 +188,7 @@ type owned struct {
 	refs   int        // input partitions assigned
 	store  state.Store
 	marks  *SourceMarks // the source marks in store, kept in memory
+	seq    int64        // of the last changelog write (RestoreRebuild)
 	arena  []byte       // for the source headers of a batch's outputs
 	counts []int        // outputs per input, while stamping
 }

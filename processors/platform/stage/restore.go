@@ -37,6 +37,8 @@ const restoreChunk = 16384
 type tail struct {
 	first, end  int64 // first offset and high watermark
 	inputOffset int64 // next input offset of the batch that wrote the last record
+	seq         int64 // its write sequence, when hasSeq
+	hasSeq      bool
 }
 
 func (t tail) empty() bool { return t.end <= t.first }
@@ -96,13 +98,18 @@ func changelogTail(ctx context.Context, dialer *kafka.Dialer, brokers []string, 
 			return tail{}, stream.Permanent(fmt.Errorf("%w: %s partition %d offset %d: no %s header", ErrChangelog, topic, p, m.Offset, inputOffsetHeader))
 		}
 		t.inputOffset = off
+		t.seq, t.hasSeq = headerInt(m.Headers, writeSeqHeader)
 		return t, nil
 	}
 }
 
 func headerOffset(headers []kafka.Header) (int64, bool) {
+	return headerInt(headers, inputOffsetHeader)
+}
+
+func headerInt(headers []kafka.Header, key string) (int64, bool) {
 	for _, h := range headers {
-		if h.Key == inputOffsetHeader && len(h.Value) == 8 {
+		if h.Key == key && len(h.Value) == 8 {
 			return int64(binary.BigEndian.Uint64(h.Value)), true
 		}
 	}
@@ -130,6 +137,9 @@ func restore(ctx context.Context, t restoreTarget) (int64, error) {
 	}
 	var b state.Batch
 	b.SetOffset(inputOffsetName, t.tail.inputOffset)
+	if t.tail.hasSeq {
+		b.SetOffset(writeSeqName, t.tail.seq)
+	}
 	return n, stream.Permanent(t.store.Apply(&b))
 }
 
