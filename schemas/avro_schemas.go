@@ -9,14 +9,21 @@ import (
 
 // AvroSchema is one of postbackd's Avro schemas: its .avsc text (what goes
 // to a schema registry), a goavro codec for generic use, and the
-// CRC-64-AVRO fingerprint of its canonical form that heads single-object
-// messages.
+// CRC-64-AVRO fingerprint of its Parsing Canonical Form that heads
+// single-object messages (what Java Avro and fastavro compute).
 type AvroSchema struct {
 	Name        string // full name, e.g. io.postbackd.Classified
 	JSON        string
 	Codec       *goavro.Codec
 	Fingerprint uint64
+	// Legacy is the fingerprint postbackd wrote before 2026-12 (goavro's
+	// canonical form, which keeps {"type":"long"} where a logical type
+	// was): records that still carry it are read as this schema's.
+	Legacy uint64
 }
+
+// matches reports whether fp names s, as written now or before.
+func (s *AvroSchema) matches(fp uint64) bool { return fp == s.Fingerprint || fp == s.Legacy }
 
 var (
 	//go:embed click.avsc
@@ -55,5 +62,9 @@ func mustSchema(name, avsc string) *AvroSchema {
 	if err != nil {
 		panic(fmt.Sprintf("schemas: embedded %s: %v", name, err))
 	}
-	return &AvroSchema{Name: name, JSON: avsc, Codec: c, Fingerprint: c.Rabin}
+	fp, err := SpecFingerprint(avsc)
+	if err != nil {
+		panic(fmt.Sprintf("schemas: embedded %s: %v", name, err))
+	}
+	return &AvroSchema{Name: name, JSON: avsc, Codec: c, Fingerprint: fp, Legacy: c.Rabin}
 }

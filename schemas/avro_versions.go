@@ -28,17 +28,41 @@ const (
 	deliveryLogV1Fingerprint uint64 = 0x6f95f87ef28567fb
 )
 
+// The v1 schemas' fingerprints of their Parsing Canonical Form: what a
+// producer using another Avro library with a v1 schema writes
+// (TestSpecFingerprints; classified's is the one Java Avro computes).
+const (
+	inputV1SpecFingerprint       uint64 = 0x30389d663e3965f1
+	userEventV1SpecFingerprint   uint64 = 0x7784d9025236ab25
+	classifiedV1SpecFingerprint  uint64 = 0x97b6e4ba5a99c00d
+	deliveryLogV1SpecFingerprint uint64 = 0x7a47bd56b0158e8a
+)
+
+// isV1 tells the fingerprints of a record type's v1 schema.
+type isV1 func(fp uint64) bool
+
+func v1Of(legacy, spec uint64) isV1 {
+	return func(fp uint64) bool { return fp == legacy || fp == spec }
+}
+
+var (
+	inputV1       = v1Of(inputV1Fingerprint, inputV1SpecFingerprint)
+	userEventV1   = v1Of(userEventV1Fingerprint, userEventV1SpecFingerprint)
+	classifiedV1  = v1Of(classifiedV1Fingerprint, classifiedV1SpecFingerprint)
+	deliveryLogV1 = v1Of(deliveryLogV1Fingerprint, deliveryLogV1SpecFingerprint)
+)
+
 // versionedBody splits a single-object message of schema s (current) or
-// of its v1 layout.
-func versionedBody(b []byte, s *AvroSchema, v1 uint64) ([]byte, schemaVersion, error) {
+// of its v1 layout, under either library's fingerprint.
+func versionedBody(b []byte, s *AvroSchema, v1 isV1) ([]byte, schemaVersion, error) {
 	fp, body, err := SplitSingleObject(b)
 	if err != nil {
 		return nil, 0, err
 	}
-	switch fp {
-	case s.Fingerprint:
+	switch {
+	case s.matches(fp):
 		return body, schemaV2, nil
-	case v1:
+	case v1(fp):
 		return body, schemaV1, nil
 	}
 	return nil, 0, fmt.Errorf("fingerprint %#016x is not %s: %w", fp, s.Name, ErrUnknownSchema)

@@ -196,7 +196,7 @@ func decodeClassifiedAvro(body []byte, v schemaVersion) (Classified, error) {
 
 // DecodeClassified decodes a single-object encoded ClassifiedAvro message.
 func DecodeClassified(b []byte) (Classified, error) {
-	body, v, err := versionedBody(b, ClassifiedAvro, classifiedV1Fingerprint)
+	body, v, err := versionedBody(b, ClassifiedAvro, classifiedV1)
 	if err != nil {
 		return Classified{}, err
 	}

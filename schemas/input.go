@@ -173,7 +173,7 @@ func (r *avroReader) input() Input {
 
 // DecodeInput decodes a single-object encoded InputAvro message.
 func DecodeInput(b []byte) (Input, error) {
-	body, v, err := versionedBody(b, InputAvro, inputV1Fingerprint)
+	body, v, err := versionedBody(b, InputAvro, inputV1)
 	if err != nil {
 		return Input{}, err
 	}
@@ -186,7 +186,7 @@ func singleObjectBody(b []byte, s *AvroSchema) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fp != s.Fingerprint {
+	if !s.matches(fp) {
 		return nil, fmt.Errorf("fingerprint %#016x is not %s: %w", fp, s.Name, ErrUnknownSchema)
 	}
 	return body, nil

@@ -57,22 +57,22 @@ func DecodeRawConfluent(b []byte, resolve Resolver) (Input, error) {
 // decodeKnownBody decodes body when fp is one of the built-in raw schemas;
 // ok is false for any other fingerprint.
 func decodeKnownBody(fp uint64, body []byte) (in Input, ok bool, err error) {
-	switch fp {
-	case InputAvro.Fingerprint:
+	switch {
+	case InputAvro.matches(fp):
 		in, err = DecodeInputAvro(body)
 		return in, true, err
-	case inputV1Fingerprint:
+	case inputV1(fp):
 		// What producers built on the v1 schema still send.
 		in, err = decodeInputAvro(body, schemaV1)
 		return in, true, err
-	case ClickAvro.Fingerprint:
+	case ClickAvro.matches(fp):
 		r := avroReader{b: body}
 		c := r.click()
 		if err := r.end(); err != nil {
 			return Input{}, true, fmt.Errorf("decode click: %w", err)
 		}
 		return Input{Click: &c}, true, nil
-	case EventAvro.Fingerprint:
+	case EventAvro.matches(fp):
 		r := avroReader{b: body}
 		e := r.event()
 		if err := r.end(); err != nil {

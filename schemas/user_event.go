@@ -46,7 +46,7 @@ func decodeUserEventAvro(body []byte, v schemaVersion) (UserEvent, error) {
 
 // DecodeUserEvent decodes a single-object encoded UserEventAvro message.
 func DecodeUserEvent(b []byte) (UserEvent, error) {
-	body, v, err := versionedBody(b, UserEventAvro, userEventV1Fingerprint)
+	body, v, err := versionedBody(b, UserEventAvro, userEventV1)
 	if err != nil {
 		return UserEvent{}, err
 	}
