@@ -15,6 +15,11 @@ type Config struct {
 	// AllowPrivateNetworks lets deliveries reach loopback, private and
 	// link-local addresses. Off in production; local tests need it.
 	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+	// ProxyURL, when set, sends every partner's postbacks through an
+	// egress proxy (http://, https:// or socks5://host:port; a partner's
+	// own proxy_url wins). The guard against internal addresses then
+	// applies to each postback's final target, not to the proxy.
+	ProxyURL string `yaml:"proxy_url"`
 	// BatchWait bounds how long Process waits for one partner's deliveries
 	// before handing the unfinished ones to the first retry tier.
 	BatchWait Duration     `yaml:"batch_wait"`
@@ -68,6 +73,8 @@ type PartnerConfig struct {
 	// SecretEnv or SecretFile hold the signing secret; neither: unsigned.
 	SecretEnv  string `yaml:"secret_env"`
 	SecretFile string `yaml:"secret_file"`
+	// ProxyURL is this partner's egress proxy, instead of the sink's.
+	ProxyURL string `yaml:"proxy_url"`
 	// SignatureParam is the query parameter carrying a GET's signature.
 	SignatureParam string         `yaml:"signature_param"`
 	RatePerSecond  float64        `yaml:"rate_per_second"` // 0: unlimited

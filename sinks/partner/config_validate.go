@@ -85,6 +85,9 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 	if c.StatusCacheSize < 1 {
 		add("status_cache_size", "must be at least 1")
 	}
+	if _, err := parseProxy(c.ProxyURL); err != nil {
+		add("proxy_url", "%v", err)
+	}
 	seen := make(map[string]bool)
 	out := make([]compiledPartner, 0, len(c.Partners))
 	for i, p := range c.Partners {
@@ -103,6 +106,9 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 		}
 		if p.RatePerSecond < 0 {
 			add(at+".rate_per_second", "must not be negative")
+		}
+		if _, err := parseProxy(p.ProxyURL); err != nil {
+			add(at+".proxy_url", "%v", err)
 		}
 		if p.Concurrency < 1 {
 			add(at+".concurrency", "must be at least 1")

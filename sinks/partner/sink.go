@@ -164,7 +164,15 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 		if cp.cfg.RatePerSecond > 0 {
 			l.limiter = rate.NewLimiter(rate.Limit(cp.cfg.RatePerSecond), max(1, int(cp.cfg.RatePerSecond/10)))
 		}
-		l.client, l.transport = newClient(cp.cfg, cfg.Retry, cfg.AllowPrivateNetworks)
+		proxy := cfg.ProxyURL
+		if cp.cfg.ProxyURL != "" {
+			proxy = cp.cfg.ProxyURL
+		}
+		proxyURL, err := parseProxy(proxy)
+		if err != nil {
+			return nil, fmt.Errorf("partner %s: %w: %w", cp.cfg.ID, ErrInvalidConfig, err)
+		}
+		l.client, l.transport = newClient(cp.cfg, cfg.Retry, cfg.AllowPrivateNetworks, proxyURL)
 		s.lanes = append(s.lanes, l)
 		s.byID[l.id] = l
 	}

@@ -21,13 +21,21 @@ import (
 // newTransport is one partner's pooled transport, shared by its workers for
 // the life of the Sink. It is per partner because connect and header
 // timeouts are per partner, and pools are per host anyway.
-func newTransport(p PartnerConfig, allowPrivate bool) *http.Transport {
+//
+// With an egress proxy, the transport dials only the proxy (which the
+// operator chose, and may sit on an internal network), so the dial guard
+// is off and targetGuard checks each postback's final target instead.
+func newTransport(p PartnerConfig, allowPrivate bool, proxy *url.URL) *http.Transport {
 	d := &net.Dialer{Timeout: p.Timeouts.Connect.D(), KeepAlive: 30 * time.Second}
-	if !allowPrivate {
+	if !allowPrivate && proxy == nil {
 		d.Control = guardControl
 	}
+	var viaProxy func(*http.Request) (*url.URL, error) // nil: no proxy, whatever the environment says
+	if proxy != nil {
+		viaProxy = http.ProxyURL(proxy)
+	}
 	return &http.Transport{
-		Proxy:                 nil, // a proxy would dial for us, past the guard
+		Proxy:                 viaProxy,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          2 * p.Concurrency,
@@ -169,12 +177,16 @@ func (r *tryRecorder) appendTo(dst []try) []try {
 
 // newClient builds a partner's go-retryablehttp client around its pooled
 // transport, with the pitfalls of v0.7.8 designed out (see doc.go).
-func newClient(p PartnerConfig, rc RetryConfig, allowPrivate bool) (*retryablehttp.Client, *http.Transport) {
-	tr := newTransport(p, allowPrivate)
+func newClient(p PartnerConfig, rc RetryConfig, allowPrivate bool, proxy *url.URL) (*retryablehttp.Client, *http.Transport) {
+	tr := newTransport(p, allowPrivate, proxy)
+	var rt http.RoundTripper = tr
+	if proxy != nil && !allowPrivate {
+		rt = targetGuard{rt: tr, resolver: net.DefaultResolver}
+	}
 	maxWait := rc.InProcess.MaxWait.D()
 	c := &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport: recordingTransport{rt: tr, total: p.Timeouts.Total.D()},
+			Transport: recordingTransport{rt: rt, total: p.Timeouts.Total.D()},
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return http.ErrUseLastResponse // a 3xx is the final answer
 			},
