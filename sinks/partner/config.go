@@ -75,6 +75,15 @@ type PartnerConfig struct {
 	SecretFile string `yaml:"secret_file"`
 	// ProxyURL is this partner's egress proxy, instead of the sink's.
 	ProxyURL string `yaml:"proxy_url"`
+	// PreviousSecretEnv or PreviousSecretFile hold the secret being
+	// rotated out: while one is set, every postback is signed with both
+	// (Standard Webhooks: two signatures in webhook-signature; a GET: both
+	// in its signature parameter, comma-separated), so the partner may
+	// switch to the new secret whenever it is ready.
+	PreviousSecretEnv  string `yaml:"previous_secret_env"`
+	PreviousSecretFile string `yaml:"previous_secret_file"`
+	// Auth is what the partner asks every call to carry.
+	Auth AuthConfig `yaml:"auth"`
 	// SignatureParam is the query parameter carrying a GET's signature.
 	SignatureParam string         `yaml:"signature_param"`
 	RatePerSecond  float64        `yaml:"rate_per_second"` // 0: unlimited
@@ -85,8 +94,19 @@ type PartnerConfig struct {
 	Rules          []RuleConfig   `yaml:"rules"`
 
 	// Secret is the resolved signing secret; New fills it from SecretEnv or
-	// SecretFile unless it is already set (tests).
-	Secret string `yaml:"-"`
+	// SecretFile unless it is already set (tests). PreviousSecret and
+	// BearerToken likewise.
+	Secret         string `yaml:"-"`
+	PreviousSecret string `yaml:"-"`
+	BearerToken    string `yaml:"-"`
+}
+
+// AuthConfig is a partner's call authentication.
+type AuthConfig struct {
+	// BearerTokenEnv or BearerTokenFile hold a static token sent as
+	// "Authorization: Bearer <token>" on every call. Never logged.
+	BearerTokenEnv  string `yaml:"bearer_token_env"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
 }
 
 // TimeoutsConfig bounds one try.

@@ -23,51 +23,63 @@ func readSecrets(file string, node *yaml.Node, c *Config) []error {
 	var errs []error
 	for i := range c.Partners {
 		p := &c.Partners[i]
-		if p.Secret != "" || (p.SecretEnv == "" && p.SecretFile == "") {
-			continue
-		}
-		field := fmt.Sprintf("partners[%d].secret_env", i)
-		if p.SecretEnv == "" {
-			field = fmt.Sprintf("partners[%d].secret_file", i)
-		}
-		secret, msg := readPartnerSecret(*p)
-		if msg == "" {
-			if _, err := signingKey(secret); err != nil {
-				msg = "whsec_ secret is not base64: a Standard Webhooks secret is whsec_ and the key in base64"
-			} else if secret == "whsec_" {
-				msg = "whsec_ secret holds no key"
+		at := fmt.Sprintf("partners[%d].", i)
+		for _, sec := range []struct {
+			env, file, envField, fileField string
+			dst                            *string
+			signing                        bool
+		}{
+			{p.SecretEnv, p.SecretFile, "secret_env", "secret_file", &p.Secret, true},
+			{p.PreviousSecretEnv, p.PreviousSecretFile, "previous_secret_env", "previous_secret_file", &p.PreviousSecret, true},
+			{p.Auth.BearerTokenEnv, p.Auth.BearerTokenFile, "auth.bearer_token_env", "auth.bearer_token_file", &p.BearerToken, false},
+		} {
+			if *sec.dst != "" || (sec.env == "" && sec.file == "") {
+				continue
 			}
-		}
-		if msg != "" {
-			line := 0
-			if n := nodeAt(node, field); n != nil {
-				line = n.Line
+			field := at + sec.envField
+			if sec.env == "" {
+				field = at + sec.fileField
 			}
-			errs = append(errs, &FieldError{File: file, Line: line, Field: "sink." + field, Msg: msg, Err: ErrMissingSecret})
-			continue
+			secret, msg := readNamedSecret(sec.env, sec.file)
+			if msg == "" && sec.signing {
+				if _, err := signingKey(secret); err != nil {
+					msg = "whsec_ secret is not base64: a Standard Webhooks secret is whsec_ and the key in base64"
+				} else if secret == "whsec_" {
+					msg = "whsec_ secret holds no key"
+				}
+			}
+			if msg != "" {
+				line := 0
+				if n := nodeAt(node, field); n != nil {
+					line = n.Line
+				}
+				errs = append(errs, &FieldError{File: file, Line: line, Field: "sink." + field, Msg: msg, Err: ErrMissingSecret})
+				continue
+			}
+			*sec.dst = secret
 		}
-		p.Secret = secret
 	}
 	return errs
 }
 
-// readPartnerSecret reads p's secret, or says what is wrong with it. An
-// empty value is wrong, not "unsigned": the operator named a secret, and a
-// partner that verifies signatures would refuse every postback.
-func readPartnerSecret(p PartnerConfig) (string, string) {
-	if p.SecretEnv != "" && p.SecretFile != "" {
+// readNamedSecret reads the secret an env variable or a file names, or
+// says what is wrong with it. An empty value is wrong, not "none": the
+// operator named a secret, and a partner that verifies it would refuse
+// every postback.
+func readNamedSecret(env, file string) (string, string) {
+	if env != "" && file != "" {
 		return "", "" // compile reports both set; New refuses it
 	}
-	v, err := config.Secret(p.SecretEnv, p.SecretFile)
+	v, err := config.Secret(env, file)
 	switch {
-	case err != nil && p.SecretEnv != "":
+	case err != nil && env != "":
 		return "", err.Error()
 	case err != nil:
 		return "", fmt.Sprintf("cannot read the secret: %v", unwrapPath(err))
-	case v == "" && p.SecretEnv != "":
-		return "", fmt.Sprintf("environment variable %s is empty", p.SecretEnv)
+	case v == "" && env != "":
+		return "", fmt.Sprintf("environment variable %s is empty", env)
 	case v == "":
-		return "", fmt.Sprintf("%s is empty", p.SecretFile)
+		return "", fmt.Sprintf("%s is empty", file)
 	}
 	return v, ""
 }

@@ -104,6 +104,15 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 		if p.SecretEnv != "" && p.SecretFile != "" {
 			add(at+".secret_file", "set secret_env or secret_file, not both")
 		}
+		if p.PreviousSecretEnv != "" && p.PreviousSecretFile != "" {
+			add(at+".previous_secret_file", "set previous_secret_env or previous_secret_file, not both")
+		}
+		if (p.PreviousSecretEnv != "" || p.PreviousSecretFile != "" || p.PreviousSecret != "") && p.SecretEnv == "" && p.SecretFile == "" && p.Secret == "" {
+			add(at+".previous_secret_env", "a previous secret is for a rotation: set the new one in secret_env or secret_file too")
+		}
+		if p.Auth.BearerTokenEnv != "" && p.Auth.BearerTokenFile != "" {
+			add(at+".auth.bearer_token_file", "set bearer_token_env or bearer_token_file, not both")
+		}
 		if p.RatePerSecond < 0 {
 			add(at+".rate_per_second", "must not be negative")
 		}

@@ -57,6 +57,8 @@ type lane struct {
 	cfg       PartnerConfig
 	rules     []*rule
 	key       []byte // signing key; nil: unsigned
+	prevKey   []byte // the key being rotated out, signed with too; nil: none
+	bearer    string // static bearer token; "": none
 	client    *retryablehttp.Client
 	transport *http.Transport
 	limiter   *rate.Limiter // nil: unlimited
@@ -168,7 +170,7 @@ func (w *worker) send(t *task) result {
 		body = r.body.render(make([]byte, 0, 512), &v)
 	}
 	if l.key != nil && r.method == http.MethodGet {
-		u = signURL(l.key, u, l.cfg.SignatureParam)
+		u = signURL(u, l.cfg.SignatureParam, l.key, l.prevKey)
 	}
 	res := result{method: r.method, url: l.sink.redact.url(u)}
 	w.rec.reset()
@@ -206,7 +208,16 @@ func (w *worker) send(t *task) result {
 		ts := time.Now().Unix()
 		set(headerWebhookID, id)
 		set(headerWebhookTimestamp, strconv.FormatInt(ts, 10))
-		set(headerWebhookSignature, webhookSignature(l.key, id, ts, body))
+		sig := webhookSignature(l.key, id, ts, body)
+		if l.prevKey != nil {
+			// Standard Webhooks: signatures separated by spaces; a
+			// verifier accepts the message when any one matches.
+			sig += " " + webhookSignature(l.prevKey, id, ts, body)
+		}
+		set(headerWebhookSignature, sig)
+	}
+	if l.bearer != "" {
+		set("Authorization", "Bearer "+l.bearer)
 	}
 	resp, err := l.client.Do(req)
 	var ue *url.Error

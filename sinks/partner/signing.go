@@ -46,15 +46,25 @@ func webhookSignature(key []byte, id string, unix int64, body []byte) string {
 // signURL appends the GET signature parameter to rawURL, last. What is
 // signed is rawURL exactly as rendered, before the parameter is added:
 // scheme, host, path and query ("https://host/p?a=1"). The value is the
-// lower-case hex of HMAC-SHA256(key, that string). A partner verifies by
-// cutting "&<param>=<sig>" (or "?<param>=<sig>") off the end of the URL it
-// received, prefixing its own scheme and host, and comparing.
-func signURL(key []byte, rawURL, param string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(rawURL))
+// lower-case hex of HMAC-SHA256(key, that string); during a rotation
+// (prev not nil) the value is the new key's signature, a comma, and the
+// old key's. A partner verifies by cutting "&<param>=<sig>" (or
+// "?<param>=<sig>") off the end of the URL it received, prefixing its own
+// scheme and host, and comparing with any of the comma-separated values.
+func signURL(rawURL, param string, key, prev []byte) string {
 	sep := "?"
 	if strings.ContainsRune(rawURL, '?') {
 		sep = "&"
 	}
-	return rawURL + sep + param + "=" + hex.EncodeToString(m.Sum(nil))
+	out := rawURL + sep + param + "=" + urlSignature(key, rawURL)
+	if prev != nil {
+		out += "," + urlSignature(prev, rawURL)
+	}
+	return out
+}
+
+func urlSignature(key []byte, rawURL string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(rawURL))
+	return hex.EncodeToString(m.Sum(nil))
 }

@@ -1,6 +1,7 @@
 package partner
 
 import (
+	"strings"
 	"context"
 	"fmt"
 	"sync"
@@ -161,6 +162,12 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 			}
 			sigParams = append(sigParams, cp.cfg.SignatureParam)
 		}
+		if l.prevKey, l.bearer, err = readRotationAndAuth(cp.cfg); err != nil {
+			return nil, fmt.Errorf("partner %s: %w", cp.cfg.ID, err)
+		}
+		if l.prevKey != nil && l.key == nil {
+			return nil, fmt.Errorf("partner %s: %w: a previous secret without a current one", cp.cfg.ID, ErrInvalidConfig)
+		}
 		if cp.cfg.RatePerSecond > 0 {
 			l.limiter = rate.NewLimiter(rate.Limit(cp.cfg.RatePerSecond), max(1, int(cp.cfg.RatePerSecond/10)))
 		}
@@ -206,6 +213,34 @@ func readSecret(p PartnerConfig) (string, error) {
 		return p.Secret, nil
 	}
 	return requiredSecret(p.SecretEnv, p.SecretFile, "")
+}
+
+// readRotationAndAuth returns the signing key being rotated out (nil:
+// none) and the bearer token ("": none) of p. Neither is ever logged.
+func readRotationAndAuth(p PartnerConfig) ([]byte, string, error) {
+	prev := p.PreviousSecret
+	if prev == "" && (p.PreviousSecretEnv != "" || p.PreviousSecretFile != "") {
+		var err error
+		if prev, err = requiredSecret(p.PreviousSecretEnv, p.PreviousSecretFile, "previous secret: "); err != nil {
+			return nil, "", err
+		}
+	}
+	var key []byte
+	if prev != "" {
+		var err error
+		if key, err = signingKey(prev); err != nil {
+			return nil, "", err
+		}
+	}
+	token := p.BearerToken
+	if token == "" && (p.Auth.BearerTokenEnv != "" || p.Auth.BearerTokenFile != "") {
+		var err error
+		if token, err = requiredSecret(p.Auth.BearerTokenEnv, p.Auth.BearerTokenFile, "bearer token: "); err != nil {
+			return nil, "", err
+		}
+		token = strings.TrimSpace(token) // a file's trailing newline is not part of it
+	}
+	return key, token, nil
 }
 
 // requiredSecret reads a secret with config.Secret, where an empty value
