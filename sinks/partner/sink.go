@@ -1,9 +1,9 @@
 package partner
 
 import (
-	"strings"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
