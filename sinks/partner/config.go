@@ -103,6 +103,13 @@ type PartnerConfig struct {
 
 // AuthConfig is a partner's call authentication.
 type AuthConfig struct {
+	// CertFile and KeyFile are the client certificate (PEM, with its
+	// chain) and key this partner's endpoint requires (mutual TLS).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile, when set, is the only CA the partner's server certificate
+	// may chain to (PEM), instead of the system's.
+	CAFile string `yaml:"ca_file"`
 	// BearerTokenEnv or BearerTokenFile hold a static token sent as
 	// "Authorization: Bearer <token>" on every call. Never logged.
 	BearerTokenEnv  string `yaml:"bearer_token_env"`

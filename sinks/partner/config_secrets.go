@@ -58,6 +58,17 @@ func readSecrets(file string, node *yaml.Node, c *Config) []error {
 			}
 			*sec.dst = secret
 		}
+		if _, err := loadTLS(p.Auth); err != nil {
+			field := at + "auth.cert_file"
+			if p.Auth.CertFile == "" {
+				field = at + "auth.ca_file"
+			}
+			line := 0
+			if n := nodeAt(node, field); n != nil {
+				line = n.Line
+			}
+			errs = append(errs, &FieldError{File: file, Line: line, Field: "sink." + field, Msg: err.Error(), Err: ErrMissingSecret})
+		}
 	}
 	return errs
 }

@@ -110,6 +110,9 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 		if (p.PreviousSecretEnv != "" || p.PreviousSecretFile != "" || p.PreviousSecret != "") && p.SecretEnv == "" && p.SecretFile == "" && p.Secret == "" {
 			add(at+".previous_secret_env", "a previous secret is for a rotation: set the new one in secret_env or secret_file too")
 		}
+		if (p.Auth.CertFile == "") != (p.Auth.KeyFile == "") {
+			add(at+".auth.key_file", "a client certificate needs both cert_file and key_file")
+		}
 		if p.Auth.BearerTokenEnv != "" && p.Auth.BearerTokenFile != "" {
 			add(at+".auth.bearer_token_file", "set bearer_token_env or bearer_token_file, not both")
 		}

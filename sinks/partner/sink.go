@@ -179,7 +179,11 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 		if err != nil {
 			return nil, fmt.Errorf("partner %s: %w: %w", cp.cfg.ID, ErrInvalidConfig, err)
 		}
-		l.client, l.transport = newClient(cp.cfg, cfg.Retry, cfg.AllowPrivateNetworks, proxyURL)
+		tlsConf, err := loadTLS(cp.cfg.Auth)
+		if err != nil {
+			return nil, fmt.Errorf("partner %s: %w: %w", cp.cfg.ID, ErrMissingSecret, err)
+		}
+		l.client, l.transport = newClient(cp.cfg, cfg.Retry, cfg.AllowPrivateNetworks, proxyURL, tlsConf)
 		s.lanes = append(s.lanes, l)
 		s.byID[l.id] = l
 	}

@@ -25,7 +25,7 @@ import (
 // With an egress proxy, the transport dials only the proxy (which the
 // operator chose, and may sit on an internal network), so the dial guard
 // is off and targetGuard checks each postback's final target instead.
-func newTransport(p PartnerConfig, allowPrivate bool, proxy *url.URL) *http.Transport {
+func newTransport(p PartnerConfig, allowPrivate bool, proxy *url.URL, tlsConf *tls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: p.Timeouts.Connect.D(), KeepAlive: 30 * time.Second}
 	if !allowPrivate && proxy == nil {
 		d.Control = guardControl
@@ -36,6 +36,7 @@ func newTransport(p PartnerConfig, allowPrivate bool, proxy *url.URL) *http.Tran
 	}
 	return &http.Transport{
 		Proxy:                 viaProxy,
+		TLSClientConfig:       tlsConf, // nil: the system's roots, no client certificate
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          2 * p.Concurrency,
@@ -177,8 +178,8 @@ func (r *tryRecorder) appendTo(dst []try) []try {
 
 // newClient builds a partner's go-retryablehttp client around its pooled
 // transport, with the pitfalls of v0.7.8 designed out (see doc.go).
-func newClient(p PartnerConfig, rc RetryConfig, allowPrivate bool, proxy *url.URL) (*retryablehttp.Client, *http.Transport) {
-	tr := newTransport(p, allowPrivate, proxy)
+func newClient(p PartnerConfig, rc RetryConfig, allowPrivate bool, proxy *url.URL, tlsConf *tls.Config) (*retryablehttp.Client, *http.Transport) {
+	tr := newTransport(p, allowPrivate, proxy, tlsConf)
 	var rt http.RoundTripper = tr
 	if proxy != nil && !allowPrivate {
 		rt = targetGuard{rt: tr, resolver: net.DefaultResolver}
