@@ -114,6 +114,22 @@ type AuthConfig struct {
 	// "Authorization: Bearer <token>" on every call. Never logged.
 	BearerTokenEnv  string `yaml:"bearer_token_env"`
 	BearerTokenFile string `yaml:"bearer_token_file"`
+	// OAuth2, when its token_url is set, fetches a token with the client
+	// credentials grant and sends it as the bearer token.
+	OAuth2 OAuth2Config `yaml:"oauth2"`
+}
+
+// OAuth2Config is the OAuth2 client credentials grant (RFC 6749, 4.4): the
+// token is fetched when first needed, kept until it expires, fetched
+// again then, and once more when the partner answers 401.
+type OAuth2Config struct {
+	TokenURL         string   `yaml:"token_url"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecretEnv  string   `yaml:"client_secret_env"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	Scopes           []string `yaml:"scopes"`
+	// ClientSecret is the resolved secret (tests may set it).
+	ClientSecret string `yaml:"-"`
 }
 
 // TimeoutsConfig bounds one try.

@@ -32,6 +32,7 @@ func readSecrets(file string, node *yaml.Node, c *Config) []error {
 			{p.SecretEnv, p.SecretFile, "secret_env", "secret_file", &p.Secret, true},
 			{p.PreviousSecretEnv, p.PreviousSecretFile, "previous_secret_env", "previous_secret_file", &p.PreviousSecret, true},
 			{p.Auth.BearerTokenEnv, p.Auth.BearerTokenFile, "auth.bearer_token_env", "auth.bearer_token_file", &p.BearerToken, false},
+			{p.Auth.OAuth2.ClientSecretEnv, p.Auth.OAuth2.ClientSecretFile, "auth.oauth2.client_secret_env", "auth.oauth2.client_secret_file", &p.Auth.OAuth2.ClientSecret, false},
 		} {
 			if *sec.dst != "" || (sec.env == "" && sec.file == "") {
 				continue

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,6 +113,21 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 		}
 		if (p.Auth.CertFile == "") != (p.Auth.KeyFile == "") {
 			add(at+".auth.key_file", "a client certificate needs both cert_file and key_file")
+		}
+		if o := p.Auth.OAuth2; o.TokenURL != "" || o.ClientID != "" {
+			switch u, err := url.Parse(o.TokenURL); {
+			case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+				add(at+".auth.oauth2.token_url", "want an http(s) URL of the token endpoint")
+			case o.ClientID == "":
+				add(at+".auth.oauth2.client_id", "required with a token_url")
+			case o.ClientSecretEnv != "" && o.ClientSecretFile != "":
+				add(at+".auth.oauth2.client_secret_file", "set client_secret_env or client_secret_file, not both")
+			case o.ClientSecretEnv == "" && o.ClientSecretFile == "" && o.ClientSecret == "":
+				add(at+".auth.oauth2.client_secret_env", "required: client_secret_env or client_secret_file")
+			}
+			if p.Auth.BearerTokenEnv != "" || p.Auth.BearerTokenFile != "" {
+				add(at+".auth.oauth2", "set a static bearer token or oauth2, not both")
+			}
 		}
 		if p.Auth.BearerTokenEnv != "" && p.Auth.BearerTokenFile != "" {
 			add(at+".auth.bearer_token_file", "set bearer_token_env or bearer_token_file, not both")

@@ -59,6 +59,7 @@ type lane struct {
 	key       []byte // signing key; nil: unsigned
 	prevKey   []byte // the key being rotated out, signed with too; nil: none
 	bearer    string // static bearer token; "": none
+	oauth     *oauthTokens // OAuth2 client credentials; nil: none
 	client    *retryablehttp.Client
 	transport *http.Transport
 	limiter   *rate.Limiter // nil: unlimited
@@ -219,7 +220,28 @@ func (w *worker) send(t *task) result {
 	if l.bearer != "" {
 		set("Authorization", "Bearer "+l.bearer)
 	}
+	var access string
+	if l.oauth != nil {
+		if access, err = l.oauth.token(w.ctx); err != nil {
+			res.verdict, res.err = vRetry, err // the token endpoint may be back for a later try
+			return res
+		}
+		set("Authorization", "Bearer "+access)
+	}
 	resp, err := l.client.Do(req)
+	if l.oauth != nil && err == nil && resp.StatusCode == http.StatusUnauthorized {
+		// The partner refused the token (revoked, rotated): fetch a new one
+		// and try once more; both tries are recorded.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, responseReadLimit))
+		_ = resp.Body.Close()
+		l.oauth.invalidate(access)
+		if access, err = l.oauth.token(w.ctx); err != nil {
+			res.tries, res.verdict, res.err = w.rec.appendTo(t.triesBuf[:0]), vRetry, err
+			return res
+		}
+		req.Header.Set("Authorization", "Bearer "+access)
+		resp, err = l.client.Do(req)
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		ue.URL = res.url // its message would carry the query

@@ -165,6 +165,11 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 		if l.prevKey, l.bearer, err = readRotationAndAuth(cp.cfg); err != nil {
 			return nil, fmt.Errorf("partner %s: %w", cp.cfg.ID, err)
 		}
+		if cp.cfg.Auth.OAuth2.TokenURL != "" {
+			if l.oauth, err = newOAuthTokens(cp.cfg.Auth.OAuth2, cp.cfg.Timeouts.Total.D()); err != nil {
+				return nil, fmt.Errorf("partner %s: %w", cp.cfg.ID, err)
+			}
+		}
 		if l.prevKey != nil && l.key == nil {
 			return nil, fmt.Errorf("partner %s: %w: a previous secret without a current one", cp.cfg.ID, ErrInvalidConfig)
 		}
