@@ -56,9 +56,9 @@ type lane struct {
 	id        string
 	cfg       PartnerConfig
 	rules     []*rule
-	key       []byte // signing key; nil: unsigned
-	prevKey   []byte // the key being rotated out, signed with too; nil: none
-	bearer    string // static bearer token; "": none
+	key       []byte       // signing key; nil: unsigned
+	prevKey   []byte       // the key being rotated out, signed with too; nil: none
+	bearer    string       // static bearer token; "": none
 	oauth     *oauthTokens // OAuth2 client credentials; nil: none
 	client    *retryablehttp.Client
 	transport *http.Transport
