@@ -20,6 +20,8 @@ type Config struct {
 	// own proxy_url wins). The guard against internal addresses then
 	// applies to each postback's final target, not to the proxy.
 	ProxyURL string `yaml:"proxy_url"`
+	// FX converts revenue into one currency (fx.go).
+	FX FXConfig `yaml:"fx"`
 	// BatchWait bounds how long Process waits for one partner's deliveries
 	// before handing the unfinished ones to the first retry tier.
 	BatchWait Duration     `yaml:"batch_wait"`
@@ -75,6 +77,9 @@ type PartnerConfig struct {
 	SecretFile string `yaml:"secret_file"`
 	// ProxyURL is this partner's egress proxy, instead of the sink's.
 	ProxyURL string `yaml:"proxy_url"`
+	// Currency is the currency {revenue_partner} converts revenue into
+	// (with sink.fx).
+	Currency string `yaml:"currency"`
 	// PreviousSecretEnv or PreviousSecretFile hold the secret being
 	// rotated out: while one is set, every postback is signed with both
 	// (Standard Webhooks: two signatures in webhook-signature; a GET: both

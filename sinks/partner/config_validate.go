@@ -89,6 +89,12 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 	if _, err := parseProxy(c.ProxyURL); err != nil {
 		add("proxy_url", "%v", err)
 	}
+	switch {
+	case c.FX.Base != "" && !isCurrency(c.FX.Base):
+		add("fx.base", "want a 3-letter ISO 4217 code such as USD, got %q", c.FX.Base)
+	case c.FX.Base == "" && c.FX.RatesFile != "":
+		add("fx.base", "required with a rates_file: the currency the rates are in")
+	}
 	seen := make(map[string]bool)
 	out := make([]compiledPartner, 0, len(c.Partners))
 	for i, p := range c.Partners {
@@ -137,6 +143,12 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 		}
 		if _, err := parseProxy(p.ProxyURL); err != nil {
 			add(at+".proxy_url", "%v", err)
+		}
+		switch {
+		case p.Currency != "" && !isCurrency(p.Currency):
+			add(at+".currency", "want a 3-letter ISO 4217 code such as EUR, got %q", p.Currency)
+		case p.Currency != "" && c.FX.Base == "":
+			add(at+".currency", "converting into it needs sink.fx (base and rates_file)")
 		}
 		if p.Concurrency < 1 {
 			add(at+".concurrency", "must be at least 1")

@@ -18,6 +18,13 @@ func FromConfig(cfg *config.Config, withSecrets bool) (Config, error) {
 	}
 	sc, problems := ParseConfig(cfg.File, &cfg.Sink, cfg.KnownApp)
 	problems = append(problems, checkEndpoints(cfg.File, &cfg.Sink, sc)...)
+	if _, err := loadFX(sc.FX); err != nil && sc.FX.RatesFile != "" {
+		line := 0
+		if n := nodeAt(&cfg.Sink, "fx.rates_file"); n != nil {
+			line = n.Line
+		}
+		problems = append(problems, &FieldError{File: cfg.File, Line: line, Field: "sink.fx.rates_file", Msg: err.Error(), Err: ErrInvalidConfig})
+	}
 	if withSecrets {
 		problems = append(problems, readSecrets(cfg.File, &cfg.Sink, &sc)...)
 	}

@@ -1,6 +1,7 @@
 package partner
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,11 @@ const (
 	mCurrency
 	mName
 	mPartner
-	mParam // param.KEY
+	mRevenueBase     // revenue in sink.fx's base currency
+	mRevenuePartner  // revenue in the partner's currency
+	mCurrencyPartner // the partner's currency
+	mRevenueIn       // revenue_XXX: in currency XXX
+	mParam           // param.KEY
 )
 
 var macroNames = map[string]macro{
@@ -50,12 +55,19 @@ var macroNames = map[string]macro{
 	"currency":      mCurrency,
 	"name":          mName,
 	"partner":       mPartner,
+	// With sink.fx; empty (null in a JSON body) without a rate.
+	"revenue_base":     mRevenueBase,
+	"revenue_partner":  mRevenuePartner,
+	"currency_partner": mCurrencyPartner,
 }
 
 // lookupMacro resolves a macro name; ok is false for an unknown one.
 func lookupMacro(name string) (m macro, param string, ok bool) {
 	if key, found := strings.CutPrefix(name, "param."); found {
 		return mParam, key, key != ""
+	}
+	if cur, found := strings.CutPrefix(name, "revenue_"); found && isCurrency(strings.ToUpper(cur)) {
+		return mRevenueIn, strings.ToUpper(cur), true // revenue_usd, revenue_eur, ...
 	}
 	m, ok = macroNames[name]
 	return m, "", ok
@@ -66,6 +78,22 @@ type vars struct {
 	rec          *schemas.Classified
 	partner      string
 	partnerEvent string
+	fx           *fxTable // nil: no conversion
+	currency     string   // the partner's
+}
+
+// revenueIn is the record's revenue converted into cur, as text ("" with
+// no revenue, no table or no rate).
+func (v *vars) revenueIn(cur string) string {
+	r := v.rec
+	if r.Revenue == nil || v.fx == nil || cur == "" {
+		return ""
+	}
+	x, ok := v.fx.convert(*r.Revenue, r.Currency, cur, r.EventTS)
+	if !ok {
+		return ""
+	}
+	return strconv.FormatFloat(math.Round(x*1e6)/1e6, 'f', -1, 64)
 }
 
 // text is the macro's value as text ("" when absent; revenue in plain
@@ -118,10 +146,23 @@ func (v *vars) text(m macro, param string) string {
 		return v.partner
 	case mParam:
 		return r.Params[param]
+	case mRevenueBase:
+		if v.fx == nil {
+			return ""
+		}
+		return v.revenueIn(v.fx.base)
+	case mRevenuePartner:
+		return v.revenueIn(v.currency)
+	case mCurrencyPartner:
+		return v.currency
+	case mRevenueIn:
+		return v.revenueIn(param)
 	}
 	return ""
 }
 
 // numeric reports whether the macro renders as a JSON number (or null)
 // when it stands outside quotes in a body template.
-func (m macro) numeric() bool { return m == mRevenue || m == mEventUnix }
+func (m macro) numeric() bool {
+	return m == mRevenue || m == mEventUnix || m == mRevenueBase || m == mRevenuePartner || m == mRevenueIn
+}

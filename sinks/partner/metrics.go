@@ -14,6 +14,7 @@ type metrics struct {
 	outcomes    *prometheus.CounterVec   // delivery-log entries by outcome
 	latency     *prometheus.HistogramVec // per HTTP try
 	breakerOpen *prometheus.GaugeVec
+	fxMissing   *prometheus.CounterVec // conversions without a rate, by currency
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,11 +32,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "postbackd", Subsystem: "sink", Name: "breaker_open",
 			Help: "1 while a partner's breaker is open.",
 		}, []string{"partner"}),
+		fxMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "postbackd", Subsystem: "sink", Name: "fx_missing_total",
+			Help: "Revenue conversions that found no rate for the record's currency and day: the converted value is left out (min_revenue then does not match).",
+		}, []string{"currency"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.outcomes, m.latency, m.breakerOpen} {
+	for _, c := range []prometheus.Collector{m.outcomes, m.latency, m.breakerOpen, m.fxMissing} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -135,7 +135,7 @@ func (s *Sink) expand(j Job, out *outputs, ts []*task, slab []task) ([]*task, []
 	if j.Partner == "" {
 		for _, l := range s.lanes {
 			for _, r := range l.rules {
-				if r.matches(l.id, &j.Record) {
+				if r.matches(l.id, &j.Record, s.fx) {
 					newTask(l, r, j)
 					break
 				}
@@ -144,7 +144,7 @@ func (s *Sink) expand(j Job, out *outputs, ts []*task, slab []task) ([]*task, []
 		return ts, slab
 	}
 	l := s.byID[j.Partner]
-	if l == nil || j.Rule < 0 || j.Rule >= len(l.rules) || !l.rules[j.Rule].matches(l.id, &j.Record) {
+	if l == nil || j.Rule < 0 || j.Rule >= len(l.rules) || !l.rules[j.Rule].matches(l.id, &j.Record, s.fx) {
 		e := DeliveryLogEntry{PostbackID: j.Record.PostbackID, Partner: j.Partner, Rule: j.Rule, Tier: j.Tier,
 			Outcome: OutcomeSkippedNoRule, At: time.Now(), Error: "partner or rule no longer configured or matching"}
 		out.entries = append(out.entries, e)

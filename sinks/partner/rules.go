@@ -36,8 +36,10 @@ type problem struct {
 	msg   string
 }
 
-// matches reports whether r sends rec to partner.
-func (r *rule) matches(partner string, rec *schemas.Classified) bool {
+// matches reports whether r sends rec to partner; with fx, min_revenue
+// compares the revenue in the base currency, and a record without a rate
+// does not match.
+func (r *rule) matches(partner string, rec *schemas.Classified, fx *fxTable) bool {
 	if !r.types[rec.Type] {
 		return false
 	}
@@ -47,10 +49,20 @@ func (r *rule) matches(partner string, rec *schemas.Classified) bool {
 	if r.mode == ModeAttributed && rec.Attribution.Partner != partner {
 		return false
 	}
-	if r.minRevenue != nil && (rec.Revenue == nil || *rec.Revenue < *r.minRevenue) {
+	if r.minRevenue == nil {
+		return true
+	}
+	if rec.Revenue == nil {
 		return false
 	}
-	return true
+	rev := *rec.Revenue
+	if fx != nil {
+		var ok bool
+		if rev, ok = fx.convert(rev, rec.Currency, fx.base, rec.EventTS); !ok {
+			return false
+		}
+	}
+	return rev >= *r.minRevenue
 }
 
 // partnerEvent is the partner's name for a record type.

@@ -27,6 +27,7 @@ type Sink struct {
 	version   string
 	userAgent string // postbackd/<version>
 	metrics   *metrics
+	fx        *fxTable // nil: no conversion
 	redact    redactor
 	status    *statusCache
 	lanes     []*lane // config order
@@ -148,6 +149,14 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 	for _, t := range cfg.Retry.Tiers {
 		s.tiers = append(s.tiers, t.D())
 	}
+	fx, err := loadFX(cfg.FX)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sink.fx: %w", ErrInvalidConfig, err)
+	}
+	if fx != nil {
+		fx.missing = sh.metrics.fxMissing
+	}
+	s.fx = fx
 	var sigParams []string
 	for _, cp := range compiled {
 		secret, err := readSecret(cp.cfg)
