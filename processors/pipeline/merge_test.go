@@ -28,14 +28,7 @@ func TestMergeKeepsClicksFirstWhenTheirConsumersLag(t *testing.T) {
 	r := w.run(t, ctx, pipeline.Normalize, pipeline.Device)
 
 	const devices = 30
-	var clicks, installs []kafka.Message
-	for i := range devices {
-		dev := fmt.Sprintf("dev-%d", i)
-		clicks = append(clicks, kafka.Message{Topic: tp.RawClicks, Key: []byte(dev), Value: fmt.Appendf(nil,
-			`{"kind":"click","click_id":"c%d","touch":"click","partner":"adnet","campaign":"spring","app_id":"com.example.game","device_id":"%s","ts":"2026-03-01T09:00:00Z"}`, i, dev)})
-		installs = append(installs, kafka.Message{Topic: tp.RawEvents, Key: []byte(dev), Value: fmt.Appendf(nil,
-			`{"kind":"event","event_id":"e%d","app_id":"com.example.game","platform":"android","device_id":"%s","type":"install","ts":"2026-03-01T10:00:00Z"}`, i, dev)})
-	}
+	clicks, installs := clicksThenInstalls(tp.RawClicks, tp.RawEvents, devices)
 	testkit.Produce(t, ctx, w.brokers, clicks...) // arrived first
 	testkit.Produce(t, ctx, w.brokers, installs...)
 	produced := time.Now()
@@ -89,14 +82,7 @@ func TestMergeHeldRecordsSurviveAMoveToAnEmptyDisk(t *testing.T) {
 	first := w.run(t, ctx, pipeline.Device)
 
 	const devices = 20
-	var clicks, installs []kafka.Message
-	for i := range devices {
-		dev := fmt.Sprintf("dev-%d", i)
-		clicks = append(clicks, kafka.Message{Topic: tp.RawClicks, Key: []byte(dev), Value: fmt.Appendf(nil,
-			`{"kind":"click","click_id":"c%d","touch":"click","partner":"adnet","campaign":"spring","app_id":"com.example.game","device_id":"%s","ts":"2026-03-01T09:00:00Z"}`, i, dev)})
-		installs = append(installs, kafka.Message{Topic: tp.RawEvents, Key: []byte(dev), Value: fmt.Appendf(nil,
-			`{"kind":"event","event_id":"e%d","app_id":"com.example.game","platform":"android","device_id":"%s","type":"install","ts":"2026-03-01T10:00:00Z"}`, i, dev)})
-	}
+	clicks, installs := clicksThenInstalls(tp.RawClicks, tp.RawEvents, devices)
 	testkit.Produce(t, ctx, w.brokers, clicks...)
 	testkit.Produce(t, ctx, w.brokers, installs...)
 	testkit.Wait{Progress: first.progress}.For(t, "the installs held in the merge", func() bool {
@@ -115,6 +101,20 @@ func TestMergeHeldRecordsSurviveAMoveToAnEmptyDisk(t *testing.T) {
 			t.Errorf("classified %s, want the held installs", m.Value)
 		}
 	}
+}
+
+// clicksThenInstalls are, for devices dev-0, dev-1, ..., a click (c<i>)
+// on the clicks topic and an install (e<i>) an hour later on the events
+// topic.
+func clicksThenInstalls(clicksTopic, eventsTopic string, devices int) (clicks, installs []kafka.Message) {
+	for i := range devices {
+		dev := fmt.Sprintf("dev-%d", i)
+		clicks = append(clicks, kafka.Message{Topic: clicksTopic, Key: []byte(dev), Value: fmt.Appendf(nil,
+			`{"kind":"click","click_id":"c%d","touch":"click","partner":"adnet","campaign":"spring","app_id":"com.example.game","device_id":"%s","ts":"2026-03-01T09:00:00Z"}`, i, dev)})
+		installs = append(installs, kafka.Message{Topic: eventsTopic, Key: []byte(dev), Value: fmt.Appendf(nil,
+			`{"kind":"event","event_id":"e%d","app_id":"com.example.game","platform":"android","device_id":"%s","type":"install","ts":"2026-03-01T10:00:00Z"}`, i, dev)})
+	}
+	return clicks, installs
 }
 
 // metricValue sums the series of a counter or gauge family.

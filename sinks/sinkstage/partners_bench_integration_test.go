@@ -11,13 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-
-	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
-	"github.com/postbackd/postbackd/sinks/sinkstage"
 )
 
 // BenchmarkIntegrationSinkPartners measures the sink's CPU per classified
@@ -65,16 +60,8 @@ func benchPartners(b *testing.B, brokers []string, recs []schemas.Classified, pa
 	ensureTopics(b, ctx, cfg, sc)
 	produceClassified(b, ctx, newProducer(b, brokers), cfg.Topics.Classified, recs)
 
-	reg := prometheus.NewRegistry()
-	env := stage.Env{Config: cfg, Producer: newProducer(b, brokers), Logger: zap.NewNop(), Metrics: stage.NewMetrics(reg)}
-	st, err := sinkstage.New(env, sc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	errc := make(chan error, 1)
 	cpu0 := processCPU()
-	go func() { errc <- st.Run(runCtx) }()
+	reg, errc, stop := runBenchStage(b, ctx, brokers, cfg, sc)
 	want := float64(len(recs) * partners)
 	for {
 		_, records, _ := batchStats(b, reg)
