@@ -16,30 +16,6 @@ source "$avro_here/kafka.sh" # its functions and cache location; sourced, it run
 AVRO_VERSION=${AVRO_VERSION:-1.12.2}
 avro_libs=$cache/avro-$AVRO_VERSION/libs
 
-resolve_avro() {
-	[ -f "$avro_libs/.complete" ] && return 0
-	mkdir -p "$(dirname "$avro_libs")"
-	exec 8>"$avro_libs.lock"
-	flock 8
-	if [ ! -f "$avro_libs/.complete" ]; then
-		local tmp="$avro_libs.tmp.$$"
-		log "resolving org.apache.avro:avro:$AVRO_VERSION from Maven Central into $avro_libs"
-		rm -rf "$tmp"
-		if ! mvn -B -f "$avro_here/avro/pom.xml" -Davro.version="$AVRO_VERSION" \
-			dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >"$tmp.log" 2>&1; then
-			tail -n 40 "$tmp.log" >&2
-			rm -rf "$tmp" "$tmp.log"
-			die "mvn could not resolve org.apache.avro:avro:$AVRO_VERSION"
-		fi
-		ls "$tmp"/avro-"$AVRO_VERSION".jar >/dev/null || die "avro-$AVRO_VERSION.jar missing after mvn"
-		rm -rf "$avro_libs" "$tmp.log"
-		mv "$tmp" "$avro_libs"
-		touch "$avro_libs/.complete"
-	fi
-	flock -u 8
-	exec 8>&-
-}
-
 libs=$avro_libs ensure_tools
-resolve_avro
+resolve_maven "$avro_here/avro/pom.xml" "$avro_libs" "avro-$AVRO_VERSION.jar" "org.apache.avro:avro:$AVRO_VERSION" -Davro.version="$AVRO_VERSION"
 exec java -cp "$avro_libs/*" "$avro_here/avro/AvroCheck.java" "$@"

@@ -104,32 +104,41 @@ ensure_tools() {
 
 # --- jars ------------------------------------------------------------------
 
-# resolve_libs copies kafka_2.13 and its run-time classpath, plus a log4j2
-# backend, into $libs once; .complete marks a finished copy, and a lock keeps
-# concurrent first runs from writing the same directory.
-resolve_libs() {
-	[ -f "$libs/.complete" ] && return 0
-	mkdir -p "$(dirname "$libs")"
-	exec 9>"$libs.lock"
+# resolve_maven POM DIR JAR WHAT [-Dprop=value ...] copies the run-time
+# classpath of POM into DIR once (JAR must be among it); .complete marks a
+# finished copy, and a lock keeps concurrent first runs from writing the
+# same directory. avro.sh resolves Java Avro with it too.
+resolve_maven() {
+	local pom=$1 dir=$2 jar=$3 what=$4
+	shift 4
+	[ -f "$dir/.complete" ] && return 0
+	mkdir -p "$(dirname "$dir")"
+	exec 9>"$dir.lock"
 	flock 9
-	if [ ! -f "$libs/.complete" ]; then
-		local t0=$SECONDS tmp="$libs.tmp.$$"
-		log "resolving kafka_2.13:$KAFKA_VERSION from Maven Central into $libs"
+	if [ ! -f "$dir/.complete" ]; then
+		local t0=$SECONDS tmp="$dir.tmp.$$"
+		log "resolving $what from Maven Central into $dir"
 		rm -rf "$tmp"
-		if ! mvn -B -f "$here/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+		if ! mvn -B -f "$pom" "$@" \
 			dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" >"$tmp.log" 2>&1; then
 			tail -n 40 "$tmp.log" >&2
 			rm -rf "$tmp" "$tmp.log"
-			die "mvn could not resolve kafka_2.13:$KAFKA_VERSION"
+			die "mvn could not resolve $what"
 		fi
-		ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka_2.13-$KAFKA_VERSION.jar missing after mvn"
-		rm -rf "$libs" "$tmp.log"
-		mv "$tmp" "$libs"
-		touch "$libs/.complete"
-		log "resolved $(ls "$libs" | wc -l) jars in $((SECONDS - t0))s"
+		ls "$tmp/$jar" >/dev/null || die "$jar missing after mvn"
+		rm -rf "$dir" "$tmp.log"
+		mv "$tmp" "$dir"
+		touch "$dir/.complete"
+		log "resolved $(ls "$dir" | wc -l) jars in $((SECONDS - t0))s"
 	fi
 	flock -u 9
 	exec 9>&-
+}
+
+# resolve_libs copies kafka_2.13 and its run-time classpath, plus a log4j2
+# backend, into $libs once.
+resolve_libs() {
+	resolve_maven "$here/kafka/pom.xml" "$libs" "kafka_2.13-$KAFKA_VERSION.jar" "kafka_2.13:$KAFKA_VERSION" -Dkafka.version="$KAFKA_VERSION"
 }
 
 # --- ports -----------------------------------------------------------------
