@@ -5,9 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -38,9 +36,7 @@ func TestIntegrationArrivalOrderAfterOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	prefix := fmt.Sprintf("arrival%d.", time.Now().UnixNano())
-	cfgText := fmt.Sprintf("kafka:\n  brokers: [%s]\n  partitions: %d\n  group_prefix: %sg\ntopics:\n  prefix: %s\nclassified_format: json\n",
-		strings.Join(brokers, ","), crashPartitions, prefix, prefix)
+	cfgText := classifyConfig(brokers, "arrival")
 	if os.Getenv("POSTBACKD_TEST_MERGE_OFF") != "" { // the baseline of the note: the same run without the merge
 		cfgText += "merge:\n  enabled: false\n"
 	}

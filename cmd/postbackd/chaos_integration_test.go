@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -49,9 +48,7 @@ func TestIntegrationChaos(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	prefix := fmt.Sprintf("chaos%d.", time.Now().UnixNano())
-	cfgText := fmt.Sprintf("kafka:\n  brokers: [%s]\n  partitions: %d\n  group_prefix: %sg\ntopics:\n  prefix: %s\nclassified_format: json\n",
-		strings.Join(brokers, ","), crashPartitions, prefix, prefix)
+	cfgText := classifyConfig(brokers, "chaos")
 	cfgFile, cfg := writeConfig(t, ctx, brokers, cfgText)
 
 	// 600 devices at the widest session gaps the generator makes: a

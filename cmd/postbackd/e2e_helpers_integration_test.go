@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/devtools/generator"
@@ -41,6 +42,15 @@ func writeConfig(t *testing.T, ctx context.Context, brokers []string, cfgText st
 		t.Fatal(err)
 	}
 	return cfgFile, cfg
+}
+
+// classifyConfig is the config of the classification stages alone, with
+// topics and groups of their own (named name and the time), crashPartitions
+// partitions and JSON classified records.
+func classifyConfig(brokers []string, name string) string {
+	prefix := fmt.Sprintf("%s%d.", name, time.Now().UnixNano())
+	return fmt.Sprintf("kafka:\n  brokers: [%s]\n  partitions: %d\n  group_prefix: %sg\ntopics:\n  prefix: %s\nclassified_format: json\n",
+		strings.Join(brokers, ","), crashPartitions, prefix, prefix)
 }
 
 // allStagesConfig is the config of a pipeline with the sink: JSON

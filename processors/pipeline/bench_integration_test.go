@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/devtools/generator"
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
 	"github.com/postbackd/postbackd/processors/domain/replay"
 	"github.com/postbackd/postbackd/processors/pipeline"
 	"github.com/postbackd/postbackd/processors/platform/config"
@@ -290,38 +289,13 @@ type benchTimes struct {
 	cpu    time.Duration // this process's CPU time from start to done; 0 if unknown
 }
 
-// benchCPU is this process's user+system CPU time, from /proc (Linux);
-// 0 where that is not available.
-func benchCPU() time.Duration {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0
-	}
-	// fields after the parenthesized command: state is field 3, utime 14,
-	// stime 15, in clock ticks (USER_HZ, 100 on Linux)
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
 // benchWait polls started and done every benchPoll from start until done
 // holds, a run fails (errc) or ctx ends.
 func benchWait(ctx context.Context, start time.Time, started, done func() bool, errc <-chan error) (benchTimes, error) {
 	tick := time.NewTicker(benchPoll)
 	defer tick.Stop()
 	var first time.Time
-	cpu0 := benchCPU()
+	cpu0 := testkit.ProcessCPU()
 	for {
 		select {
 		case <-tick.C:
@@ -340,7 +314,7 @@ func benchWait(ctx context.Context, start time.Time, started, done func() bool, 
 			}
 			t := benchTimes{join: first.Sub(start), steady: now.Sub(first), wall: now.Sub(start)}
 			if cpu0 > 0 {
-				t.cpu = benchCPU() - cpu0
+				t.cpu = testkit.ProcessCPU() - cpu0
 			}
 			return t, nil
 		}

@@ -104,7 +104,7 @@ func (d *mergingDevice) Process(_ context.Context, in stage.Input) (stage.Result
 	control := 0
 	for i := range in.Messages {
 		m := in.Messages[i]
-		if v, ok := headerValue(&m, arrival.WatermarkHeader); ok {
+		if v, ok := stage.Header(&m, arrival.WatermarkHeader); ok {
 			w, err := arrival.ParseWatermark(v)
 			if err == nil && w.Partitions > maxRawPartitions {
 				err = fmt.Errorf("watermark of %d partitions, more than %d", w.Partitions, maxRawPartitions)
@@ -235,13 +235,4 @@ func heldSize(m *kafka.Message) int {
 		n += len(h.Key) + len(h.Value) + 32
 	}
 	return n
-}
-
-func headerValue(m *kafka.Message, key string) ([]byte, bool) {
-	for i := range m.Headers {
-		if m.Headers[i].Key == key {
-			return m.Headers[i].Value, true
-		}
-	}
-	return nil, false
 }

@@ -383,7 +383,7 @@ func TestNormalizeStageWiring(t *testing.T) {
 	heard := map[string]time.Time{} // by-device partition / raw topic / raw partition -> latest watermark
 	testkit.ReadTopic(t, ctx, w.brokers, tp.EventsByDevice, func(msgs []kafka.Message) bool {
 		for _, m := range msgs {
-			v, ok := headerOf(m, arrival.WatermarkHeader)
+			v, ok := stage.Header(&m, arrival.WatermarkHeader)
 			if !ok {
 				continue
 			}
@@ -413,20 +413,11 @@ func TestNormalizeStageWiring(t *testing.T) {
 func dataRecords(msgs []kafka.Message) []kafka.Message {
 	var out []kafka.Message
 	for _, m := range msgs {
-		if _, ok := headerOf(m, arrival.WatermarkHeader); !ok {
+		if _, ok := stage.Header(&m, arrival.WatermarkHeader); !ok {
 			out = append(out, m)
 		}
 	}
 	return out
-}
-
-func headerOf(m kafka.Message, key string) ([]byte, bool) {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return h.Value, true
-		}
-	}
-	return nil, false
 }
 
 // TestDeviceStageWiring: the device stage alone reads events.by-device

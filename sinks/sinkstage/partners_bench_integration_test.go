@@ -5,12 +5,11 @@ package sinkstage_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/postbackd/postbackd/processors/devtools/testkit"
 	"github.com/postbackd/postbackd/processors/platform/stream/kafkatest"
 	"github.com/postbackd/postbackd/schemas"
 )
@@ -60,7 +59,7 @@ func benchPartners(b *testing.B, brokers []string, recs []schemas.Classified, pa
 	ensureTopics(b, ctx, cfg, sc)
 	produceClassified(b, ctx, newProducer(b, brokers), cfg.Topics.Classified, recs)
 
-	cpu0 := processCPU()
+	cpu0 := testkit.ProcessCPU()
 	reg, errc, stop := runBenchStage(b, ctx, brokers, cfg, sc)
 	want := float64(len(recs) * partners)
 	for {
@@ -76,26 +75,10 @@ func benchPartners(b *testing.B, brokers []string, recs []schemas.Classified, pa
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	used := processCPU() - cpu0
+	used := testkit.ProcessCPU() - cpu0
 	stop()
 	if err := <-errc; err != nil {
 		b.Fatal(err)
 	}
 	return float64(used.Microseconds()) / float64(len(recs))
-}
-
-// processCPU is this process's user+system CPU time, from /proc (Linux).
-func processCPU() time.Duration {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * (time.Second / 100) // USER_HZ
 }

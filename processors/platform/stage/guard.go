@@ -136,7 +136,7 @@ func produceOrDeadLetter(ctx context.Context, p Producer, outputs []kafka.Messag
 		if src := sources[f.Index]; !seen[src] {
 			seen[src] = true
 			reason := fmt.Sprintf("the broker refused a derived record for %s: %v", outputs[f.Index].Topic, f.Err)
-			if why, ok := headerValue(&outputs[f.Index], HeaderRejectReason); ok {
+			if why, ok := Header(&outputs[f.Index], HeaderRejectReason); ok {
 				// The refused record was the input's deadletter record:
 				// keep why the input was refused in the first place.
 				reason = fmt.Sprintf("%s; the broker refused its deadletter record: %v", why, f.Err)

@@ -71,9 +71,11 @@ func ParseSource(v []byte) (Source, error) {
 }
 
 // SourceOf returns the source header of m, and false when it has none.
-func SourceOf(m *kafka.Message) ([]byte, bool) { return headerValue(m, SourceHeader) }
+func SourceOf(m *kafka.Message) ([]byte, bool) { return Header(m, SourceHeader) }
 
-func headerValue(m *kafka.Message, key string) ([]byte, bool) {
+// Header returns the value of m's first header named key, and false when
+// it has none.
+func Header(m *kafka.Message, key string) ([]byte, bool) {
 	for i := range m.Headers {
 		if m.Headers[i].Key == key {
 			return m.Headers[i].Value, true
