@@ -192,6 +192,22 @@ func (r *avroReader) stringMap() map[string]string {
 }
 
 func (r *avroReader) micros() time.Time { return time.UnixMicro(r.long()).UTC() }
+
+// appendOptionalMicros encodes a ["null", timestamp-micros] union: the zero
+// time is null.
+func appendOptionalMicros(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	return appendMicros(append(b, 2), t)
+}
+
+func (r *avroReader) optionalMicros() time.Time {
+	if r.union(2) == 0 || r.err != nil {
+		return time.Time{}
+	}
+	return r.micros()
+}
 func (r *avroReader) millis() time.Time { return time.UnixMilli(r.long()).UTC() }
 
 // end fails when bytes are left after a record: a message is one datum.

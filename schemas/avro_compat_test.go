@@ -68,13 +68,22 @@ func randEvent(r *rand.Rand) Event {
 		EventID: randString(r), AppID: randString(r), Platform: randString(r), DeviceID: randString(r),
 		UserID: randString(r), Type: randString(r), TS: randTime(r, time.Microsecond), Name: randString(r),
 		Revenue: randRevenue(r), Currency: randString(r), TransactionID: randString(r), Params: randParams(r),
+		Rejected: r.IntN(3) == 0, RejectReason: randString(r),
 	}
+}
+
+func randOptionalTime(r *rand.Rand) time.Time {
+	if r.IntN(3) == 0 {
+		return time.Time{}
+	}
+	return randTime(r, time.Microsecond)
 }
 
 func randClick(r *rand.Rand) Click {
 	return Click{
 		ClickID: randString(r), Touch: randString(r), Partner: randString(r), Campaign: randString(r),
 		AppID: randString(r), DeviceID: randString(r), TS: randTime(r, time.Microsecond),
+		Rejected: r.IntN(3) == 0, RejectReason: randString(r),
 	}
 }
 
@@ -88,7 +97,7 @@ func randClassified(r *rand.Rand) Classified {
 		PostbackID: randString(r), Type: randString(r), EventID: e.EventID, AppID: e.AppID, Platform: e.Platform,
 		DeviceID: e.DeviceID, UserID: e.UserID, EventTS: e.TS, Name: e.Name, Revenue: e.Revenue,
 		Currency: e.Currency, TransactionID: e.TransactionID, Params: e.Params, Attribution: randAttribution(r),
-		TSAdjusted: r.IntN(2) == 0,
+		TSAdjusted: r.IntN(2) == 0, AttributedAt: randOptionalTime(r), Rejected: e.Rejected, RejectReason: e.RejectReason,
 	}
 }
 
@@ -137,7 +146,16 @@ func nativeClick(c *Click) map[string]any {
 	return map[string]any{
 		"click_id": c.ClickID, "touch": c.Touch, "partner": c.Partner, "campaign": c.Campaign,
 		"app_id": c.AppID, "device_id": c.DeviceID, "ts": c.TS,
+		"rejected": c.Rejected, "reject_reason": c.RejectReason,
 	}
+}
+
+// nativeOptionalTime is a ["null", timestamp-micros] value.
+func nativeOptionalTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return goavro.Union("long.timestamp-micros", t)
 }
 
 func nativeEvent(e *Event) map[string]any {
@@ -145,6 +163,7 @@ func nativeEvent(e *Event) map[string]any {
 		"event_id": e.EventID, "app_id": e.AppID, "platform": e.Platform, "device_id": e.DeviceID,
 		"user_id": e.UserID, "type": e.Type, "ts": e.TS, "name": e.Name, "revenue": nativeRevenue(e.Revenue),
 		"currency": e.Currency, "transaction_id": e.TransactionID, "params": nativeParams(e.Params),
+		"rejected": e.Rejected, "reject_reason": e.RejectReason,
 	}
 }
 
@@ -170,6 +189,7 @@ func nativeClassified(c *Classified) map[string]any {
 		"name": c.Name, "revenue": nativeRevenue(c.Revenue), "currency": c.Currency,
 		"transaction_id": c.TransactionID, "params": nativeParams(c.Params),
 		"attribution": nativeAttribution(&c.Attribution), "ts_adjusted": c.TSAdjusted,
+		"attributed_at": nativeOptionalTime(c.AttributedAt), "rejected": c.Rejected, "reject_reason": c.RejectReason,
 	}
 }
 
@@ -209,6 +229,35 @@ func nativeReject(r *Reject) map[string]any {
 		"reason": r.Reason, "field": r.Field, "raw": raw, "topic": r.Topic,
 		"partition": int32(r.Partition), "offset": r.Offset,
 	}
+}
+
+func nativeUserEvent(u *UserEvent) map[string]any {
+	return map[string]any{
+		"event": nativeEvent(&u.Event), "attribution": nativeAttribution(&u.Attribution),
+		"ts_adjusted": u.Event.TSAdjusted, "attributed_at": nativeOptionalTime(u.AttributedAt),
+	}
+}
+
+// withoutV3 drops from a native record the fields v3 added, wherever they
+// are, for the codec of an older schema.
+func withoutV3(m map[string]any) map[string]any {
+	delete(m, "rejected")
+	delete(m, "reject_reason")
+	delete(m, "attributed_at")
+	for _, v := range m {
+		switch v := v.(type) {
+		case map[string]any:
+			if _, isRecord := v["ts"]; isRecord {
+				withoutV3(v)
+			}
+			for _, inner := range v { // a union's branch
+				if im, ok := inner.(map[string]any); ok {
+					withoutV3(im)
+				}
+			}
+		}
+	}
+	return m
 }
 
 // compatCase runs one record type through both directions.
@@ -294,16 +343,11 @@ func TestAvroCompat(t *testing.T) {
 	t.Run("user event", compatCase[UserEvent]{
 		schema: UserEventAvro,
 		random: func(r *rand.Rand) UserEvent {
-			u := UserEvent{Event: randEvent(r), Attribution: randAttribution(r)}
+			u := UserEvent{Event: randEvent(r), Attribution: randAttribution(r), AttributedAt: randOptionalTime(r)}
 			u.Event.TSAdjusted = r.IntN(2) == 0
 			return u
 		},
-		native: func(u *UserEvent) map[string]any {
-			return map[string]any{
-				"event": nativeEvent(&u.Event), "attribution": nativeAttribution(&u.Attribution),
-				"ts_adjusted": u.Event.TSAdjusted,
-			}
-		},
+		native: nativeUserEvent,
 		encode: EncodeUserEvent, decode: DecodeUserEvent,
 	}.run)
 	t.Run("classified", compatCase[Classified]{
@@ -342,8 +386,9 @@ func TestV1Records(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 200 {
 		e := randEvent(r)
+		e.Rejected, e.RejectReason = false, ""
 		in := Input{Event: &e}
-		n := nativeInput(&in)
+		n := withoutV3(nativeInput(&in))
 		delete(n, "ts_adjusted")
 		b, err := v1("input", inputV1Fingerprint).SingleFromNative(nil, n)
 		if err != nil {
@@ -355,9 +400,10 @@ func TestV1Records(t *testing.T) {
 		}
 
 		u := UserEvent{Event: randEvent(r), Attribution: randAttribution(r)}
-		b, err = v1("user_event", userEventV1Fingerprint).SingleFromNative(nil, map[string]any{
+		u.Event.Rejected, u.Event.RejectReason = false, ""
+		b, err = v1("user_event", userEventV1Fingerprint).SingleFromNative(nil, withoutV3(map[string]any{
 			"event": nativeEvent(&u.Event), "attribution": nativeAttribution(&u.Attribution),
-		})
+		}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,8 +413,8 @@ func TestV1Records(t *testing.T) {
 		}
 
 		c := randClassified(r)
-		c.TSAdjusted = false
-		nc := nativeClassified(&c)
+		c.TSAdjusted, c.AttributedAt, c.Rejected, c.RejectReason = false, time.Time{}, false, ""
+		nc := withoutV3(nativeClassified(&c))
 		delete(nc, "ts_adjusted")
 		b, err = v1("classified", classifiedV1Fingerprint).SingleFromNative(nil, nc)
 		if err != nil {
@@ -377,6 +423,64 @@ func TestV1Records(t *testing.T) {
 		gotC, err := DecodeClassified(b)
 		if err != nil || !reflect.DeepEqual(gotC, c) {
 			t.Fatalf("v1 classified: %v", err)
+		}
+	}
+}
+
+// TestV2Records: records of the v2 schemas (before the fraud verdict and
+// attributed_at), under either fingerprint a v2 postbackd or a producer
+// wrote, are read with no verdict and attributed_at zero: in the internal
+// topics and the classified topic at an upgrade, and on the raw topics
+// from producers still on the v2 click, event or input schema.
+func TestV2Records(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		e := randEvent(r)
+		e.TSAdjusted = r.IntN(2) == 0
+		e.Rejected, e.RejectReason = false, ""
+		c := randClick(r)
+		c.Rejected, c.RejectReason = false, ""
+		u := UserEvent{Event: e, Attribution: randAttribution(r)}
+		cl := randClassified(r)
+		cl.AttributedAt, cl.Rejected, cl.RejectReason = time.Time{}, false, ""
+		for _, tc := range []struct {
+			name   string
+			schema *AvroSchema
+			native map[string]any
+			want   any
+			decode func([]byte) (any, error)
+		}{
+			{"input", inputV2, nativeInput(&Input{Event: &e}), Input{Event: &e},
+				func(b []byte) (any, error) { return DecodeInput(b) }},
+			{"raw input", inputV2, nativeInput(&Input{Click: &c}), Input{Click: &c},
+				func(b []byte) (any, error) { return DecodeRawSingleObject(b) }},
+			{"raw click", clickV2, nativeClick(&c), Input{Click: &c},
+				func(b []byte) (any, error) { return DecodeRawSingleObject(b) }},
+			{"raw event", eventV2, nativeEvent(&e), Input{Event: &Event{
+				EventID: e.EventID, AppID: e.AppID, Platform: e.Platform, DeviceID: e.DeviceID, UserID: e.UserID,
+				Type: e.Type, TS: e.TS, Name: e.Name, Revenue: e.Revenue, Currency: e.Currency,
+				TransactionID: e.TransactionID, Params: e.Params}},
+				func(b []byte) (any, error) { return DecodeRawSingleObject(b) }},
+			{"user event", userEventV2, nativeUserEvent(&u), u,
+				func(b []byte) (any, error) { return DecodeUserEvent(b) }},
+			{"classified", classifiedV2, nativeClassified(&cl), cl,
+				func(b []byte) (any, error) { return DecodeClassified(b) }},
+		} {
+			b, err := tc.schema.Codec.SingleFromNative(nil, withoutV3(tc.native))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			// goavro heads it with the legacy fingerprint; a v2 postbackd
+			// after the canonical-form fix, or another library, with the
+			// specification's.
+			spec := appendSingleObjectHeader(nil, tc.schema.Fingerprint)
+			spec = append(spec, b[10:]...)
+			for _, msg := range [][]byte{b, spec} {
+				got, err := tc.decode(msg)
+				if err != nil || !reflect.DeepEqual(got, tc.want) {
+					t.Fatalf("v2 %s: %v\n%+v\nwant\n%+v", tc.name, err, got, tc.want)
+				}
+			}
 		}
 	}
 }

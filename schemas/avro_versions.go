@@ -1,6 +1,9 @@
 package schemas
 
-import "fmt"
+import (
+	_ "embed" // the previous schemas
+	"fmt"
+)
 
 // schemaVersion numbers the layouts of a record type that a reader still
 // accepts. v2 added ts_adjusted at the end of Input, UserEvent and
@@ -10,12 +13,41 @@ import "fmt"
 // added the fields its JSON form already had (rule, tier, method,
 // response), latency_ns for latency_ms, and renamed next_attempt_at to
 // next_attempt; v1 delivery-log records are read with those fields zero
-// and latency_ms in Latency.
+// and latency_ms in Latency. v3 added the fraud verdict (rejected,
+// reject_reason) at the end of Click and Event, wherever they are (raw,
+// Input, UserEvent), and attributed_at at the end of UserEvent and
+// Classified (then the verdict, on Classified); v2 records are read with
+// no verdict and attributed_at unknown (zero). The v2 schemas are kept in
+// previous/ and their fingerprints computed from them.
 type schemaVersion uint8
 
 const (
 	schemaV1 schemaVersion = 1
 	schemaV2 schemaVersion = 2
+	schemaV3 schemaVersion = 3
+)
+
+var (
+	//go:embed previous/click.v2.avsc
+	clickV2AVSC string
+	//go:embed previous/event.v2.avsc
+	eventV2AVSC string
+	//go:embed previous/input.v2.avsc
+	inputV2AVSC string
+	//go:embed previous/user_event.v2.avsc
+	userEventV2AVSC string
+	//go:embed previous/classified.v2.avsc
+	classifiedV2AVSC string
+)
+
+// The v2 schemas, for their fingerprints (written either way: goavro's
+// before 2026-12, the canonical form's after).
+var (
+	clickV2      = mustSchema("io.postbackd.Click", clickV2AVSC)
+	eventV2      = mustSchema("io.postbackd.Event", eventV2AVSC)
+	inputV2      = mustSchema("io.postbackd.Input", inputV2AVSC)
+	userEventV2  = mustSchema("io.postbackd.UserEvent", userEventV2AVSC)
+	classifiedV2 = mustSchema("io.postbackd.Classified", classifiedV2AVSC)
 )
 
 // The single-object fingerprints of the v1 schemas, as v1 wrote them
@@ -52,20 +84,51 @@ var (
 	deliveryLogV1 = v1Of(deliveryLogV1Fingerprint, deliveryLogV1SpecFingerprint)
 )
 
-// versionedBody splits a single-object message of schema s (current) or
-// of its v1 layout, under either library's fingerprint.
-func versionedBody(b []byte, s *AvroSchema, v1 isV1) ([]byte, schemaVersion, error) {
+// layouts is a record type's current schema and the older ones still
+// read: v2 (nil where the type has none, or its current layout is v2) and
+// v1.
+type layouts struct {
+	current *AvroSchema
+	version schemaVersion // of current
+	v2      *AvroSchema
+	v1      isV1
+}
+
+// of tells the layout version of fingerprint fp.
+func (l layouts) of(fp uint64) (schemaVersion, bool) {
+	switch {
+	case l.current.matches(fp):
+		return l.version, true
+	case l.v2 != nil && l.v2.matches(fp):
+		return schemaV2, true
+	case l.v1 != nil && l.v1(fp):
+		return schemaV1, true
+	}
+	return 0, false
+}
+
+var (
+	inputLayouts       = layouts{current: InputAvro, version: schemaV3, v2: inputV2, v1: inputV1}
+	userEventLayouts   = layouts{current: UserEventAvro, version: schemaV3, v2: userEventV2, v1: userEventV1}
+	classifiedLayouts  = layouts{current: ClassifiedAvro, version: schemaV3, v2: classifiedV2, v1: classifiedV1}
+	deliveryLogLayouts = layouts{current: DeliveryLogAvro, version: schemaV2, v1: deliveryLogV1}
+	// The raw Click and Event schemas had one layout before v3 (v1 and
+	// v2 alike), kept as v2.
+	clickLayouts = layouts{current: ClickAvro, version: schemaV3, v2: clickV2}
+	eventLayouts = layouts{current: EventAvro, version: schemaV3, v2: eventV2}
+)
+
+// versionedBody splits a single-object message of one of the layouts l,
+// under either library's fingerprint.
+func versionedBody(b []byte, l layouts) ([]byte, schemaVersion, error) {
 	fp, body, err := SplitSingleObject(b)
 	if err != nil {
 		return nil, 0, err
 	}
-	switch {
-	case s.matches(fp):
-		return body, schemaV2, nil
-	case v1(fp):
-		return body, schemaV1, nil
+	if v, ok := l.of(fp); ok {
+		return body, v, nil
 	}
-	return nil, 0, fmt.Errorf("fingerprint %#016x is not %s: %w", fp, s.Name, ErrUnknownSchema)
+	return nil, 0, fmt.Errorf("fingerprint %#016x is not %s: %w", fp, l.current.Name, ErrUnknownSchema)
 }
 
 func appendBoolean(b []byte, v bool) []byte {

@@ -31,6 +31,13 @@ type Classified struct {
 	Attribution   Attribution
 	// TSAdjusted: EventTS is the event's arrival time, not its device's ts.
 	TSAdjusted bool
+	// AttributedAt is when Attribution was made: the install or
+	// re-attribution that set it (DELIVERY.md, "Postback windows"); zero
+	// when unknown (a record written before v3).
+	AttributedAt time.Time
+	// Rejected and RejectReason: the event's fraud verdict.
+	Rejected     bool
+	RejectReason string
 }
 
 // PostbackID is the stable id of the record of type recordType made from
@@ -153,7 +160,9 @@ func AppendClassifiedAvro(dst []byte, c *Classified) []byte {
 	b = appendAvroString(b, c.TransactionID)
 	b = appendStringMap(b, c.Params)
 	b = appendAttributionAvro(b, &c.Attribution)
-	return appendBoolean(b, c.TSAdjusted)
+	b = appendBoolean(b, c.TSAdjusted)
+	b = appendOptionalMicros(b, c.AttributedAt)
+	return appendVerdict(b, c.Rejected, c.RejectReason)
 }
 
 // EncodeClassified appends c as a single-object encoded ClassifiedAvro
@@ -164,7 +173,7 @@ func EncodeClassified(dst []byte, c *Classified) ([]byte, error) {
 
 // DecodeClassifiedAvro decodes an Avro binary body of schema ClassifiedAvro.
 func DecodeClassifiedAvro(body []byte) (Classified, error) {
-	return decodeClassifiedAvro(body, schemaV2)
+	return decodeClassifiedAvro(body, schemaV3)
 }
 
 func decodeClassifiedAvro(body []byte, v schemaVersion) (Classified, error) {
@@ -188,6 +197,10 @@ func decodeClassifiedAvro(body []byte, v schemaVersion) (Classified, error) {
 	if v >= schemaV2 {
 		c.TSAdjusted = r.boolean()
 	}
+	if v >= schemaV3 {
+		c.AttributedAt = r.optionalMicros()
+		c.Rejected, c.RejectReason = r.boolean(), r.string()
+	}
 	if err := r.end(); err != nil {
 		return Classified{}, fmt.Errorf("decode classified: %w", err)
 	}
@@ -196,7 +209,7 @@ func decodeClassifiedAvro(body []byte, v schemaVersion) (Classified, error) {
 
 // DecodeClassified decodes a single-object encoded ClassifiedAvro message.
 func DecodeClassified(b []byte) (Classified, error) {
-	body, v, err := versionedBody(b, ClassifiedAvro, classifiedV1)
+	body, v, err := versionedBody(b, classifiedLayouts)
 	if err != nil {
 		return Classified{}, err
 	}
@@ -206,12 +219,17 @@ func DecodeClassified(b []byte) (Classified, error) {
 // AppendClassifiedJSON appends c as one JSON object (no newline) in the
 // form of CLASSIFICATION.md and the scenario files: keys sorted, ", " and
 // ": " separators (byte-identical to the scenarios' *.out.jsonl), user_id
-// always present, name, revenue, currency, transaction_id and params only
-// when set, ts_adjusted only when true, event_ts in RFC 3339 UTC. It is hand-written because it is on
+// always present, name, revenue, currency, transaction_id, params,
+// attributed_at and reject_reason only when set, ts_adjusted and rejected
+// only when true, times in RFC 3339 UTC. It is hand-written because it is on
 // replay's hot path: see BenchmarkAppendClassifiedJSON.
 func AppendClassifiedJSON(dst []byte, c *Classified) []byte {
 	b := append(dst, `{"app_id": `...)
 	b = appendString(b, c.AppID)
+	if !c.AttributedAt.IsZero() {
+		b = append(b, `, "attributed_at": `...)
+		b = appendTime(b, c.AttributedAt)
+	}
 	b = append(b, `, "attribution": {"campaign": `...)
 	b = appendString(b, c.Attribution.Campaign)
 	b = append(b, `, "click_id": `...)
@@ -243,6 +261,13 @@ func AppendClassifiedJSON(dst []byte, c *Classified) []byte {
 	b = appendString(b, c.Platform)
 	b = append(b, `, "postback_id": `...)
 	b = appendString(b, c.PostbackID)
+	if c.RejectReason != "" {
+		b = append(b, `, "reject_reason": `...)
+		b = appendString(b, c.RejectReason)
+	}
+	if c.Rejected {
+		b = append(b, `, "rejected": true`...)
+	}
 	if c.Revenue != nil {
 		b = append(b, `, "revenue": `...)
 		b = appendFloat(b, *c.Revenue)
@@ -278,6 +303,9 @@ type classifiedJSON struct {
 	Params        map[string]string `json:"params"`
 	Attribution   Attribution       `json:"attribution"`
 	TSAdjusted    bool              `json:"ts_adjusted"`
+	AttributedAt  string            `json:"attributed_at"`
+	Rejected      bool              `json:"rejected"`
+	RejectReason  string            `json:"reject_reason"`
 }
 
 // DecodeClassifiedJSON decodes one classified record in the JSON form of
@@ -295,6 +323,10 @@ func DecodeClassifiedJSON(b []byte) (Classified, error) {
 		return Classified{}, &FieldError{Field: "event_ts", Reason: "missing event_ts", Err: ErrBadTime}
 	}
 	ts, err := parseTS("event_ts", r.EventTS)
+	if err != nil {
+		return Classified{}, err
+	}
+	attributedAt, err := parseTS("attributed_at", r.AttributedAt)
 	if err != nil {
 		return Classified{}, err
 	}
@@ -317,6 +349,9 @@ func DecodeClassifiedJSON(b []byte) (Classified, error) {
 		Params:        r.Params,
 		Attribution:   r.Attribution,
 		TSAdjusted:    r.TSAdjusted,
+		AttributedAt:  attributedAt.UTC(),
+		Rejected:      r.Rejected,
+		RejectReason:  r.RejectReason,
 	}, nil
 }
 
@@ -366,6 +401,14 @@ func (s *jsonScanner) classifiedField(key []byte, r *classifiedJSON) bool {
 		return s.params(&r.Params)
 	case "attribution":
 		return s.attribution(&r.Attribution)
+	case "ts_adjusted":
+		return s.boolean(&r.TSAdjusted)
+	case "attributed_at":
+		return s.str(&r.AttributedAt)
+	case "rejected":
+		return s.boolean(&r.Rejected)
+	case "reject_reason":
+		return s.str(&r.RejectReason)
 	}
 	return false
 }

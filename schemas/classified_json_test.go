@@ -105,7 +105,8 @@ func TestClassifiedFieldNames(t *testing.T) {
 	rev := 1.5
 	full := Classified{PostbackID: "p", Type: TypeInstall, EventID: "e", AppID: "a", Platform: PlatformIOS, DeviceID: "d",
 		UserID: "u", EventTS: time.Date(2026, 3, 1, 10, 5, 0, 0, time.UTC), Name: "n", Revenue: &rev, Currency: "USD",
-		TransactionID: "t", Params: map[string]string{"k": "v"}, Attribution: Attribution{Touch: TouchClick, Partner: "p"}, TSAdjusted: true}
+		TransactionID: "t", Params: map[string]string{"k": "v"}, Attribution: Attribution{Touch: TouchClick, Partner: "p"}, TSAdjusted: true,
+		AttributedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Rejected: true, RejectReason: "bot"}
 	got, want := jsonKeys(t, AppendClassifiedJSON(nil, &full)), avroFieldNames(t, classifiedAVSC)
 	if slices.Sort(want); !slices.IsSorted(got) || !slices.Equal(got, want) {
 		t.Errorf("JSON keys %v\nAvro fields %v", got, want)

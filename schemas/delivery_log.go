@@ -171,7 +171,7 @@ const maxLatencyMS = int64(1<<63-1) / int64(time.Millisecond)
 // DecodeDeliveryLog decodes a single-object encoded DeliveryLogAvro
 // message, of the current schema or of v1.
 func DecodeDeliveryLog(b []byte) (DeliveryLog, error) {
-	body, v, err := versionedBody(b, DeliveryLogAvro, deliveryLogV1)
+	body, v, err := versionedBody(b, deliveryLogLayouts)
 	if err != nil {
 		return DeliveryLog{}, err
 	}

@@ -51,6 +51,11 @@ type Click struct {
 	AppID    string
 	DeviceID string
 	TS       time.Time
+	// Rejected and RejectReason are the app's fraud tool's verdict
+	// (DELIVERY.md, "Fraud verdicts"): a rejected click never wins
+	// attribution.
+	Rejected     bool
+	RejectReason string
 }
 
 // Event is an event from an app's SDK or backend.
@@ -70,6 +75,11 @@ type Event struct {
 	// TSAdjusted is set by normalize when TS is the event's arrival time
 	// rather than what its device sent (CLASSIFICATION.md, "Time").
 	TSAdjusted bool
+	// Rejected and RejectReason are the app's fraud tool's verdict: the
+	// event's records carry it, and only rules with include_rejected send
+	// them.
+	Rejected     bool
+	RejectReason string
 }
 
 // Input is one validated record of the device stream: exactly one of Click
@@ -121,7 +131,7 @@ func AppendInputAvro(dst []byte, in *Input) ([]byte, error) {
 	case in.Click != nil && in.Event != nil:
 		return dst, fmt.Errorf("encode input: both click and event set: %w", ErrMalformed)
 	case in.Click != nil:
-		return append(appendClickAvro(append(dst, 2), in.Click), 0, 0), nil // click: branch 1, event: null, ts_adjusted false
+		return append(appendClickAvro(append(dst, 2), in.Click), 0, 0), nil // click: branch 1; event: null; ts_adjusted false
 	case in.Event != nil:
 		return appendBoolean(appendEventAvro(append(dst, 0, 2), in.Event), in.Event.TSAdjusted), nil
 	default:
@@ -137,12 +147,12 @@ func EncodeInput(dst []byte, in *Input) ([]byte, error) {
 
 // DecodeInputAvro decodes an Avro binary body of schema InputAvro.
 func DecodeInputAvro(body []byte) (Input, error) {
-	return decodeInputAvro(body, schemaV2)
+	return decodeInputAvro(body, schemaV3)
 }
 
 func decodeInputAvro(body []byte, v schemaVersion) (Input, error) {
 	r := avroReader{b: body}
-	in := r.input()
+	in := r.input(v)
 	if v >= schemaV2 {
 		adjusted := r.boolean()
 		if in.Event != nil {
@@ -158,14 +168,14 @@ func decodeInputAvro(body []byte, v schemaVersion) (Input, error) {
 	return in, nil
 }
 
-func (r *avroReader) input() Input {
+func (r *avroReader) input(v schemaVersion) Input {
 	var in Input
 	if r.union(2) == 1 {
-		c := r.click()
+		c := r.click(v)
 		in.Click = &c
 	}
 	if r.union(2) == 1 {
-		e := r.event()
+		e := r.event(v)
 		in.Event = &e
 	}
 	return in
@@ -173,7 +183,7 @@ func (r *avroReader) input() Input {
 
 // DecodeInput decodes a single-object encoded InputAvro message.
 func DecodeInput(b []byte) (Input, error) {
-	body, v, err := versionedBody(b, InputAvro, inputV1)
+	body, v, err := versionedBody(b, inputLayouts)
 	if err != nil {
 		return Input{}, err
 	}
@@ -202,11 +212,18 @@ func appendClickAvro(b []byte, c *Click) []byte {
 	b = appendAvroString(b, c.Campaign)
 	b = appendAvroString(b, c.AppID)
 	b = appendAvroString(b, c.DeviceID)
-	return appendMicros(b, c.TS)
+	b = appendMicros(b, c.TS)
+	return appendVerdict(b, c.Rejected, c.RejectReason)
 }
 
-func (r *avroReader) click() Click {
-	return Click{
+// appendVerdict appends the fraud verdict that ends Click and Event (v3).
+func appendVerdict(b []byte, rejected bool, reason string) []byte {
+	return appendAvroString(appendBoolean(b, rejected), reason)
+}
+
+// click reads a Click of layout v (the verdict from v3 on).
+func (r *avroReader) click(v schemaVersion) Click {
+	c := Click{
 		ClickID:  r.string(),
 		Touch:    r.string(),
 		Partner:  r.string(),
@@ -215,6 +232,10 @@ func (r *avroReader) click() Click {
 		DeviceID: r.string(),
 		TS:       r.micros(),
 	}
+	if v >= schemaV3 {
+		c.Rejected, c.RejectReason = r.boolean(), r.string()
+	}
+	return c
 }
 
 func appendEventAvro(b []byte, e *Event) []byte {
@@ -229,11 +250,13 @@ func appendEventAvro(b []byte, e *Event) []byte {
 	b = appendOptionalDouble(b, e.Revenue)
 	b = appendAvroString(b, e.Currency)
 	b = appendAvroString(b, e.TransactionID)
-	return appendStringMap(b, e.Params)
+	b = appendStringMap(b, e.Params)
+	return appendVerdict(b, e.Rejected, e.RejectReason)
 }
 
-func (r *avroReader) event() Event {
-	return Event{
+// event reads an Event of layout v (the verdict from v3 on).
+func (r *avroReader) event(v schemaVersion) Event {
+	e := Event{
 		EventID:       r.string(),
 		AppID:         r.string(),
 		Platform:      r.string(),
@@ -247,4 +270,8 @@ func (r *avroReader) event() Event {
 		TransactionID: r.string(),
 		Params:        r.stringMap(),
 	}
+	if v >= schemaV3 {
+		e.Rejected, e.RejectReason = r.boolean(), r.string()
+	}
+	return e
 }

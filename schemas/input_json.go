@@ -32,6 +32,8 @@ type inputJSON struct {
 	TransactionID string            `json:"transaction_id"`
 	Params        map[string]string `json:"params"`
 	ReceivedAt    string            `json:"received_at"`
+	Rejected      bool              `json:"rejected"`
+	RejectReason  string            `json:"reject_reason"`
 }
 
 // DecodeInputJSON decodes one raw input line (a click or an event in the
@@ -82,6 +84,9 @@ func DecodeInputJSON(b []byte) (Input, error) {
 			AppID:    r.AppID,
 			DeviceID: r.DeviceID,
 			TS:       ts,
+
+			Rejected:     r.Rejected,
+			RejectReason: r.RejectReason,
 		}}, nil
 	case KindEvent:
 		return Input{ReceivedAt: received, Event: &Event{
@@ -97,6 +102,8 @@ func DecodeInputJSON(b []byte) (Input, error) {
 			Currency:      r.Currency,
 			TransactionID: r.TransactionID,
 			Params:        r.Params,
+			Rejected:      r.Rejected,
+			RejectReason:  r.RejectReason,
 		}}, nil
 	case "":
 		return Input{}, &FieldError{Field: "kind", Reason: "missing kind", Err: ErrUnknownKind}
@@ -139,6 +146,8 @@ func jsonKind(t reflect.Type) string {
 	switch t.Kind() {
 	case reflect.String:
 		return "string"
+	case reflect.Bool:
+		return "boolean"
 	case reflect.Float64, reflect.Float32, reflect.Int, reflect.Int64, reflect.Int32:
 		return "number"
 	case reflect.Map, reflect.Struct:

@@ -34,7 +34,20 @@ func appendClickJSON(b []byte, c *Click) []byte {
 	b = appendString(b, c.DeviceID)
 	b = append(b, `, "ts": `...)
 	b = appendTime(b, c.TS)
+	b = appendVerdictJSON(b, c.Rejected, c.RejectReason)
 	return append(b, '}')
+}
+
+// appendVerdictJSON appends the fraud verdict's fields when set.
+func appendVerdictJSON(b []byte, rejected bool, reason string) []byte {
+	if rejected {
+		b = append(b, `, "rejected": true`...)
+	}
+	if reason != "" {
+		b = append(b, `, "reject_reason": `...)
+		b = appendString(b, reason)
+	}
+	return b
 }
 
 func appendEventJSON(b []byte, e *Event) []byte {
@@ -74,5 +87,6 @@ func appendEventJSON(b []byte, e *Event) []byte {
 		b = append(b, `, "params": `...)
 		b = appendParams(b, e.Params)
 	}
+	b = appendVerdictJSON(b, e.Rejected, e.RejectReason)
 	return append(b, '}')
 }

@@ -114,6 +114,22 @@ func (s *jsonScanner) str(dst *string) bool {
 	return ok
 }
 
+// boolean reads true, false or null (null leaves dst as it is, as
+// encoding/json does).
+func (s *jsonScanner) boolean(dst *bool) bool {
+	if s.null() {
+		return true
+	}
+	for _, lit := range [...]string{"true", "false"} {
+		if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+			s.i += len(lit)
+			*dst = lit == "true"
+			return true
+		}
+	}
+	return false
+}
+
 // number reads a JSON number by its grammar, then parses it.
 func (s *jsonScanner) number(dst **float64) bool {
 	if s.null() {
@@ -220,6 +236,10 @@ func (s *jsonScanner) field(key []byte, r *inputJSON) bool {
 		return s.params(&r.Params)
 	case "received_at":
 		return s.str(&r.ReceivedAt)
+	case "rejected":
+		return s.boolean(&r.Rejected)
+	case "reject_reason":
+		return s.str(&r.RejectReason)
 	}
 	return false
 }

@@ -57,24 +57,22 @@ func DecodeRawConfluent(b []byte, resolve Resolver) (Input, error) {
 // decodeKnownBody decodes body when fp is one of the built-in raw schemas;
 // ok is false for any other fingerprint.
 func decodeKnownBody(fp uint64, body []byte) (in Input, ok bool, err error) {
-	switch {
-	case InputAvro.matches(fp):
-		in, err = DecodeInputAvro(body)
+	// Producers built on an older schema (v1 or v2) still send it.
+	if v, ok := inputLayouts.of(fp); ok {
+		in, err = decodeInputAvro(body, v)
 		return in, true, err
-	case inputV1(fp):
-		// What producers built on the v1 schema still send.
-		in, err = decodeInputAvro(body, schemaV1)
-		return in, true, err
-	case ClickAvro.matches(fp):
+	}
+	if v, ok := clickLayouts.of(fp); ok {
 		r := avroReader{b: body}
-		c := r.click()
+		c := r.click(v)
 		if err := r.end(); err != nil {
 			return Input{}, true, fmt.Errorf("decode click: %w", err)
 		}
 		return Input{Click: &c}, true, nil
-	case EventAvro.matches(fp):
+	}
+	if v, ok := eventLayouts.of(fp); ok {
 		r := avroReader{b: body}
-		e := r.event()
+		e := r.event(v)
 		if err := r.end(); err != nil {
 			return Input{}, true, fmt.Errorf("decode event: %w", err)
 		}

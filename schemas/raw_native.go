@@ -29,6 +29,8 @@ func inputFromNative(native any) (Input, error) {
 			Currency:      nr.str("currency"),
 			TransactionID: nr.str("transaction_id"),
 			Params:        nr.params("params"),
+			Rejected:      nr.boolean("rejected"),
+			RejectReason:  nr.str("reject_reason"),
 		}
 	case m["click_id"] != nil:
 		in.Click = &Click{
@@ -39,6 +41,9 @@ func inputFromNative(native any) (Input, error) {
 			AppID:    nr.str("app_id"),
 			DeviceID: nr.str("device_id"),
 			TS:       nr.time("ts"),
+
+			Rejected:     nr.boolean("rejected"),
+			RejectReason: nr.str("reject_reason"),
 		}
 	default:
 		return Input{}, &FieldError{Field: "kind", Reason: "avro record has neither event_id nor click_id", Err: ErrUnknownKind}
@@ -83,6 +88,18 @@ func (r *nativeRecord) str(field string) string {
 	default:
 		r.wrong(field, v, "string")
 		return ""
+	}
+}
+
+func (r *nativeRecord) boolean(field string) bool {
+	switch v := r.get(field).(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	default:
+		r.wrong(field, v, "boolean")
+		return false
 	}
 }
 

@@ -1,6 +1,9 @@
 package schemas
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // The record of events.by-user: its type and its Avro form
 // (user_event.avsc); the topic is internal, so it has no JSON form.
@@ -11,6 +14,9 @@ import "fmt"
 type UserEvent struct {
 	Event       Event
 	Attribution Attribution
+	// AttributedAt is when Attribution was made (zero: unknown, a v2
+	// record).
+	AttributedAt time.Time
 }
 
 // AppendUserEventAvro appends the Avro binary body of u (schema
@@ -18,7 +24,8 @@ type UserEvent struct {
 func AppendUserEventAvro(dst []byte, u *UserEvent) []byte {
 	b := appendEventAvro(dst, &u.Event)
 	b = appendAttributionAvro(b, &u.Attribution)
-	return appendBoolean(b, u.Event.TSAdjusted)
+	b = appendBoolean(b, u.Event.TSAdjusted)
+	return appendOptionalMicros(b, u.AttributedAt)
 }
 
 // EncodeUserEvent appends u as a single-object encoded UserEventAvro
@@ -29,14 +36,17 @@ func EncodeUserEvent(dst []byte, u *UserEvent) ([]byte, error) {
 
 // DecodeUserEventAvro decodes an Avro binary body of schema UserEventAvro.
 func DecodeUserEventAvro(body []byte) (UserEvent, error) {
-	return decodeUserEventAvro(body, schemaV2)
+	return decodeUserEventAvro(body, schemaV3)
 }
 
 func decodeUserEventAvro(body []byte, v schemaVersion) (UserEvent, error) {
 	r := avroReader{b: body}
-	u := UserEvent{Event: r.event(), Attribution: r.attribution()}
+	u := UserEvent{Event: r.event(v), Attribution: r.attribution()}
 	if v >= schemaV2 {
 		u.Event.TSAdjusted = r.boolean()
+	}
+	if v >= schemaV3 {
+		u.AttributedAt = r.optionalMicros()
 	}
 	if err := r.end(); err != nil {
 		return UserEvent{}, fmt.Errorf("decode user event: %w", err)
@@ -46,7 +56,7 @@ func decodeUserEventAvro(body []byte, v schemaVersion) (UserEvent, error) {
 
 // DecodeUserEvent decodes a single-object encoded UserEventAvro message.
 func DecodeUserEvent(b []byte) (UserEvent, error) {
-	body, v, err := versionedBody(b, UserEventAvro, userEventV1)
+	body, v, err := versionedBody(b, userEventLayouts)
 	if err != nil {
 		return UserEvent{}, err
 	}

@@ -7,22 +7,25 @@ import (
 	"github.com/postbackd/postbackd/schemas"
 )
 
-// Device state encoding, version 1: a hand-written varint layout instead of
+// Device state encoding, version 2: a hand-written varint layout instead of
 // Avro. Every event costs one decode and one encode of its device's state,
 // and goavro's generic map codec allocates per field for that; this one
 // takes a fraction of its time (BenchmarkDeviceStateCodec) and one
 // allocation for all strings. Layout:
 //
 //	version u8 | flags u8 | lastActivity, newestEvent, newestSeen varint
-//	first, current attribution | clicks, impressions | eventIDs, transactions
+//	first, current attribution | firstAt, currentAt varint (v2)
+//	clicks, impressions | eventIDs, transactions
 //
 // An attribution is a touch kind byte (0 organic, 1 click, 2 impression)
 // followed, unless organic, by click_id, partner, campaign as uvarint
 // length + bytes. A touch list is a uvarint count, then per touch
 // newestSeen-ts as varint and its three strings. An id list is a uvarint
 // count, then per id its 8-byte hash (little endian) and newestEvent-ts as
-// varint. Deltas keep the many timestamps short.
-const deviceStateVersion = 1
+// varint. firstAt and currentAt, when each attribution was made, are
+// newestSeen-at as varint. Deltas keep the many timestamps short. Version
+// 1 (before attributed_at) is still read, with both times unknown (0).
+const deviceStateVersion = 2
 
 func appendDeviceState(b []byte, s *deviceState) []byte {
 	b = append(b, deviceStateVersion, s.flags)
@@ -31,6 +34,8 @@ func appendDeviceState(b []byte, s *deviceState) []byte {
 	b = binary.AppendVarint(b, s.newestSeen)
 	b = appendAttribution(b, s.first)
 	b = appendAttribution(b, s.current)
+	b = binary.AppendVarint(b, s.newestSeen-s.firstAt)
+	b = binary.AppendVarint(b, s.newestSeen-s.currentAt)
 	b = appendTouches(b, s.clicks, s.newestSeen)
 	b = appendTouches(b, s.impressions, s.newestSeen)
 	b = appendIDs(b, s.eventIDs, s.newestEvent)
@@ -155,7 +160,8 @@ func (r *stateReader) count(what string, minSize int) int {
 
 func decodeDeviceState(value []byte, s *deviceState) error {
 	r := stateReader{s: string(value)}
-	if v := r.byte("version"); r.err == nil && v != deviceStateVersion {
+	v := r.byte("version")
+	if r.err == nil && v != 1 && v != deviceStateVersion {
 		return fmt.Errorf("%w: version %d", ErrCorruptState, v)
 	}
 	s.flags = r.byte("flags")
@@ -164,6 +170,11 @@ func decodeDeviceState(value []byte, s *deviceState) error {
 	s.newestSeen = r.varint("newest seen")
 	s.first = r.attribution()
 	s.current = r.attribution()
+	s.firstAt, s.currentAt = 0, 0
+	if v >= 2 {
+		s.firstAt = s.newestSeen - r.varint("first attributed at")
+		s.currentAt = s.newestSeen - r.varint("current attributed at")
+	}
 	s.clicks = r.touches(s.newestSeen)
 	s.impressions = r.touches(s.newestSeen)
 	s.eventIDs = r.ids(s.newestEvent)

@@ -113,7 +113,7 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 			continue
 		}
 		if e.UserID != "" {
-			res.UserEvents = append(res.UserEvents, schemas.UserEvent{Event: *e, Attribution: s.current})
+			res.UserEvents = append(res.UserEvents, schemas.UserEvent{Event: *e, Attribution: s.current, AttributedAt: nanosTime(s.currentAt)})
 			res.UserEventSources = append(res.UserEventSources, i)
 			res.UserEventEnds = append(res.UserEventEnds, len(res.Classified))
 		}

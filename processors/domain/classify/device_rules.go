@@ -6,13 +6,33 @@ import "github.com/postbackd/postbackd/schemas"
 // known: only events do. A click whose click_id the device already holds
 // (as a click or an impression) is a repeat, re-sent by an ad network or a
 // tracking server, and changes nothing: not even the newest time seen,
-// which decides what is pruned.
+// which decides what is pruned. A rejected click (the app's fraud tool's
+// verdict) is never held, so it never wins; one whose click_id the device
+// holds takes that touch away, as the verdict on it.
 func (s *deviceState) click(c *schemas.Click, w Windows) {
+	if c.Rejected {
+		s.dropTouch(c.ClickID)
+		return
+	}
 	if s.holdsTouch(c.ClickID) {
 		return
 	}
 	t := touch{ts: c.TS.UnixNano(), clickID: c.ClickID, partner: c.Partner, campaign: c.Campaign}
 	s.addTouch(t, c.Touch == schemas.TouchImpression, w)
+}
+
+// dropTouch removes the touches with clickID, keeping the order of the
+// rest.
+func (s *deviceState) dropTouch(clickID string) {
+	for _, list := range [2]*[]touch{&s.clicks, &s.impressions} {
+		kept := (*list)[:0]
+		for _, t := range *list {
+			if t.clickID != clickID {
+				kept = append(kept, t)
+			}
+		}
+		*list = kept
+	}
 }
 
 func (s *deviceState) holdsTouch(clickID string) bool {
@@ -81,8 +101,9 @@ func (s *deviceState) reattribute(e *schemas.Event, ts int64, w Windows, out []s
 			s.first = s.winner(ts, w, 0, false)
 		}
 		s.current = s.first
+		s.firstAt, s.currentAt = ts, ts
 		if install {
-			out = emit(out, e, schemas.TypeInstall, s.first)
+			out = emit(out, e, schemas.TypeInstall, s.first, s.firstAt)
 		}
 		return out
 	}
@@ -92,11 +113,12 @@ func (s *deviceState) reattribute(e *schemas.Event, ts int64, w Windows, out []s
 		return out
 	}
 	s.current = s.winner(ts, w, s.lastActivity, true)
+	s.currentAt = ts
 	s.flags &^= periodFlags
 	if install {
-		return emit(out, e, schemas.TypeReinstall, s.current)
+		return emit(out, e, schemas.TypeReinstall, s.current, s.currentAt)
 	}
-	return emit(out, e, schemas.TypeReengagement, s.current)
+	return emit(out, e, schemas.TypeReengagement, s.current, s.currentAt)
 }
 
 // ownRecords is step 2: the records of the event's type.
@@ -115,8 +137,8 @@ func (s *deviceState) ownRecords(e *schemas.Event, out []schemas.Classified) []s
 		return s.accountRecords(e, out, flagFirstLogin,
 			schemas.TypeFirstLogin, schemas.TypeLogin, schemas.TypeLoginCA)
 	case schemas.EventCustomEvent:
-		out = emit(out, e, schemas.TypeCustomEvent, s.first)
-		return emit(out, e, schemas.TypeCustomEventCA, s.current)
+		out = emit(out, e, schemas.TypeCustomEvent, s.first, s.firstAt)
+		return emit(out, e, schemas.TypeCustomEventCA, s.current, s.currentAt)
 	}
 	return out
 }
@@ -127,22 +149,22 @@ func (s *deviceState) ownRecords(e *schemas.Event, out []schemas.Classified) []s
 // sent.
 func (s *deviceState) revenueRecords(e *schemas.Event, out []schemas.Classified, everFlag, periodFlag uint8, first, firstCA, any, anyCA string) []schemas.Classified {
 	if !s.has(everFlag) {
-		out = emit(out, e, first, s.first)
+		out = emit(out, e, first, s.first, s.firstAt)
 		s.flags |= everFlag
 	}
 	if !s.has(periodFlag) {
-		out = emit(out, e, firstCA, s.current)
+		out = emit(out, e, firstCA, s.current, s.currentAt)
 		s.flags |= periodFlag
 	}
-	out = emit(out, e, any, s.first)
-	return emit(out, e, anyCA, s.current)
+	out = emit(out, e, any, s.first, s.firstAt)
+	return emit(out, e, anyCA, s.current, s.currentAt)
 }
 
 func (s *deviceState) accountRecords(e *schemas.Event, out []schemas.Classified, everFlag uint8, first, any, anyCA string) []schemas.Classified {
 	if !s.has(everFlag) {
-		out = emit(out, e, first, s.first)
+		out = emit(out, e, first, s.first, s.firstAt)
 		s.flags |= everFlag
 	}
-	out = emit(out, e, any, s.first)
-	return emit(out, e, anyCA, s.current)
+	out = emit(out, e, any, s.first, s.firstAt)
+	return emit(out, e, anyCA, s.current, s.currentAt)
 }

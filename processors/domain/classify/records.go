@@ -1,6 +1,10 @@
 package classify
 
-import "github.com/postbackd/postbackd/schemas"
+import (
+	"time"
+
+	"github.com/postbackd/postbackd/schemas"
+)
 
 // webTypes are the record types a web event may produce: a web page has no
 // install, and purchases and custom events on the web are measured by the
@@ -21,9 +25,11 @@ var webTypes = map[string]bool{
 	schemas.TypeCustomRevenueCA:      true,
 }
 
-// emit appends the record of type typ made from e, unless e is a web event
-// and typ is not one web emits.
-func emit(out []schemas.Classified, e *schemas.Event, typ string, a schemas.Attribution) []schemas.Classified {
+// emit appends the record of type typ made from e with attribution a made
+// at attributedAt (Unix nanoseconds, 0 unknown), unless e is a web event
+// and typ is not one web emits. Every record carries its event's fraud
+// verdict.
+func emit(out []schemas.Classified, e *schemas.Event, typ string, a schemas.Attribution, attributedAt int64) []schemas.Classified {
 	if e.Platform == schemas.PlatformWeb && !webTypes[typ] {
 		return out
 	}
@@ -39,6 +45,10 @@ func emit(out []schemas.Classified, e *schemas.Event, typ string, a schemas.Attr
 		Params:      e.Params,
 		Attribution: a,
 		TSAdjusted:  e.TSAdjusted,
+
+		AttributedAt: nanosTime(attributedAt),
+		Rejected:     e.Rejected,
+		RejectReason: e.RejectReason,
 	}
 	switch typ {
 	case schemas.TypeCustomEvent, schemas.TypeCustomEventCA:
@@ -48,6 +58,23 @@ func emit(out []schemas.Classified, e *schemas.Event, typ string, a schemas.Attr
 		c.Revenue, c.Currency, c.TransactionID = e.Revenue, e.Currency, e.TransactionID
 	}
 	return append(out, c)
+}
+
+// nanosTime is the time of Unix nanoseconds n; 0 (unknown) is the zero
+// time.
+func nanosTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// timeNanos is nanosTime's inverse.
+func timeNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // isActivity: custom_revenue and custom_event neither end nor reset an

@@ -59,7 +59,7 @@ func (u *User) Classify(st state.Store, batch []schemas.UserEvent) (UserResult, 
 			}
 			if s == nil {
 				s = &userState{}
-				res.Classified = emit(res.Classified, e, schemas.TypeNewUser, ue.Attribution)
+				res.Classified = emit(res.Classified, e, schemas.TypeNewUser, ue.Attribution, timeNanos(ue.AttributedAt))
 				res.Sources = append(res.Sources, i)
 			}
 			states[key] = s
@@ -70,7 +70,7 @@ func (u *User) Classify(st state.Store, batch []schemas.UserEvent) (UserResult, 
 		}
 		ts := e.TS.UnixNano()
 		if s.hasActivity && ts-s.lastActivity >= int64(u.windows.of(e.AppID).Inactivity) {
-			res.Classified = emit(res.Classified, e, schemas.TypeReengagementUser, ue.Attribution)
+			res.Classified = emit(res.Classified, e, schemas.TypeReengagementUser, ue.Attribution, timeNanos(ue.AttributedAt))
 			res.Sources = append(res.Sources, i)
 		}
 		if !s.hasActivity || ts > s.lastActivity {

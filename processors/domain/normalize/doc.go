@@ -22,6 +22,11 @@
 //   - revenue, currency, name and params on types that do not use them are
 //     kept; the classifier decides what each record carries.
 //   - touch defaults to "click" when absent.
+//   - The fraud verdict (rejected, reject_reason; DELIVERY.md "Fraud
+//     verdicts") is optional on clicks and events. reject_reason is held to
+//     the limits of an id (256 bytes, no control characters), and kept only
+//     with rejected: true; without it the reason is dropped, not the record
+//     (a fraud tool's note on accepted traffic must not lose the event).
 //
 // Decisions on the limits and well-formed text ("Limits and well-formed
 // text"), where the rules are silent:

@@ -14,7 +14,7 @@ const (
 	// DefaultMaxRecordBytes is max_record_bytes when Config leaves it 0.
 	DefaultMaxRecordBytes = 64 << 10
 	// maxIDBytes bounds every id (event_id, click_id, app_id, device_id,
-	// user_id, partner, campaign, transaction_id) and name.
+	// user_id, partner, campaign, transaction_id), name and reject_reason.
 	maxIDBytes = 256
 	// maxParams bounds the number of params entries.
 	maxParams = 50
@@ -81,6 +81,7 @@ func checkClickText(c *schemas.Click) error {
 		textCheck{"campaign", c.Campaign, true},
 		textCheck{"app_id", c.AppID, true},
 		textCheck{"device_id", c.DeviceID, true},
+		textCheck{"reject_reason", c.RejectReason, true},
 	)
 }
 
@@ -95,6 +96,7 @@ func checkEventText(e *schemas.Event) error {
 		textCheck{"name", e.Name, true},
 		textCheck{"currency", e.Currency, false},
 		textCheck{"transaction_id", e.TransactionID, true},
+		textCheck{"reject_reason", e.RejectReason, true},
 	); err != nil {
 		return err
 	}

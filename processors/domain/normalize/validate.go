@@ -49,7 +49,18 @@ func normalizeClick(c *schemas.Click) error {
 		return err
 	}
 	c.TS = ts
+	c.RejectReason = verdictReason(c.Rejected, c.RejectReason)
 	return nil
+}
+
+// verdictReason is the reject_reason kept: none without rejected, so that
+// a fraud tool's note on accepted traffic ("ok") neither loses the record
+// nor reaches a partner as a reason.
+func verdictReason(rejected bool, reason string) string {
+	if !rejected {
+		return ""
+	}
+	return reason
 }
 
 func normalizeEvent(e *schemas.Event) error {
@@ -87,6 +98,7 @@ func normalizeEvent(e *schemas.Event) error {
 	if len(e.Params) == 0 {
 		e.Params = nil
 	}
+	e.RejectReason = verdictReason(e.Rejected, e.RejectReason)
 	return nil
 }
 
