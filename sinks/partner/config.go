@@ -161,15 +161,21 @@ const (
 // rule of the partner that matches is used; a partner gets at most one call
 // per postback_id.
 type RuleConfig struct {
-	Apps       []string          `yaml:"apps"`  // app ids, or "*"; empty: all
-	Types      []string          `yaml:"types"` // record types; required
-	Mode       string            `yaml:"mode"`  // attributed (default) or all
-	MinRevenue *float64          `yaml:"min_revenue"`
-	EventNames map[string]string `yaml:"event_names"` // type -> partner_event
-	Method     string            `yaml:"method"`      // GET (default) or POST
-	URL        string            `yaml:"url"`
-	Body       string            `yaml:"body"` // JSON template, POST only
-	Headers    map[string]string `yaml:"headers"`
+	Apps       []string `yaml:"apps"`  // app ids, or "*"; empty: all
+	Types      []string `yaml:"types"` // record types; required
+	Mode       string   `yaml:"mode"`  // attributed (default) or all
+	MinRevenue *float64 `yaml:"min_revenue"`
+	// Window is the postback window: a record is sent only when its
+	// event_ts is at most Window after its attributed_at (0: no window).
+	Window Duration `yaml:"window"`
+	// IncludeRejected sends records whose event the fraud tool rejected
+	// (with rejected and reject_reason); without it they are not sent.
+	IncludeRejected bool              `yaml:"include_rejected"`
+	EventNames      map[string]string `yaml:"event_names"` // type -> partner_event
+	Method          string            `yaml:"method"`      // GET (default) or POST
+	URL             string            `yaml:"url"`
+	Body            string            `yaml:"body"` // JSON template, POST only
+	Headers         map[string]string `yaml:"headers"`
 }
 
 // Defaults.

@@ -35,6 +35,10 @@ const (
 	mCurrencyPartner // the partner's currency
 	mRevenueIn       // revenue_XXX: in currency XXX
 	mParam           // param.KEY
+	mAttributedAt    // when the attribution was made, RFC 3339
+	mAttributedUnix  // likewise, Unix seconds
+	mRejected        // the fraud verdict: true or false
+	mRejectReason
 )
 
 var macroNames = map[string]macro{
@@ -56,6 +60,10 @@ var macroNames = map[string]macro{
 	"name":          mName,
 	"partner":       mPartner,
 	// With sink.fx; empty (null in a JSON body) without a rate.
+	"attributed_at":    mAttributedAt,
+	"attributed_unix":  mAttributedUnix,
+	"rejected":         mRejected,
+	"reject_reason":    mRejectReason,
 	"revenue_base":     mRevenueBase,
 	"revenue_partner":  mRevenuePartner,
 	"currency_partner": mCurrencyPartner,
@@ -157,6 +165,20 @@ func (v *vars) text(m macro, param string) string {
 		return v.currency
 	case mRevenueIn:
 		return v.revenueIn(param)
+	case mAttributedAt:
+		if r.AttributedAt.IsZero() {
+			return ""
+		}
+		return r.AttributedAt.UTC().Format(time.RFC3339Nano)
+	case mAttributedUnix:
+		if r.AttributedAt.IsZero() {
+			return ""
+		}
+		return strconv.FormatInt(r.AttributedAt.Unix(), 10)
+	case mRejected:
+		return strconv.FormatBool(r.Rejected)
+	case mRejectReason:
+		return r.RejectReason
 	}
 	return ""
 }
@@ -164,5 +186,6 @@ func (v *vars) text(m macro, param string) string {
 // numeric reports whether the macro renders as a JSON number (or null)
 // when it stands outside quotes in a body template.
 func (m macro) numeric() bool {
-	return m == mRevenue || m == mEventUnix || m == mRevenueBase || m == mRevenuePartner || m == mRevenueIn
+	return m == mRevenue || m == mEventUnix || m == mRevenueBase || m == mRevenuePartner || m == mRevenueIn ||
+		m == mAttributedUnix || m == mRejected // true and false are JSON literals too
 }

@@ -18,6 +18,8 @@ type rule struct {
 	types      map[string]bool
 	mode       string
 	minRevenue *float64
+	window     time.Duration // 0: none
+	rejected   bool          // include_rejected
 	eventNames map[string]string
 	method     string
 	url        *template
@@ -38,7 +40,11 @@ type problem struct {
 
 // matches reports whether r sends rec to partner; with fx, min_revenue
 // compares the revenue in the base currency, and a record without a rate
-// does not match.
+// does not match. A record the fraud tool rejected matches only with
+// include_rejected; with a window, only a record whose event_ts is at most
+// the window after its attributed_at (inclusive, like the lookbacks; a
+// record without attributed_at, written before v3, is not held to it:
+// the sink cannot tell its age).
 func (r *rule) matches(partner string, rec *schemas.Classified, fx *fxTable) bool {
 	if !r.types[rec.Type] {
 		return false
@@ -47,6 +53,12 @@ func (r *rule) matches(partner string, rec *schemas.Classified, fx *fxTable) boo
 		return false
 	}
 	if r.mode == ModeAttributed && rec.Attribution.Partner != partner {
+		return false
+	}
+	if rec.Rejected && !r.rejected {
+		return false
+	}
+	if r.window > 0 && !rec.AttributedAt.IsZero() && rec.EventTS.Sub(rec.AttributedAt) > r.window {
 		return false
 	}
 	if r.minRevenue == nil {
@@ -81,7 +93,11 @@ func compileRule(index int, rc RuleConfig, knownApps func(string) bool) (*rule, 
 		probs = append(probs, problem{field, fmt.Sprintf(format, args...)})
 	}
 	r := &rule{index: index, mode: rc.Mode, minRevenue: rc.MinRevenue, eventNames: rc.EventNames,
+		window: time.Duration(rc.Window), rejected: rc.IncludeRejected,
 		method: strings.ToUpper(rc.Method), types: make(map[string]bool)}
+	if r.window < 0 {
+		add("window", "must not be negative, got %v", time.Duration(rc.Window))
+	}
 	for i, a := range rc.Apps {
 		switch {
 		case a == "*":
@@ -197,7 +213,8 @@ func sampleVars() *vars {
 			EventID: "e/1 ?&\"", AppID: "app", Platform: schemas.PlatformIOS, DeviceID: "d 1",
 			UserID: "u\"1", EventTS: time.Unix(1700000000, 0), Name: "n\\1", Revenue: &rev,
 			Currency: "USD", Params: map[string]string{},
-			Attribution: schemas.Attribution{Partner: "p", Campaign: "c#1", ClickID: "k", Touch: schemas.TouchClick},
+			Attribution:  schemas.Attribution{Partner: "p", Campaign: "c#1", ClickID: "k", Touch: schemas.TouchClick},
+			AttributedAt: time.Unix(1690000000, 0), Rejected: true, RejectReason: "r\"1 &",
 		},
 		partner: "p", partnerEvent: "ev ent",
 	}

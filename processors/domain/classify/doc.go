@@ -87,6 +87,26 @@
 //     again: holding every click id ever seen would make the state grow
 //     without bound, and a click re-sent that late is a re-sent click the
 //     ad network means.
+//   - Fraud verdicts (DELIVERY.md, "Fraud verdicts"; where it is silent):
+//     a rejected click or impression is never held, so it never wins; one
+//     whose click_id the device holds removes that touch (the verdict came
+//     after the click), and changes nothing else, not the newest time seen.
+//     A later click of that id without a verdict counts as new, as for a
+//     pruned id. A rejected event is classified like any other: it makes
+//     the device known, sets the attribution, the flags and last activity
+//     (the install or purchase happened; the verdict says it is not to be
+//     paid), and every record made from it, user-level ones included,
+//     carries rejected and reject_reason. Records of later events without
+//     a verdict carry none, even when they keep the attribution a rejected
+//     install made.
+//   - attributed_at is the (adjusted) ts of the event that made the
+//     attribution a record carries: the device's first event for the
+//     first attribution (install, the plain and first_* records), the
+//     latest reinstall or reengagement for the current one (_ca records,
+//     and new_user and reengagement_user, which carry the device's current
+//     attribution). A device stored before the times were kept (state
+//     version 1) has them unknown, and its records carry none until a
+//     re-attribution.
 //   - The postback_id hashes the adjusted event time: a record whose ts
 //     was replaced by its arrival time (ts_adjusted) gets its id from the
 //     arrival time, which is the same on every replay of the topic.

@@ -30,6 +30,9 @@ func TestScenarios(t *testing.T) {
 				if g, w := recordOrder(t, out.Bytes()), recordOrder(t, want); g != w {
 					t.Errorf("batch size %d: order differs:\ngot:\n%s\nwant:\n%s", size, g, w)
 				}
+				if sc.Exact() && !bytes.Equal(out.Bytes(), want) {
+					t.Errorf("batch size %d: output differs from %s byte for byte:\n%s", size, sc.OutPath, out.Bytes())
+				}
 			}
 		})
 	}
