@@ -18,6 +18,9 @@ import (
 type BadgerOptions struct {
 	// MemTableSize is the size of one memtable (default 8 MB).
 	MemTableSize int64
+	// ValueLogFileSize is the size of one value-log file (default 64 MB,
+	// at least 1 MB): values over MemTableSize/8 go there.
+	ValueLogFileSize int64
 	// NumMemtables is how many memtables may be in memory (default 2).
 	NumMemtables int
 	// BlockCacheSize bounds the cache of decompressed blocks (default 16 MB).
@@ -56,6 +59,10 @@ func (o *BadgerOptions) setDefaults() {
 	if o.MemTableSize <= 0 {
 		o.MemTableSize = 8 << 20
 	}
+	if o.ValueLogFileSize <= 0 {
+		o.ValueLogFileSize = 64 << 20
+	}
+	o.ValueLogFileSize = max(o.ValueLogFileSize, 1<<20)
 	if o.NumMemtables <= 0 {
 		o.NumMemtables = 2
 	}
@@ -98,7 +105,7 @@ func OpenBadger(dir string, opts BadgerOptions) (*Badger, error) {
 		// Get and leaves little for value-log GC to do. Badger caps the
 		// threshold at 15% of a memtable.
 		WithValueThreshold(min(1<<20, opts.MemTableSize/8)).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(opts.ValueLogFileSize).
 		WithNumLevelZeroTables(opts.LevelZeroTables).
 		WithNumLevelZeroTablesStall(2*opts.LevelZeroTables + 4).
 		WithBaseTableSize(2 << 20).

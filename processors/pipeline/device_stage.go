@@ -74,6 +74,7 @@ func (l *deviceLogic) classify(res *stage.Result, store state.Store, msgs []kafk
 	if err != nil {
 		return err
 	}
+	firstOut := len(res.Outputs)
 	if res.Outputs, err = l.enc.appendMessages(res.Outputs, l.classified, dr.Classified); err != nil {
 		return err
 	}
@@ -87,6 +88,9 @@ func (l *deviceLogic) classify(res *stage.Result, store state.Store, msgs []kafk
 		}
 		res.Outputs = append(res.Outputs, kafka.Message{Topic: l.byUser, Key: []byte(ue.Event.UserID), Value: v})
 	}
+	// Each record carries its event's arrival: its input's timestamp,
+	// normalize's stamp of the raw record's.
+	stage.PassArrival(res.Outputs[firstOut:], res.Sources[firstOut:], msgs, base)
 	res.Writes = dr.Writes
 	return nil
 }

@@ -46,10 +46,12 @@ func (l *userLogic) Process(_ context.Context, in stage.Input) (stage.Result, er
 	if err != nil {
 		return res, err
 	}
+	first := len(res.Outputs)
 	if res.Outputs, err = l.enc.appendMessages(res.Outputs, l.classified, ur.Classified); err != nil {
 		return res, err
 	}
 	res.Sources = appendSources(res.Sources, ur.Sources, at)
+	stage.PassArrival(res.Outputs[first:], res.Sources[first:], in.Messages, 0)
 	res.Writes = ur.Writes
 	return res, nil
 }

@@ -80,6 +80,10 @@ type PartnerConfig struct {
 	// Currency is the currency {revenue_partner} converts revenue into
 	// (with sink.fx).
 	Currency string `yaml:"currency"`
+	// Delay holds each postback back until its event's arrival + Delay
+	// (Kochava's "delay postbacks", MinDelay to MaxDelay; 0: none). Its
+	// retries are not delayed again.
+	Delay Duration `yaml:"delay"`
 	// PreviousSecretEnv or PreviousSecretFile hold the secret being
 	// rotated out: while one is set, every postback is signed with both
 	// (Standard Webhooks: two signatures in webhook-signature; a GET: both
@@ -194,6 +198,15 @@ const (
 	DefaultBreakerFailures = 10
 	DefaultBreakerOpenFor  = 30 * time.Second
 	DefaultStatusCacheSize = 100_000
+)
+
+// MinDelay and MaxDelay bound a partner's delay. Kochava offers 30 s to
+// 10 min; shorter than 30 s is allowed (a test, a partner that wants a
+// few seconds), longer is not: a delayed postback waits in its partner's
+// jobs topic, and 10 minutes of them is what the topic is sized for.
+const (
+	MinDelay = time.Second
+	MaxDelay = 10 * time.Minute
 )
 
 // MinTimeout is the shortest timeout a partner may set.

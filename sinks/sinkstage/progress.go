@@ -8,12 +8,12 @@ import (
 )
 
 // progress counts the sink stage's records read (RecordsIn{stage="sink"})
-// once per record, although every partner's group reads every record: a
-// record counts when each group of this process that owns its partition
-// has processed it (the least of their counts). The metric keeps its
-// meaning, records of the classified and retry topics the stage has fully
-// read, which dev mode compares with what was produced to tell the sink
-// has caught up.
+// once per record, although every partner's group reads every retry
+// tier's record: a record counts when each group of this process that
+// owns its partition has processed it (the least of their counts). The
+// metric keeps its meaning, records of the classified and retry topics the
+// stage has fully read; a partner's jobs are a hand-off inside the stage,
+// not counted.
 type progress struct {
 	metrics *stage.Metrics
 	mu      sync.Mutex
@@ -22,7 +22,7 @@ type progress struct {
 
 type partProgress struct {
 	counted int64                // added to the metric so far
-	groups  map[*handler]*counts // per partner's handler
+	groups  map[any]*counts // per group: the fan-out, or a partner's handler
 }
 
 type counts struct {
@@ -34,11 +34,11 @@ func newProgress(m *stage.Metrics) *progress {
 	return &progress{metrics: m, parts: make(map[string]*partProgress)}
 }
 
-func (pr *progress) part(h *handler, topic string, p int) *counts {
+func (pr *progress) part(h any, topic string, p int) *counts {
 	k := topic + "/" + strconv.Itoa(p)
 	pp := pr.parts[k]
 	if pp == nil {
-		pp = &partProgress{groups: make(map[*handler]*counts)}
+		pp = &partProgress{groups: make(map[any]*counts)}
 		pr.parts[k] = pp
 	}
 	c := pp.groups[h]
@@ -49,7 +49,7 @@ func (pr *progress) part(h *handler, topic string, p int) *counts {
 	return c
 }
 
-func (pr *progress) assigned(h *handler, topic string, p int) {
+func (pr *progress) assigned(h any, topic string, p int) {
 	pr.mu.Lock()
 	pr.part(h, topic, p).active = true
 	pr.mu.Unlock()
@@ -57,13 +57,16 @@ func (pr *progress) assigned(h *handler, topic string, p int) {
 
 // revoked leaves the partition's count to the groups that still own it: a
 // group whose partition went to another process must not hold it back.
-func (pr *progress) revoked(h *handler, topic string, p int) {
+func (pr *progress) revoked(h any, topic string, p int) {
 	pr.mu.Lock()
 	pr.part(h, topic, p).active = false
 	pr.mu.Unlock()
 }
 
-func (pr *progress) processed(h *handler, topic string, p, n int) {
+func (pr *progress) processed(h any, topic string, p, n int) {
+	if hd, ok := h.(*handler); ok && topic == hd.jobsTopic {
+		return
+	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	pr.part(h, topic, p).n += int64(n)

@@ -1,10 +1,12 @@
 package sinkstage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -284,7 +286,7 @@ func TestLogQueueFlush(t *testing.T) {
 func TestJobsSkipsUnusablePostbackIDs(t *testing.T) {
 	cfg := &config.Config{Topics: config.Topics{Classified: "cl", DeliveryRetry: "retry"}}
 	env := stage.Env{Config: cfg, Logger: zap.NewNop(), Metrics: stage.NewMetrics(nil)}
-	h := &handler{env: env, partner: "a", known: map[string]bool{"a": true}, first: true}
+	h := &handler{env: env, partner: "a", known: map[string]bool{"a": true}, first: true, jobsTopic: "cl"}
 	rec := func(off int64, id string) kafka.Message {
 		r := schemas.Classified{PostbackID: id, Type: schemas.TypeInstall, EventID: "e", AppID: "app", DeviceID: "d"}
 		return kafka.Message{Offset: off, Value: schemas.AppendClassifiedJSON(nil, &r)}
@@ -298,6 +300,61 @@ func TestJobsSkipsUnusablePostbackIDs(t *testing.T) {
 	}
 	if len(js) != 2 || js[0].Record.PostbackID != "ok-1" || js[1].Record.PostbackID != "ok-2" {
 		t.Fatalf("jobs %+v, want ok-1 and ok-2 only", js)
+	}
+}
+
+// TestFanoutRoutesEachRecordOnce: the fan-out hands a record to each
+// partner with a rule that takes it, on that partner's jobs topic, as the
+// classified record's own bytes and key, with its headers (the arrival
+// from its timestamp when it has none); it skips records without a usable
+// postback_id; and it never decodes a record more than once.
+func TestFanoutRoutesEachRecordOnce(t *testing.T) {
+	cfg := &config.Config{Topics: config.Topics{Classified: "cl", DeliveryJobs: "jobs"}}
+	env := stage.Env{Config: cfg, Logger: zap.NewNop(), Metrics: stage.NewMetrics(nil)}
+	router, err := partner.NewRouter(partner.Config{AllowPrivateNetworks: true, Partners: []partner.PartnerConfig{
+		{ID: "a", Rules: []partner.RuleConfig{{Types: []string{"install"}, Mode: partner.ModeAttributed, URL: "http://127.0.0.1/a"}}},
+		{ID: "b:x", Rules: []partner.RuleConfig{{Types: []string{"install", "purchase"}, Mode: partner.ModeAll, URL: "http://127.0.0.1/b"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fanout{env: env, router: router, classified: "cl"}
+	for _, id := range router.Partners() {
+		f.jobs = append(f.jobs, JobsTopic(cfg.Topics, id))
+	}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	rec := func(id, typ, attributed string, hs ...kafka.Header) kafka.Message {
+		r := schemas.Classified{PostbackID: id, Type: typ, EventID: "e", AppID: "app", DeviceID: "d",
+			Attribution: schemas.Attribution{Partner: attributed, Touch: schemas.TouchClick}}
+		return kafka.Message{Topic: "cl", Key: []byte(id), Value: schemas.AppendClassifiedJSON(nil, &r), Time: at, Headers: hs}
+	}
+	src := kafka.Header{Key: stage.SourceHeader, Value: []byte("src")}
+	arrival := kafka.Header{Key: stage.ArrivalHeader, Value: []byte("1700000000000")}
+	in := []kafka.Message{rec("p1", "install", "a", src, arrival), rec("p2", "purchase", "a"), rec("", "install", "a"), rec("p3", "login", "b:x")}
+	res, err := f.Process(context.Background(), stage.Input{Topic: "cl", Messages: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, m := range res.Outputs {
+		got = append(got, fmt.Sprintf("%s %s src=%d", m.Topic, m.Key, res.Sources[i]))
+		if !bytes.Equal(m.Value, in[res.Sources[i]].Value) {
+			t.Errorf("%s: value changed", m.Key)
+		}
+		if _, ok := stage.SourceOf(&m); ok {
+			t.Errorf("%s: carries a source header of its own (the Processor forwards the input's)", m.Key)
+		}
+		if a := stage.Arrival(&m); string(m.Key) == "p1" && a.UnixMilli() != 1700000000000 || string(m.Key) == "p2" && !a.Equal(at) {
+			t.Errorf("%s: arrival %v", m.Key, a)
+		}
+	}
+	bx := JobsTopic(cfg.Topics, "b:x")
+	want := []string{"jobs.a p1 src=0", bx + " p1 src=0", bx + " p2 src=1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("jobs %v\nwant %v", got, want)
+	}
+	if !strings.HasPrefix(bx, "jobs.b_x-") || JobsTopic(cfg.Topics, "b_x") == bx {
+		t.Errorf("jobs topic of b:x: %s", bx)
 	}
 }
 

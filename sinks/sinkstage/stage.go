@@ -27,12 +27,17 @@ import (
 const StageName = "sink"
 
 // Spec is the sink's entry in the topology: it reads the classified topic
-// and its own retry tiers, and writes the delivery log and deadletter, the
-// retry tiers and the compacted dedup changelog. Built, it runs the stage
-// and, when sink.admin has a token, the admin API.
+// (the fan-out), each partner's jobs topic and its own retry tiers, and
+// writes the jobs topics, the delivery log and deadletter, the retry tiers
+// and the compacted dedup changelog. Built, it runs the stage and, when
+// sink.admin has a token, the admin API.
 func Spec(cfg *config.Config, sc partner.Config, opts ...partner.Option) stage.Stage {
 	reads := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.Classified)}
 	writes := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.DeliveryLog), stage.Topic(cfg, cfg.Topics.DeliveryDeadletter), stage.Changelog(cfg, cfg.Topics.SinkChangelog)}
+	for _, p := range sc.Partners {
+		reads = append(reads, stage.Topic(cfg, JobsTopic(cfg.Topics, p.ID)))
+		writes = append(writes, stage.Topic(cfg, JobsTopic(cfg.Topics, p.ID)))
+	}
 	for i := range sc.Retry.Tiers {
 		reads = append(reads, stage.Topic(cfg, RetryTopic(cfg.Topics, i)))
 		writes = append(writes, stage.Topic(cfg, RetryTopic(cfg.Topics, i)))
@@ -69,13 +74,16 @@ func (w withAdmin) Run(ctx context.Context) error {
 	return err
 }
 
-// Stage is the delivery sink on Kafka: per partner, one consumer group,
-// one partner.Sink and one set of dedup stores, so that a slow partner
-// holds back only its own group's batches (a partition's batch ends when
-// its slowest delivery does, up to batch_wait). Each group is a
-// stage.Processor with a RestoreCatchUp store per partition number,
-// shared by the classified topic and the retry tiers.
+// Stage is the delivery sink on Kafka: the fan-out (fanout.go) reads the
+// classified topic once and hands each partner its postbacks; per partner,
+// one consumer group, one partner.Sink and one set of dedup stores, so
+// that a slow partner holds back only its own group's batches (a
+// partition's batch ends when its slowest delivery does, up to
+// batch_wait). Each partner's group is a stage.Processor with a
+// RestoreCatchUp store per partition number, shared by its jobs topic and
+// the retry tiers.
 type Stage struct {
+	fanout *stage.Processor
 	sinks  []*partner.Sink
 	groups []*group
 	// recordProducers write the marks of each delivery as it ends (see
@@ -89,10 +97,11 @@ type group struct {
 	processor *stage.Processor
 }
 
-// New builds the stage from the sink's parsed configuration: per partner,
-// a Sink delivering to it alone (ForPartner) and a consumer group
-// <group_prefix>.sink.<partner_id> reading the classified topic and the
-// retry tiers. The Sinks share their metrics and status cache.
+// New builds the stage from the sink's parsed configuration: the fan-out,
+// in group <group_prefix>.sink.fanout, and per partner a Sink delivering
+// to it alone (ForPartner) and a consumer group
+// <group_prefix>.sink.<partner_id> reading its jobs topic and the retry
+// tiers. The Sinks share their metrics and status cache.
 func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, error) {
 	env, err := env.WithDefaults()
 	if err != nil {
@@ -116,9 +125,9 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 	// queue up the others'. A producer that is not a stream.Producer (a
 	// test's) does every job.
 	_, realProducer := env.Producer.(*stream.Producer)
-	topics := []string{env.Config.Topics.Classified}
+	var tiers []string
 	for i := range cfg.Retry.Tiers {
-		topics = append(topics, RetryTopic(env.Config.Topics, i))
+		tiers = append(tiers, RetryTopic(env.Config.Topics, i))
 	}
 	known := make(map[string]bool, len(cfg.Partners))
 	for _, p := range cfg.Partners {
@@ -126,6 +135,17 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 	}
 	progress := newProgress(env.Metrics)
 	st := &Stage{}
+	router, err := partner.NewRouter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	fo := &fanout{env: env, router: router, classified: env.Config.Topics.Classified, pub: pub}
+	for _, id := range router.Partners() {
+		fo.jobs = append(fo.jobs, JobsTopic(env.Config.Topics, id))
+	}
+	if st.fanout, err = stage.New(fo.processorConfig(env, cfg, progress)); err != nil {
+		return nil, err
+	}
 	for i, p := range cfg.Partners {
 		if p.ID == "." || p.ID == ".." {
 			st.closeSinks()
@@ -150,8 +170,9 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 			st.recordProducers = append(st.recordProducers, rp)
 			recPub = &publisher{producer: rp, topics: pub.topics, json: pub.json, log: pub.log, metrics: pub.metrics}
 		}
-		h := &handler{env: env, sink: sink, pub: pub, recPub: recPub, partner: p.ID, known: known, first: i == 0}
-		proc, err := stage.New(h.processorConfig(env, cfg, topics, progress))
+		h := &handler{env: env, sink: sink, pub: pub, recPub: recPub, partner: p.ID, known: known, first: i == 0,
+			jobsTopic: JobsTopic(env.Config.Topics, p.ID), delay: router.Delay(i)}
+		proc, err := stage.New(h.processorConfig(env, cfg, append([]string{h.jobsTopic}, tiers...), progress))
 		if err != nil {
 			st.closeSinks()
 			return nil, err
@@ -161,31 +182,50 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 	return st, nil
 }
 
-// processorConfig is the partner's group: its stores under
-// <state_dir>/sink/<partner_id>/<partition> hold only its dedup markers
-// and source marks, caught up from the changelog every partner shares.
-func (h *handler) processorConfig(env stage.Env, cfg partner.Config, topics []string, pr *progress) stage.Config {
-	cc := env.ConsumerConfig(StageName+"."+h.partner, topics...)
+// processorConfig is the fan-out's group: no state, the source headers of
+// its input forwarded. new_partner_start decides where it starts the
+// first time.
+func (f *fanout) processorConfig(env stage.Env, cfg partner.Config, pr *progress) stage.Config {
+	cc := env.ConsumerConfig(FanoutName, f.classified)
 	if cfg.NewPartnerStart == partner.StartLatest {
 		cc.StartOffset = stream.LastOffset
 	}
+	log := env.Logger.With(zap.String("stage", FanoutName))
+	cc.Logger = log
+	return stage.Config{
+		Name: FanoutName, MetricStage: StageName, Consumer: cc, ForwardSource: true,
+		Producer: env.Producer, Logic: f, Metrics: env.Metrics, Readiness: env.Readiness, Logger: log,
+		MaxMessageBytes: stage.MaxMessageBytes(env.Config), Progress: groupProgress{pr: pr, g: f},
+	}
+}
+
+// processorConfig is the partner's group: its stores under
+// <state_dir>/sink/<partner_id>/<partition> hold only its dedup markers
+// and source marks, caught up from the changelog every partner shares. Its
+// jobs topic starts at the first offset: the fan-out wrote there only
+// what it is to send.
+func (h *handler) processorConfig(env stage.Env, cfg partner.Config, topics []string, pr *progress) stage.Config {
+	cc := env.ConsumerConfig(StageName+"."+h.partner, topics...)
 	log := env.Logger.With(zap.String("stage", StageName), zap.String("partner", h.partner))
 	cc.Logger = log
-	classified := env.Config.Topics.Classified
+	jobs := h.jobsTopic
 	return stage.Config{
 		// Partners' groups restore the same partition numbers at once, so
 		// each has its own name in the readiness report.
 		Name: StageName + "/" + h.partner, MetricStage: StageName, Consumer: cc,
 		ChangelogTopic: env.Config.Topics.SinkChangelog, Restore: stage.RestoreCatchUp,
 		CatchUpPrefix: partner.DedupKey(h.partner, ""),
-		// A record the device or user stage wrote again after a crash is
-		// dropped before it is offered to the partner's rules.
-		MarksKey: marksKey(h.partner), Marked: func(t string) bool { return t == classified },
+		// A record the device or user stage, or the fan-out, wrote again
+		// after a crash is dropped before it is offered to the partner's
+		// rules.
+		MarksKey: marksKey(h.partner), Marked: func(t string) bool { return t == jobs },
 		StateDir: env.Config.StateDir, Producer: env.Producer, Logic: h,
 		Metrics: env.Metrics, Readiness: env.Readiness, Logger: log,
-		Progress: partnerProgress{pr: pr, h: h},
+		Progress: groupProgress{pr: pr, g: h, first: h.first, env: env, repeats: true},
 		OpenStore: func(dir string, p int) (state.Store, error) {
-			st, err := state.OpenBadger(dir, state.BadgerOptions{Logger: env.Logger})
+			// Opened at the first write: a partner with no postbacks on a
+			// partition costs no Badger store there.
+			st, err := state.NewLazy(dir, func() (state.Store, error) { return state.OpenBadger(dir, sinkStoreOptions(env)) })
 			if err != nil {
 				return nil, err
 			}
@@ -196,18 +236,33 @@ func (h *handler) processorConfig(env stage.Env, cfg partner.Config, topics []st
 	}
 }
 
-// partnerProgress is a partner's group's view of the stage's progress.
-type partnerProgress struct {
-	pr *progress
-	h  *handler
+// sinkStoreOptions size a partner's dedup store: its values are a few
+// bytes (a mark per delivered postback), and a process has one per partner
+// and partition, so Badger's defaults for the device stage (8 MB
+// memtables, 64 MB value-log files) would cost 50 partners' stores
+// gigabytes of memory and most of the stage's start.
+func sinkStoreOptions(env stage.Env) state.BadgerOptions {
+	return state.BadgerOptions{Logger: env.Logger, MemTableSize: 1 << 20, ValueLogFileSize: 1 << 20}
 }
 
-func (p partnerProgress) Assigned(topic string, part int) { p.pr.assigned(p.h, topic, part) }
-func (p partnerProgress) Revoked(topic string, part int)  { p.pr.revoked(p.h, topic, part) }
-func (p partnerProgress) Processed(topic string, part, records, repeats int) {
-	p.pr.processed(p.h, topic, part, records)
-	if repeats > 0 && p.h.first { // every partner's group drops them: count them once
-		p.h.env.Metrics.Repeats.WithLabelValues(StageName).Add(float64(repeats))
+// groupProgress is one group's view of the stage's progress: the
+// fan-out's, or a partner's.
+type groupProgress struct {
+	pr  *progress
+	g   any // the fan-out or a partner's handler
+	env stage.Env
+	// first: the partner's group that counts repeats dropped (every
+	// partner's group drops a retry tier's); repeats: the group counts
+	// repeats at all.
+	first, repeats bool
+}
+
+func (p groupProgress) Assigned(topic string, part int) { p.pr.assigned(p.g, topic, part) }
+func (p groupProgress) Revoked(topic string, part int)  { p.pr.revoked(p.g, topic, part) }
+func (p groupProgress) Processed(topic string, part, records, repeats int) {
+	p.pr.processed(p.g, topic, part, records)
+	if p.repeats && repeats > 0 && p.first {
+		p.env.Metrics.Repeats.WithLabelValues(StageName).Add(float64(repeats))
 	}
 }
 
@@ -248,6 +303,7 @@ func (s *Stage) Run(ctx context.Context) error {
 		<-ctx.Done() // no partner: nothing to deliver, but the stage runs like the others
 	} else {
 		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return s.fanout.Consume(gctx) })
 		for _, gr := range s.groups {
 			g.Go(func() error { return gr.processor.Consume(gctx) })
 		}
@@ -269,6 +325,7 @@ func (s *Stage) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	errs = append(errs, s.fanout.Close())
 	for _, p := range s.recordProducers {
 		errs = append(errs, p.Close())
 	}
@@ -290,9 +347,11 @@ type handler struct {
 	// known are the configured partners; first is the handler that also
 	// takes retry jobs of partners no longer configured, so that exactly
 	// one Sink logs them as skipped (no rule) rather than none.
-	known   map[string]bool
-	first   bool
-	scratch scratches
+	known     map[string]bool
+	first     bool
+	jobsTopic string        // the partner's jobs topic
+	delay     time.Duration // the partner's delay: a job is not sent before its arrival + delay
+	scratch   scratches
 }
 
 // scratch is a batch's working memory, reused from batch to batch (a
@@ -331,25 +390,36 @@ func (ss *scratches) put(sc *scratch) {
 	ss.mu.Unlock()
 }
 
-// Hold waits until a retry tier's batch is due: its last job's due time
-// (the jobs of a tier come in the order they were scheduled). It runs
-// before the store is locked, so that a waiting tier does not hold up the
-// classified topic's batches (stage.Holder).
+// Hold waits until a batch is due (stage.Holder): a retry tier's at its
+// last job's due time (the jobs of a tier come in the order they were
+// scheduled), a jobs batch of a partner with a delay at its last record's
+// arrival + the delay (the jobs topic is the partner's delay topic: its
+// records come in about arrival order, and every one waits the same).
+// It runs before the store is locked, so that a waiting tier or a delayed
+// partner holds up nothing else.
 func (h *handler) Hold(ctx context.Context, b stream.Batch) error {
-	if b.Topic == h.env.Config.Topics.Classified {
-		return nil
-	}
-	sc := h.scratch.get()
-	defer h.scratch.put(sc)
-	jobs, err := h.decode(b, sc.jobs[:0], false)
-	sc.jobs = jobs
-	if err != nil {
-		return err
-	}
 	var due time.Time
-	for i := range jobs {
-		if jobs[i].Due.After(due) {
-			due = jobs[i].Due
+	if b.Topic == h.jobsTopic {
+		if h.delay <= 0 {
+			return nil
+		}
+		for i := range b.Messages {
+			if t := stage.Arrival(&b.Messages[i]).Add(h.delay); t.After(due) {
+				due = t
+			}
+		}
+	} else {
+		sc := h.scratch.get()
+		defer h.scratch.put(sc)
+		jobs, err := h.decode(b, sc.jobs[:0], false)
+		sc.jobs = jobs
+		if err != nil {
+			return err
+		}
+		for i := range jobs {
+			if jobs[i].Due.After(due) {
+				due = jobs[i].Due
+			}
 		}
 	}
 	wait := time.Until(due)
@@ -397,15 +467,15 @@ func (h *handler) jobs(_ context.Context, b stream.Batch, jobs []partner.Job) ([
 	return h.decode(b, jobs, true)
 }
 
-// decode decodes a batch: classified records (every one is offered to the
-// partner's rules), or the partner's own retry jobs; other partners'
-// retry jobs are skipped. A record that cannot be decoded is skipped,
+// decode decodes a batch: the partner's jobs (classified records, offered
+// to the partner's rules), or the partner's own retry jobs; other
+// partners' retry jobs are skipped. A record that cannot be decoded is skipped,
 // and reported when report is set (once per batch: Hold decodes a retry
 // batch too): it cannot be delivered, and holding the partition would
 // stop every other postback behind it. The jobs are appended to jobs.
 func (h *handler) decode(b stream.Batch, jobs []partner.Job, report bool) ([]partner.Job, error) {
 	jobs = slices.Grow(jobs, len(b.Messages))
-	retry := b.Topic != h.env.Config.Topics.Classified
+	retry := b.Topic != h.jobsTopic
 	for _, m := range b.Messages {
 		var (
 			j   partner.Job

@@ -16,6 +16,9 @@ type Topics struct {
 	DeliveryLog        string `yaml:"delivery_log"`
 	DeliveryDeadletter string `yaml:"delivery_deadletter"`
 	DeliveryRetry      string `yaml:"delivery_retry"` // tier topics are <this>.<tier>
+	// DeliveryJobs: the sink's fan-out hands each partner its postbacks on
+	// <this>.<partner id>.
+	DeliveryJobs string `yaml:"delivery_jobs"`
 }
 
 // DefaultTopicPrefix is the prefix of every default topic name.
@@ -41,6 +44,7 @@ func (t *Topics) setDefaults() {
 		{&t.DeliveryLog, "delivery.log"},
 		{&t.DeliveryDeadletter, "delivery.deadletter"},
 		{&t.DeliveryRetry, "delivery.retry"},
+		{&t.DeliveryJobs, "delivery.jobs"},
 	} {
 		if *f.name == "" {
 			*f.name = t.Prefix + f.suffix

@@ -206,7 +206,7 @@ func (p *Processor) produceOutputs(ctx context.Context, o *owned, res *Result, m
 		}
 		addRejects(res, "size", refused)
 	}
-	o.arena, o.counts = stampSources(res.Outputs, res.Sources, msgs, o.arena[:0], o.counts)
+	o.arena, o.counts = stampSources(res.Outputs, res.Sources, msgs, o.arena[:0], o.counts, p.cfg.ForwardSource)
 	refused, err := produceOrDeadLetter(ctx, p.cfg.Producer, res.Outputs, res.Sources, msgs, dl)
 	addRejects(res, "refused", refused)
 	return err

@@ -294,9 +294,11 @@ func (m *SourceMarks) decode(v []byte) error {
 }
 
 // stampSources stamps outputs[i] with the position of msgs[sources[i]]
-// and its index among that input's outputs, counted in output order.
-// counts is scratch space, returned for reuse with the arena.
-func stampSources(outputs []kafka.Message, sources []int, msgs []kafka.Message, arena []byte, counts []int) ([]byte, []int) {
+// and its index among that input's outputs, counted in output order; with
+// forward, an input's own source header instead, when it has one (the
+// outputs' Headers must not hold one already). counts is scratch space,
+// returned for reuse with the arena.
+func stampSources(outputs []kafka.Message, sources []int, msgs []kafka.Message, arena []byte, counts []int, forward bool) ([]byte, []int) {
 	if len(outputs) == 0 {
 		return arena, counts
 	}
@@ -307,6 +309,10 @@ func stampSources(outputs []kafka.Message, sources []int, msgs []kafka.Message, 
 	for i := range outputs {
 		src := sources[i]
 		if src == NoSource {
+			continue
+		}
+		if v, ok := SourceOf(&msgs[src]); forward && ok {
+			outputs[i].Headers = append(outputs[i].Headers, kafka.Header{Key: SourceHeader, Value: v})
 			continue
 		}
 		arena = StampSource(&outputs[i], &msgs[src], counts[src], arena)

@@ -111,7 +111,7 @@ func TestRepeatsSkippedByPosition(t *testing.T) {
 func TestOutputIndexesPerInput(t *testing.T) {
 	msgs := []kafka.Message{{Topic: "in", Offset: 5}, {Topic: "in", Offset: 6}}
 	outs := make([]kafka.Message, 5)
-	_, _ = stampSources(outs, []int{0, 0, 1, 0, 1}, msgs, nil, nil)
+	_, _ = stampSources(outs, []int{0, 0, 1, 0, 1}, msgs, nil, nil, false)
 	var got [][2]int64
 	for i := range outs {
 		v, _ := SourceOf(&outs[i])
@@ -122,6 +122,31 @@ func TestOutputIndexesPerInput(t *testing.T) {
 		got = append(got, [2]int64{src.Offset, int64(src.Index)})
 	}
 	want := [][2]int64{{5, 0}, {5, 1}, {6, 0}, {5, 2}, {6, 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestForwardSource: a router's outputs keep the source header of their
+// input (the first stage's position); an input without one gives its own.
+func TestForwardSource(t *testing.T) {
+	orig := AppendSource(nil, Source{Topic: "by-device", Partition: 3, Offset: 41, Index: 1})
+	msgs := []kafka.Message{
+		{Topic: "classified", Offset: 5, Headers: []kafka.Header{{Key: SourceHeader, Value: orig}}},
+		{Topic: "classified", Offset: 6},
+	}
+	outs := make([]kafka.Message, 3)
+	_, _ = stampSources(outs, []int{0, 0, 1}, msgs, nil, nil, true)
+	var got []Source
+	for i := range outs {
+		v, _ := SourceOf(&outs[i])
+		src, err := ParseSource(v)
+		if err != nil || len(outs[i].Headers) != 1 {
+			t.Fatalf("output %d: %v, headers %v", i, err, outs[i].Headers)
+		}
+		got = append(got, src)
+	}
+	want := []Source{{"by-device", 3, 41, 1}, {"by-device", 3, 41, 1}, {"classified", 0, 6, 0}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

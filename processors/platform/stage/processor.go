@@ -74,6 +74,13 @@ type Config struct {
 	// past a Result's Inputs, the records applied now, rather than past
 	// every record a batch brings.
 	MarksOnRelease bool
+	// ForwardSource: the Logic only routes records on (the sink's
+	// fan-out), so each output keeps the source header its input carries
+	// rather than taking the input's own position: the stage after drops
+	// repeats by the first stage's positions, whether the router or the
+	// stage before it wrote them again. An input without the header gives
+	// its outputs its own position.
+	ForwardSource bool
 }
 
 func (c *Config) stateful() bool { return c.ChangelogTopic != "" }

@@ -1,0 +1,129 @@
+package sinkstage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/sinks/partner"
+)
+
+// The fan-out (DELIVERY.md, "One read of the classified topic for all
+// partners"): one consumer group, <group_prefix>.sink.fanout, reads the
+// classified topic, decodes each record once, evaluates every partner's
+// rules (partner.Router), and hands each partner that takes the record a
+// job on its own topic, <delivery_jobs>.<partner id>: the classified
+// record's bytes as they were, keyed by postback_id (so a postback has the
+// same partition number there as in the classified topic and the retry
+// tiers, where its partner's dedup store is). Each partner's group reads
+// only its jobs topic and the retry tiers, so its cost is its own
+// postbacks, and a dead or slow partner holds back nothing but its own
+// topic. The fan-out holds no state: it forwards each record's source
+// header (stage.Config.ForwardSource), so a partner drops a job the
+// fan-out wrote again after a crash, or one of a classified record the
+// device or user stage wrote again, by the position of the device or user
+// stage's input, as it dropped classified repeats before the fan-out.
+
+// FanoutName is the fan-out's name in groups (<group_prefix>.sink.fanout),
+// logs and the readiness report.
+const FanoutName = StageName + ".fanout"
+
+// JobsTopic is partner id's jobs topic, <delivery_jobs>.<id>. Characters a
+// Kafka topic name cannot hold (anything but ASCII letters, digits, '.',
+// '_' and '-') become '_', and the id's hash is appended then (and when
+// the name would be too long), so that two ids never share a topic.
+func JobsTopic(t config.Topics, id string) string {
+	safe := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '_'
+	}, id)
+	name := t.DeliveryJobs + "." + safe
+	if safe != id || len(name) > maxTopicName {
+		sum := sha256.Sum256([]byte(id))
+		suffix := "-" + hex.EncodeToString(sum[:6])
+		name = name[:min(len(name), maxTopicName-len(suffix))] + suffix
+	}
+	return name
+}
+
+// maxTopicName is Kafka's longest topic name.
+const maxTopicName = 249
+
+// fanout is the fan-out's stage.Logic.
+type fanout struct {
+	env        stage.Env
+	router     *partner.Router
+	jobs       []string // jobs topic per partner, in the router's order
+	classified string
+	pub        *publisher
+}
+
+// Process hands each record of the batch to the partners whose rules take
+// it. A record that cannot be decoded is skipped and reported: it cannot
+// be delivered, and holding the partition would stop every postback
+// behind it.
+func (f *fanout) Process(_ context.Context, in stage.Input) (stage.Result, error) {
+	var res stage.Result
+	var to []int
+	for i := range in.Messages {
+		m := &in.Messages[i]
+		rec, err := decodeClassified(m.Value)
+		if err == nil {
+			err = checkPostbackID(rec.PostbackID)
+		}
+		if err != nil {
+			f.env.Logger.Error("undecodable record skipped", zap.String("topic", in.Topic), zap.Int("partition", in.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
+			f.env.Metrics.Rejects.WithLabelValues(StageName, "record").Inc()
+			continue
+		}
+		to = f.router.Route(&rec, to[:0])
+		for _, p := range to {
+			res.Outputs = append(res.Outputs, kafka.Message{Topic: f.jobs[p], Key: m.Key, Value: m.Value, Headers: jobHeaders(m)})
+			res.Sources = append(res.Sources, i)
+		}
+	}
+	return res, nil
+}
+
+// jobHeaders are the headers of a job made from m: m's own but the source
+// header, which the Processor forwards, and the arrival header, from m's
+// timestamp when m has none.
+func jobHeaders(m *kafka.Message) []kafka.Header {
+	hs := make([]kafka.Header, 0, len(m.Headers)+1)
+	arrival := false
+	for _, h := range m.Headers {
+		switch h.Key {
+		case stage.SourceHeader:
+			continue
+		case stage.ArrivalHeader:
+			arrival = true
+		}
+		hs = append(hs, h)
+	}
+	if !arrival {
+		hs = append(hs, kafka.Header{Key: stage.ArrivalHeader, Value: strconv.AppendInt(nil, m.Time.UnixMilli(), 10)})
+	}
+	return hs
+}
+
+// DeadLetter is the delivery deadletter record of a classified record
+// whose job the broker refused for good (stage.DeadLetterer).
+func (f *fanout) DeadLetter(input kafka.Message, reason string) (kafka.Message, error) {
+	rec, err := decodeClassified(input.Value)
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	return f.pub.deadLetterMessage(deadLetterRecord{Job: partner.Job{Record: rec}, At: time.Now().UTC(),
+		Reason: partner.BoundText(reason, partner.MaxReasonBytes)})
+}
