@@ -11,7 +11,10 @@ import (
 func TestLazyOpensAtTheFirstWrite(t *testing.T) {
 	dir := t.TempDir()
 	opens := 0
-	open := func() (Store, error) { opens++; return OpenBadger(dir, BadgerOptions{MemTableSize: 1 << 20, ValueLogFileSize: 1 << 20}) }
+	open := func() (Store, error) {
+		opens++
+		return OpenBadger(dir, BadgerOptions{MemTableSize: 1 << 20, ValueLogFileSize: 1 << 20})
+	}
 	l, err := NewLazy(dir, open)
 	if err != nil {
 		t.Fatal(err)

@@ -28,11 +28,12 @@ type Config struct {
 	Admin     AdminConfig  `yaml:"admin"`
 	Retry     RetryConfig  `yaml:"retry"`
 	Redact    RedactConfig `yaml:"redact"`
-	// NewPartnerStart is where a partner's consumer group starts when it has
-	// no committed offset yet: "earliest" (default: a first deployment
-	// misses nothing) or "latest" (a partner added to a running system
-	// gets only new postbacks, not the classified topic's retained
-	// history).
+	// NewPartnerStart is where the sink's fan-out group starts on the
+	// classified topic when it has no committed offset yet: "earliest"
+	// (default: a first deployment misses nothing) or "latest". A partner
+	// added to a running system gets what the fan-out reads from then on,
+	// never the classified topic's retained history (before the fan-out,
+	// "earliest" sent a new partner that history).
 	NewPartnerStart string `yaml:"new_partner_start"`
 	// StatusCacheSize bounds the latest-status cache the admin API reads.
 	StatusCacheSize int             `yaml:"status_cache_size"`

@@ -133,7 +133,9 @@ partners:
 	cfg, sc := parseConfig(t, text)
 	ensureTopics(t, ctx, cfg, sc)
 	group := cfg.Kafka.GroupPrefix + "." + sinkstage.StageName + ".adnet"
-	topics := []string{cfg.Topics.Classified}
+	fanout := cfg.Kafka.GroupPrefix + "." + sinkstage.FanoutName
+	classified := []string{cfg.Topics.Classified}
+	topics := []string{sinkstage.JobsTopic(cfg.Topics, "adnet")}
 	for i := range sc.Retry.Tiers {
 		topics = append(topics, sinkstage.RetryTopic(cfg.Topics, i))
 	}
@@ -163,7 +165,9 @@ partners:
 	}()
 	// progress moves while the sink works: requests at the partner and
 	// offsets the sink's group commits.
-	progress := func() int64 { return int64(fp.Stats().Total.Received) + committedSum(ctx, brokers, group, topics) }
+	progress := func() int64 {
+		return int64(fp.Stats().Total.Received) + committedSum(ctx, brokers, group, topics) + committedSum(ctx, brokers, fanout, classified)
+	}
 
 	stateA := filepath.Join(t.TempDir(), "a")
 	sink := startSink(t, bin, cfgFile(0), stateA, "first")
@@ -182,16 +186,17 @@ partners:
 		t.Logf("SIGKILL after %d postbacks accepted; %s", acceptedCount(fp, "adnet"), restart.name)
 		sink = startSink(t, bin, cfgFile(i+1), restart.stateDir, restart.name)
 	}
-	// Done when every postback is accepted and the group has committed the
-	// end of the classified topic and of every tier: nothing is left that
-	// could still be sent, a late repeat included.
+	// Done when every postback is accepted, the fan-out has committed the
+	// end of the classified topic and the partner's group the end of its
+	// jobs topic and of every tier: nothing is left that could still be
+	// sent, a late repeat included.
 	waitProgress(t, "every postback after the restarts, and the sink caught up", progress, func() bool {
 		select {
 		case <-produced:
 		default:
 			return false
 		}
-		return acceptedCount(fp, "adnet") >= n && groupLag(ctx, brokers, group, topics) == 0
+		return acceptedCount(fp, "adnet") >= n && groupLag(ctx, brokers, group, topics) == 0 && groupLag(ctx, brokers, fanout, classified) == 0
 	})
 	if err := sink.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/sinks/partner"
 )
 
@@ -89,11 +91,39 @@ func (f *fanout) Process(_ context.Context, in stage.Input) (stage.Result, error
 		}
 		to = f.router.Route(&rec, to[:0])
 		for _, p := range to {
-			res.Outputs = append(res.Outputs, kafka.Message{Topic: f.jobs[p], Key: m.Key, Value: m.Value, Headers: jobHeaders(m)})
+			// On the classified record's partition number: the partner's
+			// store of that number holds its dedup marks and the source
+			// marks of what went to it, whatever partitioner wrote the
+			// classified topic (checkJobsPartitions makes the counts equal).
+			job := kafka.Message{Topic: f.jobs[p], Key: m.Key, Value: m.Value, Headers: jobHeaders(m)}
+			res.Outputs = append(res.Outputs, stream.AtPartition(job, m.Partition))
 			res.Sources = append(res.Sources, i)
 		}
 	}
 	return res, nil
+}
+
+// checkJobsPartitions fails when a jobs topic has not as many partitions
+// as the classified topic (an operator created one by hand): a job goes to
+// its classified record's partition number.
+func checkJobsPartitions(env stage.Env, classified string, jobs []string) error {
+	if len(env.Config.Kafka.Brokers) == 0 || len(jobs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	counts, err := stream.PartitionCounts(ctx, stream.TopicsConfig{Brokers: env.Config.Kafka.Brokers, Dialer: env.Dialer, Logger: env.Logger},
+		append([]string{classified}, jobs...)...)
+	if err != nil {
+		return fmt.Errorf("sink: partition counts of the classified and jobs topics: %w", err)
+	}
+	for _, j := range jobs {
+		if counts[j] != counts[classified] {
+			return fmt.Errorf("sink: jobs topic %s has %d partitions and the classified topic %s %d: they must be equal (a job goes to its record's partition number)",
+				j, counts[j], classified, counts[classified])
+		}
+	}
+	return nil
 }
 
 // jobHeaders are the headers of a job made from m: m's own but the source

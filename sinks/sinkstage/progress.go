@@ -21,7 +21,7 @@ type progress struct {
 }
 
 type partProgress struct {
-	counted int64                // added to the metric so far
+	counted int64           // added to the metric so far
 	groups  map[any]*counts // per group: the fan-out, or a partner's handler
 }
 

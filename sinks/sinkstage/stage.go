@@ -143,6 +143,9 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 	for _, id := range router.Partners() {
 		fo.jobs = append(fo.jobs, JobsTopic(env.Config.Topics, id))
 	}
+	if err := checkJobsPartitions(env, fo.classified, fo.jobs); err != nil {
+		return nil, err
+	}
 	if st.fanout, err = stage.New(fo.processorConfig(env, cfg, progress)); err != nil {
 		return nil, err
 	}

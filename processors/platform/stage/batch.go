@@ -26,7 +26,7 @@ const MaxTxnRecords = 1000
 // its state and input offset are applied in one transaction.
 func (p *Processor) Process(ctx context.Context, b stream.Batch) error {
 	if h, ok := p.cfg.Logic.(Holder); ok {
-		if err := h.Hold(ctx, b); err != nil {
+		if err := hold(ctx, h, b); err != nil {
 			return err
 		}
 	}
@@ -40,6 +40,29 @@ func (p *Processor) Process(ctx context.Context, b stream.Batch) error {
 		}
 	}
 	return nil
+}
+
+// hold runs h's wait before the batch, which ends when ctx does or when
+// the generation that fetched the batch ends (a SIGTERM or a rebalance
+// must not wait out a retry tier's hours, or a delayed partner's
+// minutes): the batch was not started, and its next owner fetches it
+// again.
+func hold(ctx context.Context, h Holder, b stream.Batch) error {
+	if b.Ended == nil {
+		return h.Hold(ctx, b)
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-b.Ended:
+			cancel()
+		case <-stop:
+		}
+	}()
+	return h.Hold(hctx, b)
 }
 
 func (p *Processor) process(ctx context.Context, b stream.Batch) error {

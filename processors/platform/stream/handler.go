@@ -56,6 +56,12 @@ type Batch struct {
 	// HighWaterMark is the partition's end offset when the last record was
 	// fetched: HighWaterMark - NextOffset() is the consumer lag.
 	HighWaterMark int64
+	// Ended is closed when the generation that fetched the batch ends
+	// (a rebalance, or the consumer stopping). A handler that waits before
+	// it starts on the batch (a retry tier's due time) stops waiting then
+	// and returns its context's error: the batch is not committed, and the
+	// partition's next owner fetches it again.
+	Ended <-chan struct{}
 }
 
 // NextOffset is the offset after the batch's last record: where the

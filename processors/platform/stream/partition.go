@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -62,8 +63,14 @@ func (c *Consumer) runPartition(genCtx, procCtx context.Context, topic string, p
 			if c.cfg.Pause.wait(genCtx, topic); genCtx.Err() != nil {
 				return nil
 			}
-			b := Batch{Topic: topic, Partition: pa.ID, Messages: buf, HighWaterMark: hwm}
+			b := Batch{Topic: topic, Partition: pa.ID, Messages: buf, HighWaterMark: hwm, Ended: genCtx.Done()}
 			if err := c.h.Process(procCtx, b); err != nil {
+				if genCtx.Err() != nil && errors.Is(err, context.Canceled) {
+					// Stopped waiting as the generation ended (Batch.Ended),
+					// or its drain time ran out: not committed, the next
+					// owner processes it.
+					return nil
+				}
 				return fmt.Errorf("%w: process %s/%d: %w", ErrHandler, topic, pa.ID, err)
 			}
 			marks.mark(topic, pa.ID, b.NextOffset())
