@@ -48,8 +48,8 @@ lint: ## gofmt -l must list nothing; staticcheck, with and without the integrati
 test-unit: ## unit tests with -race, no broker needed
 	$(GO) test $(GOTESTFLAGS) $(PKG)
 
-test-integration: ## integration tests on a real Kafka (started and stopped here unless KAFKA_BROKERS is set)
-	scripts/with-kafka.sh $(GO) test $(GOTESTFLAGS) -tags integration -p $(INTEGRATION_P) -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
+test-integration: ## integration tests on a real Kafka and a real schema registry (started and stopped here unless KAFKA_BROKERS / SCHEMA_REGISTRY_URL are set)
+	scripts/with-kafka.sh scripts/with-registry.sh $(GO) test $(GOTESTFLAGS) -tags integration -p $(INTEGRATION_P) -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
 
 test: vet lint test-unit test-integration ## what CI runs: vet, lint, unit, integration
 

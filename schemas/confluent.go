@@ -34,3 +34,44 @@ func SplitConfluent(b []byte) (id int, body []byte, err error) {
 	}
 	return int(binary.BigEndian.Uint32(b[1:confluentHeaderLen])), b[confluentHeaderLen:], nil
 }
+
+// EncodeClassifiedConfluent appends c in Confluent wire format with schema
+// id, the id of ClassifiedAvro in the registry.
+func EncodeClassifiedConfluent(dst []byte, id int, c *Classified) []byte {
+	return AppendClassifiedAvro(AppendConfluentHeader(dst, id), c)
+}
+
+// EncodeDeliveryLogConfluent is EncodeClassifiedConfluent for the delivery
+// log (DeliveryLogAvro's id).
+func EncodeDeliveryLogConfluent(dst []byte, id int, d *DeliveryLog) []byte {
+	return AppendDeliveryLogAvro(AppendConfluentHeader(dst, id), d)
+}
+
+// EncodeRejectConfluent is EncodeClassifiedConfluent for deadletter records
+// (RejectAvro's id).
+func EncodeRejectConfluent(dst []byte, id int, r *Reject) []byte {
+	return AppendRejectAvro(AppendConfluentHeader(dst, id), r)
+}
+
+// DecodeClassifiedConfluent decodes a Confluent-framed classified record
+// written with one of postbackd's Classified schemas (any version), which
+// resolve returns for the frame's id. Another writer schema fails with
+// ErrUnknownSchema: the sink reads only what postbackd's stages wrote.
+func DecodeClassifiedConfluent(b []byte, resolve Resolver) (Classified, error) {
+	if resolve == nil {
+		return Classified{}, fmt.Errorf("confluent-framed classified record: %w", ErrNoResolver)
+	}
+	id, body, err := SplitConfluent(b)
+	if err != nil {
+		return Classified{}, err
+	}
+	codec, err := resolve(id)
+	if err != nil {
+		return Classified{}, fmt.Errorf("schema id %d: %w", id, err)
+	}
+	v, ok := classifiedLayouts.of(codec.Rabin)
+	if !ok {
+		return Classified{}, fmt.Errorf("schema id %d is not a postbackd Classified schema: %w", id, ErrUnknownSchema)
+	}
+	return decodeClassifiedAvro(body, v)
+}

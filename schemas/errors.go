@@ -20,6 +20,9 @@ var (
 	// ErrNoResolver: a Confluent-framed message arrived and no schema
 	// resolver is configured.
 	ErrNoResolver = errors.New("no schema resolver configured")
+	// ErrRegistryUnavailable: the schema registry did not answer a schema
+	// id's lookup. Not the record's fault: it must not go to a deadletter.
+	ErrRegistryUnavailable = errors.New("schema registry unavailable")
 	// ErrUnknownKind: an input record's kind is neither click nor event.
 	ErrUnknownKind = errors.New("unknown kind")
 	// ErrBadTime: a timestamp is not an RFC 3339 time.

@@ -50,7 +50,7 @@ var runCommand = command{
 				sc = &c
 			}
 			topology := pipeline.Topology(cfg, sc, partner.WithVersion(version))
-			return pipeline.Run(ctx, cfg, pipeline.Select(topology, set), pipeline.RunOptions{Logger: logger})
+			return pipeline.Run(ctx, cfg, pipeline.Select(topology, set), pipeline.RunOptions{Logger: logger, Version: version})
 		}
 	},
 }

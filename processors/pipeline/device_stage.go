@@ -26,7 +26,7 @@ func deviceStage(cfg *config.Config) stage.Stage {
 		Build: func(env stage.Env) (stage.Runner, error) {
 			logic := &deviceLogic{
 				classifier:  classify.NewDevice(Windows(cfg)),
-				deadLetters: deadLetters{enc: encoder(cfg), topic: t.Deadletter},
+				deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter},
 				classified:  t.Classified, byUser: t.EventsByUser,
 			}
 			if !cfg.Merge.On() {

@@ -8,13 +8,20 @@ import (
 
 	"github.com/postbackd/postbackd/processors/domain/classify"
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/registry"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
-// encoder is the stages' encoder of classified and deadletter records.
-func encoder(cfg *config.Config) classifiedEncoder {
-	return newClassifiedEncoder(cfg.ClassifiedFormat == "json", stage.MaxMessageBytes(cfg))
+// encoder is the stages' encoder of classified and deadletter records:
+// Confluent-framed with the registry's ids when the schemas were
+// registered (env.Schemas), else single-object (or JSON).
+func encoder(cfg *config.Config, reg *registry.Registry) classifiedEncoder {
+	e := newClassifiedEncoder(cfg.ClassifiedFormat == "json", stage.MaxMessageBytes(cfg))
+	if !e.json {
+		e.classifiedID, e.rejectID = reg.ID(cfg.Topics.Classified), reg.ID(cfg.Topics.Deadletter)
+	}
+	return e
 }
 
 // Windows adapts the config's per-app windows to the classifier's; replay

@@ -29,6 +29,9 @@ type classifiedEncoder struct {
 	// maxRaw bounds the raw value a deadletter record keeps, so that the
 	// deadletter record of any input fits the broker's message size.
 	maxRaw int
+	// classifiedID and rejectID, when set, are the registry ids of the
+	// Classified and Reject schemas: records are Confluent-framed.
+	classifiedID, rejectID int
 }
 
 // newClassifiedEncoder returns the encoder of a format, for records of at
@@ -42,8 +45,11 @@ func newClassifiedEncoder(json bool, maxMessage int) classifiedEncoder {
 }
 
 func (e classifiedEncoder) encode(c *schemas.Classified) ([]byte, error) {
-	if e.json {
+	switch {
+	case e.json:
 		return schemas.AppendClassifiedJSON(nil, c), nil
+	case e.classifiedID > 0:
+		return schemas.EncodeClassifiedConfluent(nil, e.classifiedID, c), nil
 	}
 	return schemas.EncodeClassified(nil, c)
 }
@@ -86,9 +92,12 @@ func (e classifiedEncoder) deadletter(topic string, src kafka.Message, field, re
 		v   []byte
 		err error
 	)
-	if e.json {
+	switch {
+	case e.json:
 		v, err = schemas.AppendRejectJSON(nil, &r)
-	} else {
+	case e.rejectID > 0:
+		v = schemas.EncodeRejectConfluent(nil, e.rejectID, &r)
+	default:
 		v, err = schemas.EncodeReject(nil, &r)
 	}
 	if err != nil {

@@ -25,7 +25,7 @@ func testMergingDevice(t *testing.T) (*mergingDevice, *config.Config) {
 	tp := cfg.Topics
 	l := &deviceLogic{
 		classifier:  classify.NewDevice(Windows(cfg)),
-		deadLetters: deadLetters{enc: encoder(cfg), topic: tp.Deadletter},
+		deadLetters: deadLetters{enc: encoder(cfg, nil), topic: tp.Deadletter},
 		classified:  tp.Classified, byUser: tp.EventsByUser,
 	}
 	return newMergingDevice(l, cfg, stage.NewMetrics(nil)), cfg

@@ -26,13 +26,15 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.RawClicks), stage.Topic(cfg, t.RawEvents)},
 		Writes: []stream.TopicSpec{byDeviceTopic(cfg), stage.Topic(cfg, t.Deadletter)},
 		Build: func(env stage.Env) (stage.Runner, error) {
-			n, err := normalize.New(normalize.Config{
-				Logger: env.Logger, MaxClockSkew: MaxClockSkew(cfg), MaxRecordBytes: cfg.MaxRecordBytes,
-			})
+			nc := normalize.Config{Logger: env.Logger, MaxClockSkew: MaxClockSkew(cfg), MaxRecordBytes: cfg.MaxRecordBytes}
+			if env.Schemas != nil {
+				nc.Resolver = env.Schemas.Resolve
+			}
+			n, err := normalize.New(nc)
 			if err != nil {
 				return nil, err
 			}
-			logic := &normalizeLogic{normalizer: n, deadLetters: deadLetters{enc: encoder(cfg), topic: t.Deadletter}, out: t.EventsByDevice}
+			logic := &normalizeLogic{normalizer: n, deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter}, out: t.EventsByDevice}
 			if !cfg.Merge.On() {
 				return env.Processor(Normalize, stage.Config{Logic: logic}, t.RawClicks, t.RawEvents)
 			}
@@ -73,6 +75,11 @@ func (l *normalizeLogic) process(in stage.Input, now time.Time) (stage.Result, e
 				res.Sources = append(res.Sources, i)
 				continue
 			}
+		}
+		if errors.Is(err, schemas.ErrRegistryUnavailable) {
+			// Not the record's fault: the batch fails, and with it the
+			// stage, rather than dead letter the records of an outage.
+			return res, err
 		}
 		field, reason := "", err.Error()
 		var rj *normalize.Reject

@@ -11,8 +11,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/registry"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/schemas"
 )
 
 // RunOptions are what a caller of Run may set; the zero value is what
@@ -30,6 +32,51 @@ type RunOptions struct {
 	// Consumer tunes the stages' consumers (a test's Pause); zero fields
 	// take stream's defaults.
 	Consumer stream.ConsumerConfig
+	// Version goes into the schema registry client's User-Agent.
+	Version string
+}
+
+// registerSchemas connects to kafka.schema_registry_url, when set, and, for
+// Avro output, registers the schemas of the topics data teams read that the
+// selected stages write (classified, deadletter, delivery log) under their
+// "-value" subjects. The registry's compatibility check refusing one stops
+// the start with its reason.
+func registerSchemas(ctx context.Context, cfg *config.Config, stages []stage.Stage, version string, logger *zap.Logger) (*registry.Registry, error) {
+	if cfg.Kafka.SchemaRegistryURL == "" {
+		return nil, nil
+	}
+	reg, err := registry.New(cfg.Kafka.SchemaRegistryURL, version, logger)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ClassifiedFormat == "json" {
+		return reg, nil // JSON output: the registry only resolves raw input
+	}
+	writes := map[string]bool{}
+	for _, s := range stages {
+		for _, t := range s.Writes {
+			writes[t.Name] = true
+		}
+	}
+	for _, t := range []struct {
+		topic  string
+		schema *schemas.AvroSchema
+	}{
+		{cfg.Topics.Classified, schemas.ClassifiedAvro},
+		{cfg.Topics.Deadletter, schemas.RejectAvro},
+		{cfg.Topics.DeliveryLog, schemas.DeliveryLogAvro},
+	} {
+		if !writes[t.topic] {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, registry.RequestTimeout)
+		_, err := reg.Register(rctx, t.topic, t.schema)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
 }
 
 // Run builds the stages inside-out (Kafka dialer, topics, producer, the
@@ -66,10 +113,14 @@ func Run(ctx context.Context, cfg *config.Config, stages []stage.Stage, opts Run
 	}
 	defer producer.Close()
 
+	schemaReg, err := registerSchemas(ctx, cfg, stages, opts.Version, logger)
+	if err != nil {
+		return err
+	}
 	env := stage.Env{
 		Config: cfg, Dialer: dialer, Producer: producer, Registerer: reg,
 		Metrics: stage.NewMetrics(reg), Readiness: stage.NewReadiness(), Logger: logger,
-		Consumer: opts.Consumer,
+		Consumer: opts.Consumer, Schemas: schemaReg,
 	}
 	if opts.Producer != nil {
 		env.Producer = opts.Producer(producer)

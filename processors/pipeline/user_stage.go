@@ -22,7 +22,7 @@ func userStage(cfg *config.Config) stage.Stage {
 		Build: func(env stage.Env) (stage.Runner, error) {
 			logic := &userLogic{
 				classifier:  classify.NewUser(Windows(cfg)),
-				deadLetters: deadLetters{enc: encoder(cfg), topic: t.Deadletter},
+				deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter},
 				classified:  t.Classified,
 			}
 			return env.Processor(User, stage.Config{Logic: logic, ChangelogTopic: t.UserChangelog}, t.EventsByUser)

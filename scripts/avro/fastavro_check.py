@@ -7,10 +7,16 @@ Run by scripts/fastavro.sh in a virtualenv with fastavro:
   decode FILE.avsc          reads single-object messages, one hex line each, on
                             stdin; checks each header's fingerprint is the
                             schema's, decodes the body and prints it as JSON
+  decode-confluent URL      reads Confluent-framed messages, one hex line each,
+                            on stdin; fetches each schema id's schema from the
+                            registry at URL (GET URL/schemas/ids/ID), decodes
+                            the body after the 5-byte header and prints it as
+                            JSON, as a data team's consumer does
 """
 import io
 import json
 import sys
+import urllib.request
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
@@ -47,6 +53,23 @@ def main(argv):
                 print(f"not a single-object message of this schema: header {b[:10].hex()}, want c301{digest.hex()}", file=sys.stderr)
                 return 1
             record = fastavro.schemaless_reader(io.BytesIO(b[10:]), schema)
+            print(json.dumps(record, default=str, sort_keys=True))
+        return 0
+    if argv[1] == "decode-confluent":
+        schemas = {}
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            b = bytes.fromhex(line)
+            if len(b) < 5 or b[0] != 0:
+                print(f"not a confluent-framed message: {b[:5].hex()}", file=sys.stderr)
+                return 1
+            sid = int.from_bytes(b[1:5], "big")
+            if sid not in schemas:
+                with urllib.request.urlopen(f"{argv[2]}/schemas/ids/{sid}", timeout=30) as r:
+                    schemas[sid] = parse_schema(json.loads(json.load(r)["schema"]))
+            record = fastavro.schemaless_reader(io.BytesIO(b[5:]), schemas[sid])
             print(json.dumps(record, default=str, sort_keys=True))
         return 0
     print(f"unknown command {argv[1]}", file=sys.stderr)

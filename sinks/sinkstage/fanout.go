@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/sinks/partner"
 )
 
@@ -80,9 +82,12 @@ func (f *fanout) Process(_ context.Context, in stage.Input) (stage.Result, error
 	var to []int
 	for i := range in.Messages {
 		m := &in.Messages[i]
-		rec, err := decodeClassified(m.Value)
+		rec, err := decodeClassified(m.Value, f.env.Schemas)
 		if err == nil {
 			err = checkPostbackID(rec.PostbackID)
+		}
+		if errors.Is(err, schemas.ErrRegistryUnavailable) {
+			return res, err // the registry is away, not the record wrong: the batch fails
 		}
 		if err != nil {
 			f.env.Logger.Error("undecodable record skipped", zap.String("topic", in.Topic), zap.Int("partition", in.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
@@ -150,7 +155,7 @@ func jobHeaders(m *kafka.Message) []kafka.Header {
 // DeadLetter is the delivery deadletter record of a classified record
 // whose job the broker refused for good (stage.DeadLetterer).
 func (f *fanout) DeadLetter(input kafka.Message, reason string) (kafka.Message, error) {
-	rec, err := decodeClassified(input.Value)
+	rec, err := decodeClassified(input.Value, f.env.Schemas)
 	if err != nil {
 		return kafka.Message{}, err
 	}

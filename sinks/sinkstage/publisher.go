@@ -41,8 +41,11 @@ type publisher struct {
 	producer stage.Producer
 	topics   config.Topics
 	json     bool // delivery log in JSON (the classified topic's format) rather than Avro
-	log      *zap.Logger
-	metrics  *stage.Metrics
+	// logID, when set, is the registry id of the DeliveryLog schema: the
+	// delivery log is Confluent-framed.
+	logID   int
+	log     *zap.Logger
+	metrics *stage.Metrics
 }
 
 var _ partner.Publisher = (*publisher)(nil)
@@ -107,9 +110,12 @@ func (p *publisher) logMessage(e *partner.DeliveryLogEntry) (kafka.Message, erro
 		v   []byte
 		err error
 	)
-	if p.json {
+	switch {
+	case p.json:
 		v, err = schemas.AppendDeliveryLogJSON(nil, e)
-	} else {
+	case p.logID > 0:
+		v = schemas.EncodeDeliveryLogConfluent(nil, p.logID, e)
+	default:
 		v, err = schemas.EncodeDeliveryLog(nil, e)
 	}
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/registry"
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
@@ -112,7 +113,7 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 		return nil, err
 	}
 	pub := &publisher{producer: env.Producer, topics: env.Config.Topics, json: env.Config.ClassifiedFormat == "json",
-		log: env.Logger.With(zap.String("stage", StageName)), metrics: env.Metrics}
+		logID: env.Schemas.ID(env.Config.Topics.DeliveryLog), log: env.Logger.With(zap.String("stage", StageName)), metrics: env.Metrics}
 	// Each delivery's mark is produced alone or with the few that ended
 	// meanwhile (partStore), and the worker's next call waits for its ack:
 	// a producer that lingers for more (the stages' waits BatchTimeout, 2
@@ -171,7 +172,7 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 				return nil, err
 			}
 			st.recordProducers = append(st.recordProducers, rp)
-			recPub = &publisher{producer: rp, topics: pub.topics, json: pub.json, log: pub.log, metrics: pub.metrics}
+			recPub = &publisher{producer: rp, topics: pub.topics, json: pub.json, logID: pub.logID, log: pub.log, metrics: pub.metrics}
 		}
 		h := &handler{env: env, sink: sink, pub: pub, recPub: recPub, partner: p.ID, known: known, first: i == 0,
 			jobsTopic: JobsTopic(env.Config.Topics, p.ID), delay: router.Delay(i)}
@@ -487,7 +488,7 @@ func (h *handler) decode(b stream.Batch, jobs []partner.Job, report bool) ([]par
 		if retry {
 			err = json.Unmarshal(m.Value, &j)
 		} else {
-			j.Record, err = decodeClassified(m.Value)
+			j.Record, err = decodeClassified(m.Value, h.env.Schemas)
 		}
 		if err == nil {
 			err = checkPostbackID(j.Record.PostbackID)
@@ -527,9 +528,19 @@ func checkPostbackID(id string) error {
 	return nil
 }
 
-func decodeClassified(v []byte) (schemas.Classified, error) {
-	if schemas.DetectFormat(v) == schemas.FormatJSON {
+// decodeClassified decodes a classified record in any form a stage writes:
+// JSON, single-object, or Confluent-framed (its schema id resolved by
+// the registry, when there is one).
+func decodeClassified(v []byte, reg *registry.Registry) (schemas.Classified, error) {
+	switch schemas.DetectFormat(v) {
+	case schemas.FormatJSON:
 		return schemas.DecodeClassifiedJSON(v)
+	case schemas.FormatConfluent:
+		var resolve schemas.Resolver
+		if reg != nil {
+			resolve = reg.Resolve
+		}
+		return schemas.DecodeClassifiedConfluent(v, resolve)
 	}
 	return schemas.DecodeClassified(v)
 }

@@ -67,6 +67,9 @@ func (n *Normalizer) Normalize(raw []byte, arrival time.Time) (schemas.Input, er
 		return schemas.Input{}, reject("", fmt.Sprintf("record of %d bytes is larger than max_record_bytes %d", len(raw), n.maxRecord))
 	}
 	in, err := n.decode(raw)
+	if errors.Is(err, schemas.ErrRegistryUnavailable) {
+		return schemas.Input{}, err // not a reject: the registry is away
+	}
 	if err != nil {
 		return schemas.Input{}, toReject(err)
 	}

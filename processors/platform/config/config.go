@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -270,6 +272,11 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 		// deadletter record holding it) are a few times its size.
 		d.Add(at("kafka", "max_message_bytes"), "kafka.max_message_bytes", "must be at least 4 x max_record_bytes (%d), got %d", 4*c.MaxRecordBytes, c.Kafka.MaxMessageBytes)
 	}
+	if u := c.Kafka.SchemaRegistryURL; u != "" {
+		if why := registryURLProblem(u); why != "" {
+			d.Add(at("kafka", "schema_registry_url"), "kafka.schema_registry_url", "%s", why)
+		}
+	}
 	c.Merge.validate(d, at("merge"))
 	// An explicit 0 would read as unset and give the default: refuse it
 	// rather than run with 24h where the file says 0.
@@ -349,4 +356,22 @@ func Default() *Config {
 	c.setDefaults()
 	c.applyEnv()
 	return c
+}
+
+// registryURLProblem says what is wrong with a schema registry URL, ""
+// when nothing: http or https, a host, and no credentials (they would be
+// logged; the registry is used without authentication).
+func registryURLProblem(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return err.Error()
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("want an http or https URL, got %q", raw)
+	case u.Host == "":
+		return "no host in " + strconv.Quote(raw)
+	case u.User != nil:
+		return "credentials in the URL would be logged: the registry is used without authentication"
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/registry"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 )
 
@@ -26,6 +27,9 @@ type Env struct {
 	// Consumer tunes the stages' consumers; zero fields take stream's
 	// defaults. A test seam for quick rebalances.
 	Consumer stream.ConsumerConfig
+	// Schemas is the schema registry (kafka.schema_registry_url) with the
+	// ids of the schemas registered at start; nil without one.
+	Schemas *registry.Registry
 }
 
 // WithDefaults returns e with a no-op logger, unregistered metrics and a
