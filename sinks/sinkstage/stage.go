@@ -225,7 +225,7 @@ func (h *handler) processorConfig(env stage.Env, cfg partner.Config, topics []st
 		MarksKey: marksKey(h.partner), Marked: func(t string) bool { return t == jobs },
 		StateDir: env.Config.StateDir, Producer: env.Producer, Logic: h,
 		Metrics: env.Metrics, Readiness: env.Readiness, Logger: log,
-		Progress: groupProgress{pr: pr, g: h, first: h.first, env: env, repeats: true},
+		Progress: groupProgress{pr: pr, g: h, env: env, repeats: true},
 		OpenStore: func(dir string, p int) (state.Store, error) {
 			// Opened at the first write: a partner with no postbacks on a
 			// partition costs no Badger store there.
@@ -255,17 +255,16 @@ type groupProgress struct {
 	pr  *progress
 	g   any // the fan-out or a partner's handler
 	env stage.Env
-	// first: the partner's group that counts repeats dropped (every
-	// partner's group drops a retry tier's); repeats: the group counts
-	// repeats at all.
-	first, repeats bool
+	// repeats: the group counts the repeats it drops (a partner's group,
+	// on its own jobs topic: each job is one partner's).
+	repeats bool
 }
 
 func (p groupProgress) Assigned(topic string, part int) { p.pr.assigned(p.g, topic, part) }
 func (p groupProgress) Revoked(topic string, part int)  { p.pr.revoked(p.g, topic, part) }
 func (p groupProgress) Processed(topic string, part, records, repeats int) {
 	p.pr.processed(p.g, topic, part, records)
-	if p.repeats && repeats > 0 && p.first {
+	if p.repeats && repeats > 0 {
 		p.env.Metrics.Repeats.WithLabelValues(StageName).Add(float64(repeats))
 	}
 }
