@@ -68,8 +68,55 @@ func randEvent(r *rand.Rand) Event {
 		EventID: randString(r), AppID: randString(r), Platform: randString(r), DeviceID: randString(r),
 		UserID: randString(r), Type: randString(r), TS: randTime(r, time.Microsecond), Name: randString(r),
 		Revenue: randRevenue(r), Currency: randString(r), TransactionID: randString(r), Params: randParams(r),
-		Rejected: r.IntN(3) == 0, RejectReason: randString(r),
+		Rejected: r.IntN(3) == 0, RejectReason: randString(r), Privacy: randPrivacy(r),
 	}
+}
+
+func randPrivacy(r *rand.Rand) Privacy {
+	optBool := func() *bool {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		return BoolPtr(r.IntN(2) == 0)
+	}
+	optStr := func() string {
+		if r.IntN(3) == 0 {
+			return ""
+		}
+		return randString(r)
+	}
+	return Privacy{LimitAdTracking: optBool(), ATTStatus: optStr(), OptOut: optBool(), AdUserData: optStr(), AdPersonalization: optStr()}
+}
+
+// nativeOptional is an optional value of Avro type typ (null when absent).
+func nativeOptional(typ string, v any, absent bool) any {
+	if absent {
+		return nil
+	}
+	return goavro.Union(typ, v)
+}
+
+func nativeOptBool(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return goavro.Union("boolean", *b)
+}
+
+func nativeOptString(s string) any { return nativeOptional("string", s, s == "") }
+
+func nativeEventPrivacy(m map[string]any, p *Privacy) {
+	m["limit_ad_tracking"], m["att_status"], m["opt_out"] = nativeOptBool(p.LimitAdTracking), nativeOptString(p.ATTStatus), nativeOptBool(p.OptOut)
+	m["consent"] = nil
+	if p.AdUserData != "" || p.AdPersonalization != "" {
+		m["consent"] = goavro.Union("io.postbackd.Consent", map[string]any{
+			"ad_user_data": nativeOptString(p.AdUserData), "ad_personalization": nativeOptString(p.AdPersonalization)})
+	}
+}
+
+func nativePrivacy(p *Privacy) map[string]any {
+	return map[string]any{"limit_ad_tracking": nativeOptBool(p.LimitAdTracking), "att_status": nativeOptString(p.ATTStatus),
+		"opt_out": nativeOptBool(p.OptOut), "ad_user_data": nativeOptString(p.AdUserData), "ad_personalization": nativeOptString(p.AdPersonalization)}
 }
 
 func randOptionalTime(r *rand.Rand) time.Time {
@@ -98,6 +145,7 @@ func randClassified(r *rand.Rand) Classified {
 		DeviceID: e.DeviceID, UserID: e.UserID, EventTS: e.TS, Name: e.Name, Revenue: e.Revenue,
 		Currency: e.Currency, TransactionID: e.TransactionID, Params: e.Params, Attribution: randAttribution(r),
 		TSAdjusted: r.IntN(2) == 0, AttributedAt: randOptionalTime(r), Rejected: e.Rejected, RejectReason: e.RejectReason,
+		Privacy: e.Privacy,
 	}
 }
 
@@ -159,12 +207,14 @@ func nativeOptionalTime(t time.Time) any {
 }
 
 func nativeEvent(e *Event) map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"event_id": e.EventID, "app_id": e.AppID, "platform": e.Platform, "device_id": e.DeviceID,
 		"user_id": e.UserID, "type": e.Type, "ts": e.TS, "name": e.Name, "revenue": nativeRevenue(e.Revenue),
 		"currency": e.Currency, "transaction_id": e.TransactionID, "params": nativeParams(e.Params),
 		"rejected": e.Rejected, "reject_reason": e.RejectReason,
 	}
+	nativeEventPrivacy(m, &e.Privacy)
+	return m
 }
 
 func nativeAttribution(a *Attribution) map[string]any {
@@ -190,6 +240,7 @@ func nativeClassified(c *Classified) map[string]any {
 		"transaction_id": c.TransactionID, "params": nativeParams(c.Params),
 		"attribution": nativeAttribution(&c.Attribution), "ts_adjusted": c.TSAdjusted,
 		"attributed_at": nativeOptionalTime(c.AttributedAt), "rejected": c.Rejected, "reject_reason": c.RejectReason,
+		"privacy": nativePrivacy(&c.Privacy),
 	}
 }
 
@@ -241,9 +292,9 @@ func nativeUserEvent(u *UserEvent) map[string]any {
 // withoutV3 drops from a native record the fields v3 added, wherever they
 // are, for the codec of an older schema.
 func withoutV3(m map[string]any) map[string]any {
-	delete(m, "rejected")
-	delete(m, "reject_reason")
-	delete(m, "attributed_at")
+	for _, k := range []string{"rejected", "reject_reason", "attributed_at", "privacy", "limit_ad_tracking", "att_status", "opt_out", "consent"} {
+		delete(m, k)
+	}
 	for _, v := range m {
 		switch v := v.(type) {
 		case map[string]any:
@@ -386,7 +437,7 @@ func TestV1Records(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 200 {
 		e := randEvent(r)
-		e.Rejected, e.RejectReason = false, ""
+		e.Rejected, e.RejectReason, e.Privacy = false, "", Privacy{}
 		in := Input{Event: &e}
 		n := withoutV3(nativeInput(&in))
 		delete(n, "ts_adjusted")
@@ -400,7 +451,7 @@ func TestV1Records(t *testing.T) {
 		}
 
 		u := UserEvent{Event: randEvent(r), Attribution: randAttribution(r)}
-		u.Event.Rejected, u.Event.RejectReason = false, ""
+		u.Event.Rejected, u.Event.RejectReason, u.Event.Privacy = false, "", Privacy{}
 		b, err = v1("user_event", userEventV1Fingerprint).SingleFromNative(nil, withoutV3(map[string]any{
 			"event": nativeEvent(&u.Event), "attribution": nativeAttribution(&u.Attribution),
 		}))
@@ -413,7 +464,7 @@ func TestV1Records(t *testing.T) {
 		}
 
 		c := randClassified(r)
-		c.TSAdjusted, c.AttributedAt, c.Rejected, c.RejectReason = false, time.Time{}, false, ""
+		c.TSAdjusted, c.AttributedAt, c.Rejected, c.RejectReason, c.Privacy = false, time.Time{}, false, "", Privacy{}
 		nc := withoutV3(nativeClassified(&c))
 		delete(nc, "ts_adjusted")
 		b, err = v1("classified", classifiedV1Fingerprint).SingleFromNative(nil, nc)
@@ -437,12 +488,12 @@ func TestV2Records(t *testing.T) {
 	for range 200 {
 		e := randEvent(r)
 		e.TSAdjusted = r.IntN(2) == 0
-		e.Rejected, e.RejectReason = false, ""
+		e.Rejected, e.RejectReason, e.Privacy = false, "", Privacy{}
 		c := randClick(r)
 		c.Rejected, c.RejectReason = false, ""
 		u := UserEvent{Event: e, Attribution: randAttribution(r)}
 		cl := randClassified(r)
-		cl.AttributedAt, cl.Rejected, cl.RejectReason = time.Time{}, false, ""
+		cl.AttributedAt, cl.Rejected, cl.RejectReason, cl.Privacy = time.Time{}, false, "", Privacy{}
 		for _, tc := range []struct {
 			name   string
 			schema *AvroSchema

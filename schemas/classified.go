@@ -38,6 +38,8 @@ type Classified struct {
 	// Rejected and RejectReason: the event's fraud verdict.
 	Rejected     bool
 	RejectReason string
+	// Privacy: the device's privacy signals as they stand for the event.
+	Privacy Privacy
 }
 
 // PostbackID is the stable id of the record of type recordType made from
@@ -162,7 +164,8 @@ func AppendClassifiedAvro(dst []byte, c *Classified) []byte {
 	b = appendAttributionAvro(b, &c.Attribution)
 	b = appendBoolean(b, c.TSAdjusted)
 	b = appendOptionalMicros(b, c.AttributedAt)
-	return appendVerdict(b, c.Rejected, c.RejectReason)
+	b = appendVerdict(b, c.Rejected, c.RejectReason)
+	return appendPrivacyAvro(b, &c.Privacy)
 }
 
 // EncodeClassified appends c as a single-object encoded ClassifiedAvro
@@ -200,6 +203,7 @@ func decodeClassifiedAvro(body []byte, v schemaVersion) (Classified, error) {
 	if v >= schemaV3 {
 		c.AttributedAt = r.optionalMicros()
 		c.Rejected, c.RejectReason = r.boolean(), r.string()
+		c.Privacy = r.privacy()
 	}
 	if err := r.end(); err != nil {
 		return Classified{}, fmt.Errorf("decode classified: %w", err)
@@ -221,7 +225,8 @@ func DecodeClassified(b []byte) (Classified, error) {
 // ": " separators (byte-identical to the scenarios' *.out.jsonl), user_id
 // always present, name, revenue, currency, transaction_id, params,
 // attributed_at and reject_reason only when set, ts_adjusted and rejected
-// only when true, times in RFC 3339 UTC. It is hand-written because it is on
+// only when true, privacy always (its known signals only), times in RFC
+// 3339 UTC. It is hand-written because it is on
 // replay's hot path: see BenchmarkAppendClassifiedJSON.
 func AppendClassifiedJSON(dst []byte, c *Classified) []byte {
 	b := append(dst, `{"app_id": `...)
@@ -261,6 +266,8 @@ func AppendClassifiedJSON(dst []byte, c *Classified) []byte {
 	b = appendString(b, c.Platform)
 	b = append(b, `, "postback_id": `...)
 	b = appendString(b, c.PostbackID)
+	b = append(b, `, "privacy": `...)
+	b = appendPrivacyJSON(b, &c.Privacy)
 	if c.RejectReason != "" {
 		b = append(b, `, "reject_reason": `...)
 		b = appendString(b, c.RejectReason)
@@ -306,6 +313,7 @@ type classifiedJSON struct {
 	AttributedAt  string            `json:"attributed_at"`
 	Rejected      bool              `json:"rejected"`
 	RejectReason  string            `json:"reject_reason"`
+	Privacy       privacyJSON       `json:"privacy"`
 }
 
 // DecodeClassifiedJSON decodes one classified record in the JSON form of
@@ -352,6 +360,7 @@ func DecodeClassifiedJSON(b []byte) (Classified, error) {
 		AttributedAt:  attributedAt.UTC(),
 		Rejected:      r.Rejected,
 		RejectReason:  r.RejectReason,
+		Privacy:       r.Privacy.privacy(),
 	}, nil
 }
 
@@ -409,6 +418,8 @@ func (s *jsonScanner) classifiedField(key []byte, r *classifiedJSON) bool {
 		return s.boolean(&r.Rejected)
 	case "reject_reason":
 		return s.str(&r.RejectReason)
+	case "privacy":
+		return s.privacyObject(&r.Privacy)
 	}
 	return false
 }

@@ -62,7 +62,7 @@ func TestAppendClassifiedJSON(t *testing.T) {
 		DeviceID: "d", EventTS: ts, Attribution: Organic,
 	}
 	const head = `{"app_id": "a", "attribution": {"campaign": "", "click_id": "", "partner": "", "touch": "organic"}`
-	const tail = `, "platform": "ios", "postback_id": "p"`
+	const tail = `, "platform": "ios", "postback_id": "p", "privacy": {}`
 	tests := []struct {
 		name string
 		edit func(c *Classified)

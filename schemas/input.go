@@ -80,6 +80,10 @@ type Event struct {
 	// them.
 	Rejected     bool
 	RejectReason string
+	// Privacy is what the event sent of the privacy signals (PRIVACY.md);
+	// on the user stream (events.by-user), the device's signals as they
+	// stand after it.
+	Privacy Privacy
 }
 
 // Input is one validated record of the device stream: exactly one of Click
@@ -251,7 +255,8 @@ func appendEventAvro(b []byte, e *Event) []byte {
 	b = appendAvroString(b, e.Currency)
 	b = appendAvroString(b, e.TransactionID)
 	b = appendStringMap(b, e.Params)
-	return appendVerdict(b, e.Rejected, e.RejectReason)
+	b = appendVerdict(b, e.Rejected, e.RejectReason)
+	return appendEventPrivacyAvro(b, &e.Privacy)
 }
 
 // event reads an Event of layout v (the verdict from v3 on).
@@ -272,6 +277,7 @@ func (r *avroReader) event(v schemaVersion) Event {
 	}
 	if v >= schemaV3 {
 		e.Rejected, e.RejectReason = r.boolean(), r.string()
+		e.Privacy = r.eventPrivacy()
 	}
 	return e
 }

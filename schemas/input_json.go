@@ -34,6 +34,29 @@ type inputJSON struct {
 	ReceivedAt    string            `json:"received_at"`
 	Rejected      bool              `json:"rejected"`
 	RejectReason  string            `json:"reject_reason"`
+	// The privacy signals (PRIVACY.md): their values are normalize's to
+	// check; consent's keys are checked here.
+	LimitAdTracking *bool             `json:"limit_ad_tracking"`
+	ATTStatus       string            `json:"att_status"`
+	OptOut          *bool             `json:"opt_out"`
+	Consent         map[string]string `json:"consent"`
+}
+
+// privacyOf is the Privacy of a raw line's signals; a consent key that is
+// no signal is refused.
+func (r *inputJSON) privacyOf() (Privacy, error) {
+	p := Privacy{LimitAdTracking: r.LimitAdTracking, ATTStatus: r.ATTStatus, OptOut: r.OptOut}
+	for k, v := range r.Consent {
+		switch k {
+		case SignalAdUserData:
+			p.AdUserData = v
+		case SignalAdPersonalization:
+			p.AdPersonalization = v
+		default:
+			return Privacy{}, &FieldError{Field: "consent", Reason: "unknown consent signal " + QuotePrefix(k) + " (want ad_user_data or ad_personalization)", Err: ErrMalformed}
+		}
+	}
+	return p, nil
 }
 
 // DecodeInputJSON decodes one raw input line (a click or an event in the
@@ -89,6 +112,10 @@ func DecodeInputJSON(b []byte) (Input, error) {
 			RejectReason: r.RejectReason,
 		}}, nil
 	case KindEvent:
+		privacy, err := r.privacyOf()
+		if err != nil {
+			return Input{}, err
+		}
 		return Input{ReceivedAt: received, Event: &Event{
 			EventID:       r.EventID,
 			AppID:         r.AppID,
@@ -104,6 +131,7 @@ func DecodeInputJSON(b []byte) (Input, error) {
 			Params:        r.Params,
 			Rejected:      r.Rejected,
 			RejectReason:  r.RejectReason,
+			Privacy:       privacy,
 		}}, nil
 	case "":
 		return Input{}, &FieldError{Field: "kind", Reason: "missing kind", Err: ErrUnknownKind}

@@ -88,5 +88,34 @@ func appendEventJSON(b []byte, e *Event) []byte {
 		b = appendParams(b, e.Params)
 	}
 	b = appendVerdictJSON(b, e.Rejected, e.RejectReason)
+	b = appendEventPrivacyJSON(b, &e.Privacy)
 	return append(b, '}')
+}
+
+// appendEventPrivacyJSON appends a raw event's privacy signals, the known
+// ones.
+func appendEventPrivacyJSON(b []byte, p *Privacy) []byte {
+	if p.LimitAdTracking != nil {
+		b = appendJSONBool(append(b, `, "limit_ad_tracking": `...), *p.LimitAdTracking)
+	}
+	if p.ATTStatus != "" {
+		b = appendString(append(b, `, "att_status": `...), p.ATTStatus)
+	}
+	if p.OptOut != nil {
+		b = appendJSONBool(append(b, `, "opt_out": `...), *p.OptOut)
+	}
+	if p.AdUserData != "" || p.AdPersonalization != "" {
+		b = append(b, `, "consent": {`...)
+		if p.AdPersonalization != "" {
+			b = appendString(append(b, `"ad_personalization": `...), p.AdPersonalization)
+		}
+		if p.AdUserData != "" {
+			if p.AdPersonalization != "" {
+				b = append(b, ", "...)
+			}
+			b = appendString(append(b, `"ad_user_data": `...), p.AdUserData)
+		}
+		b = append(b, '}')
+	}
+	return b
 }

@@ -240,6 +240,14 @@ func (s *jsonScanner) field(key []byte, r *inputJSON) bool {
 		return s.boolean(&r.Rejected)
 	case "reject_reason":
 		return s.str(&r.RejectReason)
+	case "limit_ad_tracking":
+		return s.optBool(&r.LimitAdTracking)
+	case "att_status":
+		return s.str(&r.ATTStatus)
+	case "opt_out":
+		return s.optBool(&r.OptOut)
+	case "consent":
+		return s.params(&r.Consent)
 	}
 	return false
 }

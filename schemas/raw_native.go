@@ -31,6 +31,7 @@ func inputFromNative(native any) (Input, error) {
 			Params:        nr.params("params"),
 			Rejected:      nr.boolean("rejected"),
 			RejectReason:  nr.str("reject_reason"),
+			Privacy:       nr.privacy(),
 		}
 	case m["click_id"] != nil:
 		in.Click = &Click{
@@ -89,6 +90,44 @@ func (r *nativeRecord) str(field string) string {
 		r.wrong(field, v, "string")
 		return ""
 	}
+}
+
+func (r *nativeRecord) optBool(field string) *bool {
+	switch v := r.get(field).(type) {
+	case nil:
+		return nil
+	case bool:
+		return BoolPtr(v)
+	default:
+		r.wrong(field, v, "boolean")
+		return nil
+	}
+}
+
+// privacy reads the privacy signals of a foreign event record by name;
+// consent is a record (or map) of the two consent signals.
+func (r *nativeRecord) privacy() Privacy {
+	p := Privacy{LimitAdTracking: r.optBool("limit_ad_tracking"), ATTStatus: r.str("att_status"), OptOut: r.optBool("opt_out")}
+	v := r.m["consent"]
+	if u, ok := v.(map[string]any); ok && len(u) == 1 {
+		for k, inner := range u { // a union's branch, named by its type
+			if im, ok := inner.(map[string]any); ok && k != SignalAdUserData && k != SignalAdPersonalization {
+				v = im
+			}
+		}
+	}
+	switch c := v.(type) {
+	case nil:
+	case map[string]any:
+		cr := nativeRecord{m: c}
+		p.AdUserData, p.AdPersonalization = cr.str(SignalAdUserData), cr.str(SignalAdPersonalization)
+		if cr.err != nil && r.err == nil {
+			r.err = &FieldError{Field: "consent", Reason: cr.err.Error(), Err: ErrWrongType}
+		}
+	default:
+		r.wrong("consent", v, "record of ad_user_data and ad_personalization")
+	}
+	return p
 }
 
 func (r *nativeRecord) boolean(field string) bool {

@@ -39,7 +39,7 @@ func TestVerdictAndAttributedAtInJSON(t *testing.T) {
 		EventTS: time.Date(2026, 3, 1, 10, 5, 0, 0, time.UTC), Attribution: Attribution{Touch: TouchOrganic},
 		AttributedAt: time.Date(2026, 2, 1, 9, 0, 0, 123000, time.UTC), Rejected: true, RejectReason: "device farm"}
 	line := AppendClassifiedJSON(nil, &c)
-	want := `{"app_id": "a", "attributed_at": "2026-02-01T09:00:00.000123Z", "attribution": {"campaign": "", "click_id": "", "partner": "", "touch": "organic"}, "device_id": "d", "event_id": "e", "event_ts": "2026-03-01T10:05:00Z", "platform": "ios", "postback_id": "p", "reject_reason": "device farm", "rejected": true, "type": "custom_event_ca", "user_id": ""}`
+	want := `{"app_id": "a", "attributed_at": "2026-02-01T09:00:00.000123Z", "attribution": {"campaign": "", "click_id": "", "partner": "", "touch": "organic"}, "device_id": "d", "event_id": "e", "event_ts": "2026-03-01T10:05:00Z", "platform": "ios", "postback_id": "p", "privacy": {}, "reject_reason": "device farm", "rejected": true, "type": "custom_event_ca", "user_id": ""}`
 	if string(line) != want {
 		t.Fatalf("\n got %s\nwant %s", line, want)
 	}

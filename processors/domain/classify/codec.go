@@ -15,7 +15,7 @@ import (
 //
 //	version u8 | flags u8 | lastActivity, newestEvent, newestSeen varint
 //	first, current attribution | firstAt, currentAt varint (v2)
-//	clicks, impressions | eventIDs, transactions
+//	privacy uvarint (v2) | clicks, impressions | eventIDs, transactions
 //
 // An attribution is a touch kind byte (0 organic, 1 click, 2 impression)
 // followed, unless organic, by click_id, partner, campaign as uvarint
@@ -23,8 +23,10 @@ import (
 // newestSeen-ts as varint and its three strings. An id list is a uvarint
 // count, then per id its 8-byte hash (little endian) and newestEvent-ts as
 // varint. firstAt and currentAt, when each attribution was made, are
-// newestSeen-at as varint. Deltas keep the many timestamps short. Version
-// 1 (before attributed_at) is still read, with both times unknown (0).
+// newestSeen-at as varint. privacy packs the five signals in one uvarint
+// (privacyBits). Deltas keep the many timestamps short. Version 1 (before
+// attributed_at and privacy) is still read, with both times and every
+// signal unknown.
 const deviceStateVersion = 2
 
 func appendDeviceState(b []byte, s *deviceState) []byte {
@@ -36,6 +38,7 @@ func appendDeviceState(b []byte, s *deviceState) []byte {
 	b = appendAttribution(b, s.current)
 	b = binary.AppendVarint(b, s.newestSeen-s.firstAt)
 	b = binary.AppendVarint(b, s.newestSeen-s.currentAt)
+	b = binary.AppendUvarint(b, privacyBits(&s.privacy))
 	b = appendTouches(b, s.clicks, s.newestSeen)
 	b = appendTouches(b, s.impressions, s.newestSeen)
 	b = appendIDs(b, s.eventIDs, s.newestEvent)
@@ -170,10 +173,14 @@ func decodeDeviceState(value []byte, s *deviceState) error {
 	s.newestSeen = r.varint("newest seen")
 	s.first = r.attribution()
 	s.current = r.attribution()
-	s.firstAt, s.currentAt = 0, 0
+	s.firstAt, s.currentAt, s.privacy = 0, 0, schemas.Privacy{}
 	if v >= 2 {
 		s.firstAt = s.newestSeen - r.varint("first attributed at")
 		s.currentAt = s.newestSeen - r.varint("current attributed at")
+		var ok bool
+		if s.privacy, ok = privacyOfBits(r.uvarint("privacy")); !ok {
+			r.fail("privacy")
+		}
 	}
 	s.clicks = r.touches(s.newestSeen)
 	s.impressions = r.touches(s.newestSeen)
@@ -241,4 +248,62 @@ func le64(s string) uint64 {
 	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// The privacy signals packed in a number: limit_ad_tracking in bits 0-1
+// and opt_out in 2-3 (0 unknown, 1 false, 2 true), att_status in 4-6 (0
+// unknown, then attValues), ad_user_data in 7-8 and ad_personalization in
+// 9-10 (0 unknown, 1 granted, 2 denied).
+var (
+	attValues     = []string{"", schemas.ATTAuthorized, schemas.ATTDenied, schemas.ATTRestricted, schemas.ATTNotDetermined}
+	consentValues = []string{"", schemas.ConsentGranted, schemas.ConsentDenied}
+	// Decoded signals point at these: a state decode allocates nothing
+	// for them. Nothing writes through a signal's pointer.
+	boolTrue, boolFalse = true, false
+)
+
+func privacyBits(p *schemas.Privacy) uint64 {
+	boolBits := func(v *bool) uint64 {
+		switch {
+		case v == nil:
+			return 0
+		case *v:
+			return 2
+		}
+		return 1
+	}
+	return boolBits(p.LimitAdTracking) | boolBits(p.OptOut)<<2 | uint64(indexOf(attValues, p.ATTStatus))<<4 |
+		uint64(indexOf(consentValues, p.AdUserData))<<7 | uint64(indexOf(consentValues, p.AdPersonalization))<<9
+}
+
+func privacyOfBits(x uint64) (schemas.Privacy, bool) {
+	boolOf := func(v uint64) (*bool, bool) {
+		switch v {
+		case 0:
+			return nil, true
+		case 1:
+			return &boolFalse, true
+		case 2:
+			return &boolTrue, true
+		}
+		return nil, false
+	}
+	lat, ok1 := boolOf(x & 3)
+	opt, ok2 := boolOf(x >> 2 & 3)
+	att, cu, cp := x>>4&7, x>>7&3, x>>9&3
+	if !ok1 || !ok2 || att >= uint64(len(attValues)) || cu >= uint64(len(consentValues)) || cp >= uint64(len(consentValues)) || x>>11 != 0 {
+		return schemas.Privacy{}, false
+	}
+	return schemas.Privacy{LimitAdTracking: lat, OptOut: opt, ATTStatus: attValues[att], AdUserData: consentValues[cu], AdPersonalization: consentValues[cp]}, true
+}
+
+// indexOf is the index of v in values, 0 (unknown) when it is not there:
+// normalize lets no other value through.
+func indexOf(values []string, v string) int {
+	for i, x := range values {
+		if x == v {
+			return i
+		}
+	}
+	return 0
 }

@@ -113,7 +113,7 @@ func (d *Device) Classify(st state.Store, batch []schemas.Input) (DeviceResult, 
 			continue
 		}
 		if e.UserID != "" {
-			res.UserEvents = append(res.UserEvents, schemas.UserEvent{Event: *e, Attribution: s.current, AttributedAt: nanosTime(s.currentAt)})
+			res.UserEvents = append(res.UserEvents, schemas.UserEvent{Event: withPrivacy(*e, s.privacy), Attribution: s.current, AttributedAt: nanosTime(s.currentAt)})
 			res.UserEventSources = append(res.UserEventSources, i)
 			res.UserEventEnds = append(res.UserEventEnds, len(res.Classified))
 		}
@@ -148,4 +148,11 @@ func loadDeviceState(st state.Store, key []byte) (*deviceState, error) {
 		return nil, fmt.Errorf("%w %q: %w", ErrStateRead, key, err)
 	}
 	return s, nil
+}
+
+// withPrivacy is e carrying the device's signals p (the user stream's
+// events carry them as they stand after the event).
+func withPrivacy(e schemas.Event, p schemas.Privacy) schemas.Event {
+	e.Privacy = p
+	return e
 }

@@ -75,6 +75,12 @@ func (s *deviceState) event(e *schemas.Event, w Windows, out []schemas.Classifie
 		s.transactions = remember(s.transactions, seenID{hash: txHash, ts: ts}, newest, horizon, maxTransactionIDs)
 	}
 
+	// The event's records carry the device's signals as they stand after
+	// it: each one it sent, the others as the device last had them.
+	s.privacy = s.privacy.Merge(e.Privacy)
+	ev := *e
+	ev.Privacy = s.privacy
+	e = &ev
 	out = s.reattribute(e, ts, w, out)
 	out = s.ownRecords(e, out)
 

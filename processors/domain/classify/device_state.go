@@ -43,10 +43,11 @@ type deviceState struct {
 	newestSeen   int64 // newest ts of any record: the lookbacks are relative to it
 	first        schemas.Attribution
 	current      schemas.Attribution
-	firstAt      int64   // ts of the event that made first; 0: unknown (state of version 1)
-	currentAt    int64   // likewise for current
-	clicks       []touch // in arrival order
-	impressions  []touch // in arrival order
+	firstAt      int64           // ts of the event that made first; 0: unknown (state of version 1)
+	currentAt    int64           // likewise for current
+	privacy      schemas.Privacy // the latest value of each signal sent (PRIVACY.md)
+	clicks       []touch         // in arrival order
+	impressions  []touch         // in arrival order
 	eventIDs     []seenID
 	transactions []seenID
 }

@@ -49,6 +49,7 @@ func emit(out []schemas.Classified, e *schemas.Event, typ string, a schemas.Attr
 		AttributedAt: nanosTime(attributedAt),
 		Rejected:     e.Rejected,
 		RejectReason: e.RejectReason,
+		Privacy:      e.Privacy,
 	}
 	switch typ {
 	case schemas.TypeCustomEvent, schemas.TypeCustomEventCA:

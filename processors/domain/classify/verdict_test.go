@@ -124,7 +124,7 @@ func TestDeviceStateVersion1StillRead(t *testing.T) {
 	v1 = append(v1, 1, s.flags)
 	v1 = appendVarints(v1, s.lastActivity, s.newestEvent, s.newestSeen)
 	v1 = appendAttribution(appendAttribution(v1, s.first), s.current)
-	v1 = append(v1, v2[len(v1)+2:]...) // touches and ids (the times took a byte each)
+	v1 = append(v1, v2[len(v1)+3:]...) // touches and ids (the times and the privacy took a byte each)
 	st := state.NewMemory()
 	key := appendStateKey(nil, app, "d1")
 	if err := st.Apply(&state.Batch{Writes: []state.Write{{Key: key, Value: v1}}}); err != nil {

@@ -95,6 +95,9 @@ func normalizeEvent(e *schemas.Event) error {
 	if err := checkRevenue(e); err != nil {
 		return err
 	}
+	if err := checkPrivacy(&e.Privacy); err != nil {
+		return err
+	}
 	if len(e.Params) == 0 {
 		e.Params = nil
 	}
@@ -123,6 +126,27 @@ func checkRevenue(e *schemas.Event) error {
 	}
 	if e.Currency != "" && !isCurrencyCode(e.Currency) {
 		return reject("currency", "currency "+schemas.QuotePrefix(e.Currency)+" is not 3 upper-case letters")
+	}
+	return nil
+}
+
+// checkPrivacy: att_status and the consent signals take only the values
+// of PRIVACY.md; the reject names the field as the input does.
+func checkPrivacy(p *schemas.Privacy) error {
+	switch p.ATTStatus {
+	case "", schemas.ATTAuthorized, schemas.ATTDenied, schemas.ATTRestricted, schemas.ATTNotDetermined:
+	default:
+		return reject("att_status", "unknown att_status "+schemas.QuotePrefix(p.ATTStatus)+" (want authorized, denied, restricted or not_determined)")
+	}
+	for _, c := range []struct{ field, value string }{
+		{"consent." + schemas.SignalAdUserData, p.AdUserData},
+		{"consent." + schemas.SignalAdPersonalization, p.AdPersonalization},
+	} {
+		switch c.value {
+		case "", schemas.ConsentGranted, schemas.ConsentDenied:
+		default:
+			return reject(c.field, "unknown consent value "+schemas.QuotePrefix(c.value)+" (want granted or denied)")
+		}
 	}
 	return nil
 }

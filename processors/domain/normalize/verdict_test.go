@@ -39,3 +39,34 @@ func TestFraudVerdictFields(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivacySignalValues: att_status and the consent signals take only
+// PRIVACY.md's values; anything else rejects the event, naming the field
+// as the input does.
+func TestPrivacySignalValues(t *testing.T) {
+	n, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrival := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(extra string) []byte {
+		return []byte(`{"kind": "event", "event_id": "e1", "app_id": "a", "platform": "ios", "device_id": "d", "type": "install", "ts": "2026-03-01T10:00:00Z"` + extra + `}`)
+	}
+	in, err := n.Normalize(ev(`, "att_status": "restricted", "consent": {"ad_user_data": "denied", "ad_personalization": "granted"}, "limit_ad_tracking": true`), arrival)
+	if err != nil || in.Event.Privacy.ATTStatus != "restricted" || in.Event.Privacy.AdPersonalization != "granted" || !*in.Event.Privacy.LimitAdTracking {
+		t.Fatalf("valid signals: %+v, %v", in.Event.Privacy, err)
+	}
+	for extra, field := range map[string]string{
+		`, "att_status": "maybe"`:                        "att_status",
+		`, "consent": {"ad_user_data": "yes"}`:           "consent.ad_user_data",
+		`, "consent": {"ad_personalization": "GRANTED"}`: "consent.ad_personalization",
+		`, "consent": {"cookies": "granted"}`:            "consent",
+		`, "limit_ad_tracking": 1`:                       "limit_ad_tracking",
+	} {
+		_, err := n.Normalize(ev(extra), arrival)
+		var rej *Reject
+		if !errors.As(err, &rej) || rej.Field != field {
+			t.Errorf("%s: %v, want a reject of %s", extra, err, field)
+		}
+	}
+}
