@@ -154,7 +154,7 @@ func randDeliveryLog(r *rand.Rand) DeliveryLog {
 		PostbackID: randString(r), Partner: randString(r), Rule: r.IntN(8), Attempt: r.IntN(20), Tier: r.IntN(4),
 		Method: []string{"", "GET", "POST"}[r.IntN(3)], URL: randString(r),
 		StatusCode: []int{0, 200, 500}[r.IntN(3)], Error: randString(r), Latency: time.Duration(r.Int64N(1e12)),
-		Outcome: Outcomes[r.IntN(len(Outcomes))], At: randTime(r, time.Millisecond), Response: randString(r),
+		Outcome: Outcomes[r.IntN(len(Outcomes))], At: randTime(r, time.Millisecond), Response: randString(r), Reason: randString(r),
 	}
 	if r.IntN(2) == 0 {
 		d.NextAttempt = randTime(r, time.Millisecond)
@@ -253,7 +253,7 @@ func nativeDeliveryLog(d *DeliveryLog) map[string]any {
 		"postback_id": d.PostbackID, "partner": d.Partner, "rule": int32(d.Rule), "attempt": int32(d.Attempt),
 		"tier": int32(d.Tier), "method": d.Method, "url": d.URL, "status_code": int32(d.StatusCode),
 		"error": d.Error, "latency_ns": int64(d.Latency), "outcome": d.Outcome, "at": d.At,
-		"next_attempt": next, "response": d.Response,
+		"next_attempt": next, "response": d.Response, "reason": d.Reason,
 	}
 }
 
@@ -292,7 +292,7 @@ func nativeUserEvent(u *UserEvent) map[string]any {
 // withoutV3 drops from a native record the fields v3 added, wherever they
 // are, for the codec of an older schema.
 func withoutV3(m map[string]any) map[string]any {
-	for _, k := range []string{"rejected", "reject_reason", "attributed_at", "privacy", "limit_ad_tracking", "att_status", "opt_out", "consent"} {
+	for _, k := range []string{"rejected", "reject_reason", "attributed_at", "privacy", "limit_ad_tracking", "att_status", "opt_out", "consent", "reason"} {
 		delete(m, k)
 	}
 	for _, v := range m {
@@ -494,6 +494,8 @@ func TestV2Records(t *testing.T) {
 		u := UserEvent{Event: e, Attribution: randAttribution(r)}
 		cl := randClassified(r)
 		cl.AttributedAt, cl.Rejected, cl.RejectReason, cl.Privacy = time.Time{}, false, "", Privacy{}
+		dl := randDeliveryLog(r)
+		dl.Reason = ""
 		for _, tc := range []struct {
 			name   string
 			schema *AvroSchema
@@ -516,6 +518,8 @@ func TestV2Records(t *testing.T) {
 				func(b []byte) (any, error) { return DecodeUserEvent(b) }},
 			{"classified", classifiedV2, nativeClassified(&cl), cl,
 				func(b []byte) (any, error) { return DecodeClassified(b) }},
+			{"delivery log", deliveryLogV2, nativeDeliveryLog(&dl), dl,
+				func(b []byte) (any, error) { return DecodeDeliveryLog(b) }},
 		} {
 			b, err := tc.schema.Codec.SingleFromNative(nil, withoutV3(tc.native))
 			if err != nil {

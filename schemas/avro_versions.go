@@ -17,8 +17,10 @@ import (
 // reject_reason) at the end of Click and Event, wherever they are (raw,
 // Input, UserEvent), and attributed_at at the end of UserEvent and
 // Classified (then the verdict, on Classified); v2 records are read with
-// no verdict and attributed_at unknown (zero). The v2 schemas are kept in
-// previous/ and their fingerprints computed from them.
+// no verdict and attributed_at unknown (zero); v3 also added the privacy
+// signals at the end of Event and privacy at the end of Classified, and
+// reason at the end of DeliveryLog. The v2 schemas are kept in previous/
+// and their fingerprints computed from them.
 type schemaVersion uint8
 
 const (
@@ -38,16 +40,19 @@ var (
 	userEventV2AVSC string
 	//go:embed previous/classified.v2.avsc
 	classifiedV2AVSC string
+	//go:embed previous/delivery_log.v2.avsc
+	deliveryLogV2AVSC string
 )
 
 // The v2 schemas, for their fingerprints (written either way: goavro's
 // before 2026-12, the canonical form's after).
 var (
-	clickV2      = mustSchema("io.postbackd.Click", clickV2AVSC)
-	eventV2      = mustSchema("io.postbackd.Event", eventV2AVSC)
-	inputV2      = mustSchema("io.postbackd.Input", inputV2AVSC)
-	userEventV2  = mustSchema("io.postbackd.UserEvent", userEventV2AVSC)
-	classifiedV2 = mustSchema("io.postbackd.Classified", classifiedV2AVSC)
+	clickV2       = mustSchema("io.postbackd.Click", clickV2AVSC)
+	eventV2       = mustSchema("io.postbackd.Event", eventV2AVSC)
+	inputV2       = mustSchema("io.postbackd.Input", inputV2AVSC)
+	userEventV2   = mustSchema("io.postbackd.UserEvent", userEventV2AVSC)
+	classifiedV2  = mustSchema("io.postbackd.Classified", classifiedV2AVSC)
+	deliveryLogV2 = mustSchema("io.postbackd.DeliveryLog", deliveryLogV2AVSC)
 )
 
 // The single-object fingerprints of the v1 schemas, as v1 wrote them
@@ -111,7 +116,7 @@ var (
 	inputLayouts       = layouts{current: InputAvro, version: schemaV3, v2: inputV2, v1: inputV1}
 	userEventLayouts   = layouts{current: UserEventAvro, version: schemaV3, v2: userEventV2, v1: userEventV1}
 	classifiedLayouts  = layouts{current: ClassifiedAvro, version: schemaV3, v2: classifiedV2, v1: classifiedV1}
-	deliveryLogLayouts = layouts{current: DeliveryLogAvro, version: schemaV2, v1: deliveryLogV1}
+	deliveryLogLayouts = layouts{current: DeliveryLogAvro, version: schemaV3, v2: deliveryLogV2, v1: deliveryLogV1}
 	// The raw Click and Event schemas had one layout before v3 (v1 and
 	// v2 alike), kept as v2.
 	clickLayouts = layouts{current: ClickAvro, version: schemaV3, v2: clickV2}

@@ -17,6 +17,7 @@ const (
 	OutcomeHandedOff        = "handed_off"        // still running at batch_wait; a tier retry covers it
 	OutcomeSkippedDuplicate = "skipped_duplicate" // already delivered to this partner
 	OutcomeSkippedNoRule    = "skipped_no_rule"   // a retry whose partner or rule is gone from the config
+	OutcomeSkippedPrivacy   = "skipped_privacy"   // the partner's privacy rules suppress it (Reason says which)
 )
 
 // Outcomes lists every outcome of a DeliveryLog, in the order of the
@@ -25,6 +26,7 @@ const (
 var Outcomes = [...]string{
 	OutcomeDelivered, OutcomeRetrying, OutcomeRetryScheduled, OutcomeDeadLettered,
 	OutcomeParked, OutcomeHandedOff, OutcomeSkippedDuplicate, OutcomeSkippedNoRule,
+	OutcomeSkippedPrivacy,
 }
 
 // IsOutcome reports whether o is one of Outcomes.
@@ -61,6 +63,9 @@ type DeliveryLog struct {
 	At          time.Time
 	NextAttempt time.Time // zero when no retry is planned
 	Response    string    // start of the final answer's body
+	// Reason says why a postback was skipped (skipped_privacy: opted_out,
+	// limited or consent:<signal>); "" otherwise.
+	Reason string
 }
 
 // wireTime is t as both forms carry it: UTC, to the millisecond.
@@ -93,7 +98,8 @@ func AppendDeliveryLogAvro(dst []byte, d *DeliveryLog) []byte {
 	} else {
 		b = appendMillis(append(b, 2), d.NextAttempt)
 	}
-	return appendAvroString(b, d.Response)
+	b = appendAvroString(b, d.Response)
+	return appendAvroString(b, d.Reason)
 }
 
 // EncodeDeliveryLog appends d as a single-object encoded DeliveryLogAvro
@@ -105,7 +111,7 @@ func EncodeDeliveryLog(dst []byte, d *DeliveryLog) ([]byte, error) {
 // DecodeDeliveryLogAvro decodes an Avro binary body of schema
 // DeliveryLogAvro.
 func DecodeDeliveryLogAvro(body []byte) (DeliveryLog, error) {
-	return decodeDeliveryLogAvro(body, schemaV2)
+	return decodeDeliveryLogAvro(body, schemaV3)
 }
 
 func decodeDeliveryLogAvro(body []byte, v schemaVersion) (DeliveryLog, error) {
@@ -131,6 +137,9 @@ func decodeDeliveryLogAvro(body []byte, v schemaVersion) (DeliveryLog, error) {
 		d.NextAttempt = r.millis()
 	}
 	d.Response = r.string()
+	if v >= schemaV3 {
+		d.Reason = r.string()
+	}
 	if err := r.end(); err != nil {
 		return DeliveryLog{}, fmt.Errorf("decode delivery log: %w", err)
 	}
@@ -199,6 +208,7 @@ type deliveryLogJSON struct {
 	At          time.Time `json:"at"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	Response    string    `json:"response,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
 }
 
 // AppendDeliveryLogJSON appends d as one JSON object (no newline), times
@@ -209,7 +219,7 @@ func AppendDeliveryLogJSON(dst []byte, d *DeliveryLog) ([]byte, error) {
 		PostbackID: d.PostbackID, Partner: d.Partner, Rule: d.Rule, Attempt: d.Attempt, Tier: d.Tier,
 		Method: d.Method, URL: d.URL, StatusCode: d.StatusCode, Error: d.Error,
 		LatencyNS: int64(d.Latency), Outcome: d.Outcome, At: wireTime(d.At),
-		NextAttempt: wireTime(d.NextAttempt), Response: d.Response,
+		NextAttempt: wireTime(d.NextAttempt), Response: d.Response, Reason: d.Reason,
 	})
 	if err != nil {
 		return dst, fmt.Errorf("encode delivery log json: %w", err)
@@ -229,7 +239,7 @@ func DecodeDeliveryLogJSON(b []byte) (DeliveryLog, error) {
 		PostbackID: j.PostbackID, Partner: j.Partner, Rule: j.Rule, Attempt: j.Attempt, Tier: j.Tier,
 		Method: j.Method, URL: j.URL, StatusCode: j.StatusCode, Error: j.Error,
 		Latency: time.Duration(j.LatencyNS), Outcome: j.Outcome, At: wireTime(j.At),
-		NextAttempt: wireTime(j.NextAttempt), Response: j.Response,
+		NextAttempt: wireTime(j.NextAttempt), Response: j.Response, Reason: j.Reason,
 	}
 	for _, t := range []time.Time{d.At, d.NextAttempt} {
 		if y := t.Year(); y < 0 || y > 9999 { // an offset moved it out of what the form can carry

@@ -81,6 +81,13 @@ type PartnerConfig struct {
 	// Currency is the currency {revenue_partner} converts revenue into
 	// (with sink.fx).
 	Currency string `yaml:"currency"`
+	// Privacy says what may leave for records of devices that opted out,
+	// are limited or lack a required consent (privacy.go).
+	Privacy PrivacyConfig `yaml:"privacy"`
+	// PersonalParams are params whose values identify a person: with
+	// privacy.limited strip_ids, a limited record's {param.KEY} of these
+	// renders empty, as device_id, user_id and click_id do.
+	PersonalParams []string `yaml:"personal_params"`
 	// Delay holds each postback back until its event's arrival + Delay
 	// (Kochava's "delay postbacks", MinDelay to MaxDelay; 0: none). Its
 	// retries are not delayed again.
@@ -255,6 +262,7 @@ func (c *Config) setDefaults() {
 }
 
 func (p *PartnerConfig) setDefaults() {
+	p.Privacy.setDefaults()
 	if p.SignatureParam == "" {
 		p.SignatureParam = DefaultSignatureParam
 	}

@@ -108,6 +108,9 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 			add(at+".id", "partner %q listed twice", p.ID)
 		}
 		seen[p.ID] = true
+		for _, pr := range p.Privacy.problems(at + ".privacy") {
+			add(pr.field, "%s", pr.msg)
+		}
 		if d := p.Delay.D(); d != 0 && (d < MinDelay || d > MaxDelay) {
 			add(at+".delay", "want %v to %v (or 0: none), got %v", MinDelay, MaxDelay, d)
 		}

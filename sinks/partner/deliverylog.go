@@ -18,6 +18,7 @@ const (
 	OutcomeHandedOff        = schemas.OutcomeHandedOff        // still running at batch_wait; a tier retry covers it
 	OutcomeSkippedDuplicate = schemas.OutcomeSkippedDuplicate // already delivered to this partner
 	OutcomeSkippedNoRule    = schemas.OutcomeSkippedNoRule    // a retry whose partner or rule is gone from the config
+	OutcomeSkippedPrivacy   = schemas.OutcomeSkippedPrivacy   // the partner's privacy rules suppress it (Reason says why)
 )
 
 // DeliveryLogEntry is one record of the delivery log: one try of a

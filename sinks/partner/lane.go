@@ -161,7 +161,8 @@ func (w *worker) deliver(t *task) result {
 // in-process retry.
 func (w *worker) send(t *task) result {
 	l, r := w.lane, t.rule
-	v := vars{rec: &t.job.Record, partner: l.id, partnerEvent: r.partnerEvent(t.job.Record.Type), fx: l.sink.fx, currency: l.cfg.Currency}
+	v := vars{rec: &t.job.Record, partner: l.id, partnerEvent: r.partnerEvent(t.job.Record.Type), fx: l.sink.fx, currency: l.cfg.Currency,
+		strip: l.cfg.Privacy.strips(&t.job.Record.Privacy), personal: l.cfg.PersonalParams}
 	rendered := r.url.render(w.url[:0], &v)
 	w.url = rendered[:0]
 	u := string(rendered)

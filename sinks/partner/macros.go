@@ -39,6 +39,11 @@ const (
 	mAttributedUnix  // likewise, Unix seconds
 	mRejected        // the fraud verdict: true or false
 	mRejectReason
+	mLimitAdTracking // the privacy signals: true, false or empty when unknown
+	mOptOut
+	mATTStatus // the value or empty
+	mAdUserData
+	mAdPersonalization
 )
 
 var macroNames = map[string]macro{
@@ -60,13 +65,18 @@ var macroNames = map[string]macro{
 	"name":          mName,
 	"partner":       mPartner,
 	// With sink.fx; empty (null in a JSON body) without a rate.
-	"attributed_at":    mAttributedAt,
-	"attributed_unix":  mAttributedUnix,
-	"rejected":         mRejected,
-	"reject_reason":    mRejectReason,
-	"revenue_base":     mRevenueBase,
-	"revenue_partner":  mRevenuePartner,
-	"currency_partner": mCurrencyPartner,
+	"attributed_at":      mAttributedAt,
+	"attributed_unix":    mAttributedUnix,
+	"rejected":           mRejected,
+	"limit_ad_tracking":  mLimitAdTracking,
+	"opt_out":            mOptOut,
+	"att_status":         mATTStatus,
+	"ad_user_data":       mAdUserData,
+	"ad_personalization": mAdPersonalization,
+	"reject_reason":      mRejectReason,
+	"revenue_base":       mRevenueBase,
+	"revenue_partner":    mRevenuePartner,
+	"currency_partner":   mCurrencyPartner,
 }
 
 // lookupMacro resolves a macro name; ok is false for an unknown one.
@@ -88,6 +98,10 @@ type vars struct {
 	partnerEvent string
 	fx           *fxTable // nil: no conversion
 	currency     string   // the partner's
+	// strip: the record is limited and the partner strips ids: device_id,
+	// user_id, click_id and the personal params render empty.
+	strip    bool
+	personal []string
 }
 
 // revenueIn is the record's revenue converted into cur, as text ("" with
@@ -132,10 +146,19 @@ func (v *vars) text(m macro, param string) string {
 	case mPlatform:
 		return r.Platform
 	case mDeviceID:
+		if v.strip {
+			return ""
+		}
 		return r.DeviceID
 	case mUserID:
+		if v.strip {
+			return ""
+		}
 		return r.UserID
 	case mClickID:
+		if v.strip {
+			return ""
+		}
 		return r.Attribution.ClickID
 	case mCampaign:
 		return r.Attribution.Campaign
@@ -153,6 +176,9 @@ func (v *vars) text(m macro, param string) string {
 	case mPartner:
 		return v.partner
 	case mParam:
+		if v.strip && personalParam(v.personal, param) {
+			return ""
+		}
 		return r.Params[param]
 	case mRevenueBase:
 		if v.fx == nil {
@@ -179,8 +205,26 @@ func (v *vars) text(m macro, param string) string {
 		return strconv.FormatBool(r.Rejected)
 	case mRejectReason:
 		return r.RejectReason
+	case mLimitAdTracking:
+		return optBoolText(r.Privacy.LimitAdTracking)
+	case mOptOut:
+		return optBoolText(r.Privacy.OptOut)
+	case mATTStatus:
+		return r.Privacy.ATTStatus
+	case mAdUserData:
+		return r.Privacy.AdUserData
+	case mAdPersonalization:
+		return r.Privacy.AdPersonalization
 	}
 	return ""
+}
+
+// optBoolText is a known signal as true or false, "" when unknown.
+func optBoolText(b *bool) string {
+	if b == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b)
 }
 
 // numeric reports whether the macro renders as a JSON number (or null)

@@ -248,6 +248,7 @@ func TestOutcomesAreTheSchemas(t *testing.T) {
 			{"OutcomeRetryScheduled", OutcomeRetryScheduled}, {"OutcomeDeadLettered", OutcomeDeadLettered},
 			{"OutcomeParked", OutcomeParked}, {"OutcomeHandedOff", OutcomeHandedOff},
 			{"OutcomeSkippedDuplicate", OutcomeSkippedDuplicate}, {"OutcomeSkippedNoRule", OutcomeSkippedNoRule},
+			{"OutcomeSkippedPrivacy", OutcomeSkippedPrivacy},
 		} {
 			if c.value == o {
 				name = c.name
