@@ -25,7 +25,7 @@ FUZZ_TARGETS        ?=
 export GO FUZZTIME FUZZ_TARGETS
 
 .DEFAULT_GOAL := help
-.PHONY: help build vet lint test-unit test-integration test bench isolation fuzz run kafka-up kafka-down kafka-status
+.PHONY: help build vet lint monitoring test-unit test-integration test bench isolation fuzz run kafka-up kafka-down kafka-status
 
 help: ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z-]+:.*## / { gsub(/\$$\$$/, "$$", $$2); printf "  %-17s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -45,13 +45,17 @@ lint: ## gofmt -l must list nothing; staticcheck, with and without the integrati
 	$(GO) tool staticcheck $(PKG)
 	$(GO) tool staticcheck -tags integration $(PKG)
 
+monitoring: ## the alerting rules: promtool check rules and their unit tests (promtool from Debian's prometheus package, installed by scripts/promtool.sh)
+	scripts/promtool.sh check rules docs/monitoring/alerts.yml
+	scripts/promtool.sh test rules docs/monitoring/alerts_test.yml
+
 test-unit: ## unit tests with -race, no broker needed
 	$(GO) test $(GOTESTFLAGS) $(PKG)
 
 test-integration: ## integration tests on a real Kafka and a real schema registry (started and stopped here unless KAFKA_BROKERS / SCHEMA_REGISTRY_URL are set)
 	scripts/with-kafka.sh scripts/with-registry.sh $(GO) test $(GOTESTFLAGS) -tags integration -p $(INTEGRATION_P) -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
 
-test: vet lint test-unit test-integration ## what CI runs: vet, lint, unit, integration
+test: vet lint monitoring test-unit test-integration ## what CI runs: vet, lint, the alerting rules, unit, integration
 
 bench: ## benchmarks (integration tag, with a broker); BENCH=regexp BENCHTIME=1s
 	scripts/with-kafka.sh $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) $(BENCHFLAGS) -tags integration $(PKG)

@@ -36,6 +36,18 @@ type RunOptions struct {
 	Version string
 }
 
+// readyGauge is postbackd_ready: 1 while /readyz answers 200, for the
+// alert PostbackdNotReady (docs/monitoring/alerts.yml).
+func readyGauge(r *stage.Readiness) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "postbackd_ready", Help: "1 while this process is ready (/readyz answers 200), else 0."},
+		func() float64 {
+			if ok, _ := r.Ready(); ok {
+				return 1
+			}
+			return 0
+		})
+}
+
 // registerSchemas connects to kafka.schema_registry_url, when set, and, for
 // Avro output, registers the schemas of the topics data teams read that the
 // selected stages write (classified, deadletter, delivery log) under their
@@ -128,7 +140,7 @@ func Run(ctx context.Context, cfg *config.Config, stages []stage.Stage, opts Run
 	// While the broker is away producing pauses (nothing is dropped, no
 	// stage stops): /readyz and the postbackd_broker_* series say so.
 	env.Readiness.AddCheck(producer.Ready)
-	reg.MustRegister(stage.BrokerCollector(producer))
+	reg.MustRegister(stage.BrokerCollector(producer), readyGauge(env.Readiness))
 	runners := make([]stage.Runner, 0, len(stages))
 	for _, s := range stages {
 		r, err := s.Build(env)
