@@ -111,35 +111,7 @@ func benchLatencyRun(b *testing.B, cfg *config.Config, recs []generator.Record, 
 		g.Go(func() error { return r.Run(runCtx) })
 	}
 
-	// The raw records, paced: every 10 ms the records due by then.
-	var mu sync.Mutex
-	arrived := make(map[string]time.Time, len(recs)) // event_id -> arrival
-	start := time.Now()
-	const tick = 10 * time.Millisecond
-	for sent := 0; sent < len(recs); {
-		due := min(len(recs), int(time.Since(start).Seconds()*float64(rate))+rate/100)
-		if due > sent {
-			at := time.Now().Truncate(time.Millisecond)
-			msgs := make([]kafka.Message, 0, due-sent)
-			mu.Lock()
-			for _, r := range recs[sent:due] {
-				topic := cfg.Topics.RawEvents
-				if r.Kind == generator.KindClick {
-					topic = cfg.Topics.RawClicks
-				} else if id := eventID(r.Value); id != "" {
-					arrived[id] = at
-				}
-				msgs = append(msgs, kafka.Message{Topic: topic, Key: r.Key, Value: r.Value, Time: at})
-			}
-			mu.Unlock()
-			if err := p.Produce(ctx, msgs...); err != nil {
-				b.Fatal(err)
-			}
-			sent = due
-		}
-		time.Sleep(tick)
-	}
-	b.Logf("produced %d records in %v", len(recs), time.Since(start).Round(time.Millisecond))
+	arrived := produceAtRate(b, ctx, p, cfg, recs, rate)
 
 	// Read the classified topic until nothing new comes for 20 s.
 	var lat []time.Duration
@@ -152,11 +124,9 @@ func benchLatencyRun(b *testing.B, cfg *config.Config, recs []generator.Record, 
 				EventID string `json:"event_id"`
 			}
 			if json.Unmarshal(msg.Value, &c) == nil {
-				mu.Lock()
-				if at, ok := arrived[c.EventID]; ok {
+				if at, ok := arrived.at(c.EventID); ok {
 					lat = append(lat, msg.Time.Sub(at))
 				}
-				mu.Unlock()
 			}
 			idle.Reset(20 * time.Second)
 			continue
@@ -172,6 +142,55 @@ func benchLatencyRun(b *testing.B, cfg *config.Config, recs []generator.Record, 
 		b.Fatal("no classified record")
 	}
 	return lat
+}
+
+// arrivals are the raw events' arrival times by event_id, written while
+// they are produced and read by the measuring side.
+type arrivals struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+func (a *arrivals) at(eventID string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.m[eventID]
+	return t, ok
+}
+
+// produceAtRate produces recs at rate per second (every 10 ms the records
+// due by then), each stamped with the time it is produced, and returns
+// the events' arrival times; it returns when the last is produced.
+func produceAtRate(b *testing.B, ctx context.Context, p *stream.Producer, cfg *config.Config, recs []generator.Record, rate int) *arrivals {
+	b.Helper()
+	arrived := &arrivals{m: make(map[string]time.Time, len(recs))}
+	start := time.Now()
+	const tick = 10 * time.Millisecond
+	for sent := 0; sent < len(recs); {
+		due := min(len(recs), int(time.Since(start).Seconds()*float64(rate))+rate/100)
+		if due > sent {
+			at := time.Now().Truncate(time.Millisecond)
+			msgs := make([]kafka.Message, 0, due-sent)
+			arrived.mu.Lock()
+			for _, r := range recs[sent:due] {
+				topic := cfg.Topics.RawEvents
+				if r.Kind == generator.KindClick {
+					topic = cfg.Topics.RawClicks
+				} else if id := eventID(r.Value); id != "" {
+					arrived.m[id] = at
+				}
+				msgs = append(msgs, kafka.Message{Topic: topic, Key: r.Key, Value: r.Value, Time: at})
+			}
+			arrived.mu.Unlock()
+			if err := p.Produce(ctx, msgs...); err != nil {
+				b.Fatal(err)
+			}
+			sent = due
+		}
+		time.Sleep(tick)
+	}
+	b.Logf("produced %d records in %v", len(recs), time.Since(start).Round(time.Millisecond))
+	return arrived
 }
 
 // quantile is the q-quantile of ds (q=1: the largest).

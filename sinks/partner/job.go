@@ -21,6 +21,10 @@ type Job struct {
 	Tier    int                `json:"tier"`              // retry tiers used so far
 	Due     time.Time          `json:"due,omitzero"`      // when a retry may run
 	Resend  bool               `json:"resend,omitempty"`  // bypass dedup (admin resend)
+	// Arrival is when the record's event arrived (its raw record's
+	// timestamp, carried by the postbackd-arrival header): the start of
+	// the end-to-end latency; zero when unknown.
+	Arrival time.Time `json:"arrival,omitzero"`
 }
 
 // Publisher hands the sink's outputs to Kafka; the stage wiring implements

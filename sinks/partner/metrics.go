@@ -15,6 +15,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec // per HTTP try
 	breakerOpen *prometheus.GaugeVec
 	fxMissing   *prometheus.CounterVec // conversions without a rate, by currency
+	endToEnd    *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,6 +33,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "postbackd", Subsystem: "sink", Name: "breaker_open",
 			Help: "1 while a partner's breaker is open.",
 		}, []string{"partner"}),
+		endToEnd: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "postbackd", Subsystem: "sink", Name: "end_to_end_seconds",
+			Help:    "From an event to its partner's 2xx, per delivered postback: from=arrival, from its raw record's arrival; from=event, from its own ts (a device clock).",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 86400},
+		}, []string{"partner", "from"}),
 		fxMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "postbackd", Subsystem: "sink", Name: "fx_missing_total",
 			Help: "Revenue conversions that found no rate for the record's currency and day: the converted value is left out (min_revenue then does not match).",
@@ -40,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.outcomes, m.latency, m.breakerOpen, m.fxMissing} {
+	for _, c := range []prometheus.Collector{m.outcomes, m.latency, m.breakerOpen, m.fxMissing, m.endToEnd} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -102,4 +108,15 @@ func (s *Sink) countOutcome(partner, outcome string) {
 		}
 	}
 	s.metrics.outcomes.WithLabelValues(partner, outcome).Inc()
+}
+
+// observeEndToEnd records a delivered job's latency from its event's
+// arrival and from its event's own ts.
+func (s *Sink) observeEndToEnd(partner string, j *Job, now time.Time) {
+	if !j.Arrival.IsZero() {
+		s.metrics.endToEnd.WithLabelValues(partner, "arrival").Observe(now.Sub(j.Arrival).Seconds())
+	}
+	if ts := j.Record.EventTS; !ts.IsZero() {
+		s.metrics.endToEnd.WithLabelValues(partner, "event").Observe(now.Sub(ts).Seconds())
+	}
 }

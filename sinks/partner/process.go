@@ -319,6 +319,7 @@ func (s *Sink) conclude(out *outputs, t *task, res result) {
 	switch res.verdict {
 	case vDelivered:
 		s.logTries(out, t, res, OutcomeDelivered, time.Time{})
+		s.observeEndToEnd(t.lane.id, &j, now)
 		rec := deliveryRecord{At: now, Status: res.status, Attempt: j.Attempt + len(res.tries)}.appendJSON(make([]byte, 0, 80))
 		out.writes = append(out.writes, state.Write{Key: []byte(t.dedupKey()), Value: rec})
 	case vParked:

@@ -488,6 +488,7 @@ func (h *handler) decode(b stream.Batch, jobs []partner.Job, report bool) ([]par
 			err = json.Unmarshal(m.Value, &j)
 		} else {
 			j.Record, err = decodeClassified(m.Value, h.env.Schemas)
+			j.Arrival = stage.Arrival(&m)
 		}
 		if err == nil {
 			err = checkPostbackID(j.Record.PostbackID)
