@@ -147,8 +147,9 @@ func benchLatencyRun(b *testing.B, cfg *config.Config, recs []generator.Record, 
 // arrivals are the raw events' arrival times by event_id, written while
 // they are produced and read by the measuring side.
 type arrivals struct {
-	mu sync.Mutex
-	m  map[string]time.Time
+	mu    sync.Mutex
+	m     map[string]time.Time
+	start time.Time // when producing started
 }
 
 func (a *arrivals) at(eventID string) (time.Time, bool) {
@@ -163,8 +164,8 @@ func (a *arrivals) at(eventID string) (time.Time, bool) {
 // the events' arrival times; it returns when the last is produced.
 func produceAtRate(b *testing.B, ctx context.Context, p *stream.Producer, cfg *config.Config, recs []generator.Record, rate int) *arrivals {
 	b.Helper()
-	arrived := &arrivals{m: make(map[string]time.Time, len(recs))}
 	start := time.Now()
+	arrived := &arrivals{m: make(map[string]time.Time, len(recs)), start: start}
 	const tick = 10 * time.Millisecond
 	for sent := 0; sent < len(recs); {
 		due := min(len(recs), int(time.Since(start).Seconds()*float64(rate))+rate/100)
