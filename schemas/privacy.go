@@ -195,10 +195,7 @@ type privacyJSON struct {
 	AdPersonalization string `json:"ad_personalization"`
 }
 
-func (p privacyJSON) privacy() Privacy {
-	return Privacy{LimitAdTracking: p.LimitAdTracking, ATTStatus: p.ATTStatus, OptOut: p.OptOut,
-		AdUserData: p.AdUserData, AdPersonalization: p.AdPersonalization}
-}
+func (p privacyJSON) privacy() Privacy { return Privacy(p) }
 
 // optBool reads true, false or null into an optional boolean.
 func (s *jsonScanner) optBool(dst **bool) bool {
