@@ -268,6 +268,7 @@ func TestMetricsPerPartner(t *testing.T) {
 		"postbackd_sink_deliveries_total{skipped_no_rule,gone}": 1,
 		"postbackd_sink_attempt_duration_seconds{p}":            2,
 		"postbackd_sink_breaker_open{p}":                        0,
+		"postbackd_sink_end_to_end_seconds{event,p}":            2, // from=event, partner; the jobs carry no arrival
 	}
 	for k, v := range want {
 		if got, ok := counts[k]; !ok || got != v {
