@@ -12,6 +12,10 @@ PKG                 ?= ./...
 GOTESTFLAGS         ?= -race -count=1
 INTEGRATION_RUN     ?= Integration
 INTEGRATION_TIMEOUT ?= 20m
+# The dev-mode test runs the whole pipeline on the in-process broker, which
+# is slow under -race (several minutes on 2 busy cores): past go test's
+# default 10 minutes for a package.
+UNIT_TIMEOUT        ?= 20m
 # Integration packages run one at a time: they share one small broker on a
 # 2-core machine, and in parallel they time each other's requests out.
 INTEGRATION_P       ?= 1
@@ -50,7 +54,7 @@ monitoring: ## the alerting rules: promtool check rules and their unit tests (pr
 	scripts/promtool.sh test rules docs/monitoring/alerts_test.yml
 
 test-unit: ## unit tests with -race, no broker needed
-	$(GO) test $(GOTESTFLAGS) $(PKG)
+	$(GO) test $(GOTESTFLAGS) -timeout $(UNIT_TIMEOUT) $(PKG)
 
 test-integration: ## integration tests on a real Kafka and a real schema registry (started and stopped here unless KAFKA_BROKERS / SCHEMA_REGISTRY_URL are set)
 	scripts/with-kafka.sh scripts/with-registry.sh $(GO) test $(GOTESTFLAGS) -tags integration -p $(INTEGRATION_P) -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)

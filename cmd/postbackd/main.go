@@ -35,6 +35,7 @@ var commands = []command{
 	replayCommand,
 	devCommand,
 	checkConfigCommand,
+	explainCommand,
 	versionCommand,
 }
 

@@ -614,7 +614,8 @@ func TestSinkCatchesUpALongChangelog(t *testing.T) {
 // the raw records of each replay scenario, writes to the classified topic
 // exactly the records the scenario expects (every field, for the project's
 // own scenarios), and the demo partner gets one postback for each but the
-// ones the fraud tool rejected (its rule has no include_rejected). One
+// ones the fraud tool rejected (its rule has no include_rejected) and those
+// of opted-out devices (its privacy rules are the defaults). One
 // partition per topic keeps a user's events across
 // devices in the order replay reads them (CLASSIFICATION.md, "User-level
 // output").
@@ -657,7 +658,7 @@ func TestTopologyEndToEnd(t *testing.T) {
 					t.Fatal(err)
 				}
 				want = append(want, key(c))
-				if !c.Rejected {
+				if !c.Rejected && !c.Privacy.OptedOut() {
 					wantIDs[c.PostbackID] = true
 				}
 			}

@@ -20,6 +20,10 @@ import (
 //	GET  /v1/postbacks/{id}         latest status per partner (JSON), 404 if unknown
 //	POST /v1/postbacks/{id}/resend  re-send now to every partner it has a status for,
 //	                                bypassing dedup, as a new attempt; answers the new statuses
+//	POST /v1/explain                body: a classified record (JSON), or {"postback_id": ID} of
+//	                                one in the status cache; answers, per partner, whether it
+//	                                would be sent and why not (Router.Explain), and duplicate
+//	                                for a partner the cache says it was delivered to
 //
 // Statuses come from a bounded in-memory cache of recent postbacks: an id
 // evicted from it, or handled by another copy of postbackd, is unknown here.
@@ -50,6 +54,13 @@ func AdminHandler(token string, sinks ...*Sink) http.Handler {
 		default:
 			writeJSON(w, http.StatusOK, map[string]any{"postback_id": r.PathValue("id"), "partners": st})
 		}
+	})
+	var router *Router
+	if len(sinks) > 0 {
+		router, _ = NewRouter(sinks[0].cfg) // the Sinks were built from a valid Config
+	}
+	mux.HandleFunc("POST /v1/explain", func(w http.ResponseWriter, r *http.Request) {
+		explain(w, r, router, sinks)
 	})
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -19,9 +19,10 @@ type Router struct {
 }
 
 type routed struct {
-	id    string
-	rules []*rule
-	delay time.Duration
+	id      string
+	rules   []*rule
+	delay   time.Duration
+	privacy PrivacyConfig
 }
 
 // NewRouter completes cfg with defaults, validates it and compiles every
@@ -38,7 +39,7 @@ func NewRouter(cfg Config) (*Router, error) {
 	}
 	r := &Router{fx: fx} // a missing rate is counted by the Sink that converts for the call
 	for _, cp := range compiled {
-		r.partners = append(r.partners, routed{id: cp.cfg.ID, rules: cp.rules, delay: cp.cfg.Delay.D()})
+		r.partners = append(r.partners, routed{id: cp.cfg.ID, rules: cp.rules, delay: cp.cfg.Delay.D(), privacy: cp.cfg.Privacy})
 	}
 	return r, nil
 }

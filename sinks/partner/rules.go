@@ -38,43 +38,58 @@ type problem struct {
 	msg   string
 }
 
-// matches reports whether r sends rec to partner; with fx, min_revenue
-// compares the revenue in the base currency, and a record without a rate
-// does not match. A record the fraud tool rejected matches only with
-// include_rejected; with a window, only a record whose event_ts is at most
-// the window after its attributed_at (inclusive, like the lookbacks; a
-// record without attributed_at, written before v3, is not held to it:
-// the sink cannot tell its age).
+// Why a rule does not take a record (explain): the first check that fails,
+// in the order matches makes them.
+const (
+	WhyType       = "type"        // not one of the rule's types
+	WhyApp        = "app"         // not one of the rule's apps
+	WhyMode       = "mode"        // attributed mode, and attributed to another partner (or organic)
+	WhyRejected   = "rejected"    // the fraud tool rejected it, and the rule has no include_rejected
+	WhyWindow     = "window"      // event_ts later than attributed_at + window
+	WhyMinRevenue = "min_revenue" // no revenue, or less than min_revenue
+	WhyNoRate     = "no_rate"     // min_revenue in the base currency, and no exchange rate for its currency and day
+)
+
+// matches reports whether r sends rec to partner (mismatch says why not).
 func (r *rule) matches(partner string, rec *schemas.Classified, fx *fxTable) bool {
-	if !r.types[rec.Type] {
-		return false
-	}
-	if r.apps != nil && !r.apps[rec.AppID] {
-		return false
-	}
-	if r.mode == ModeAttributed && rec.Attribution.Partner != partner {
-		return false
-	}
-	if rec.Rejected && !r.rejected {
-		return false
-	}
-	if r.window > 0 && !rec.AttributedAt.IsZero() && rec.EventTS.Sub(rec.AttributedAt) > r.window {
-		return false
-	}
-	if r.minRevenue == nil {
-		return true
-	}
-	if rec.Revenue == nil {
-		return false
+	return r.mismatch(partner, rec, fx) == ""
+}
+
+// mismatch is why r does not send rec to partner, "" when it does. With
+// fx, min_revenue compares the revenue in the base currency, and a record
+// without a rate does not match. A record the fraud tool rejected matches
+// only with include_rejected; with a window, only a record whose event_ts
+// is at most the window after its attributed_at (inclusive, like the
+// lookbacks; a record without attributed_at, written before v3, is not
+// held to it: the sink cannot tell its age).
+func (r *rule) mismatch(partner string, rec *schemas.Classified, fx *fxTable) string {
+	switch {
+	case !r.types[rec.Type]:
+		return WhyType
+	case r.apps != nil && !r.apps[rec.AppID]:
+		return WhyApp
+	case r.mode == ModeAttributed && rec.Attribution.Partner != partner:
+		return WhyMode
+	case rec.Rejected && !r.rejected:
+		return WhyRejected
+	case r.window > 0 && !rec.AttributedAt.IsZero() && rec.EventTS.Sub(rec.AttributedAt) > r.window:
+		return WhyWindow
+	case r.minRevenue == nil:
+		return ""
+	case rec.Revenue == nil:
+		return WhyMinRevenue
 	}
 	rev := *rec.Revenue
 	if fx != nil {
 		var ok bool
 		if rev, ok = fx.convert(rev, rec.Currency, fx.base, rec.EventTS); !ok {
-			return false
+			return WhyNoRate
 		}
 	}
-	return rev >= *r.minRevenue
+	if rev < *r.minRevenue {
+		return WhyMinRevenue
+	}
+	return ""
 }
 
 // partnerEvent is the partner's name for a record type.
