@@ -217,6 +217,11 @@ const (
 	MaxDelay = 10 * time.Minute
 )
 
+// ReservedPartnerID is the one id a partner may not have: a partner's
+// consumer group is <group_prefix>.sink.<id>, and the fan-out's is
+// <group_prefix>.sink.fanout.
+const ReservedPartnerID = "fanout"
+
 // MinTimeout is the shortest timeout a partner may set.
 const MinTimeout = time.Millisecond
 

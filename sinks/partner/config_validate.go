@@ -104,6 +104,8 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 			add(at+".id", "required")
 		case strings.ContainsAny(p.ID, "/ \t\n"):
 			add(at+".id", "no slashes or spaces in a partner id")
+		case p.ID == ReservedPartnerID:
+			add(at+".id", "%q is reserved: the sink's fan-out has the consumer group <group_prefix>.sink.fanout", p.ID)
 		case seen[p.ID]:
 			add(at+".id", "partner %q listed twice", p.ID)
 		}

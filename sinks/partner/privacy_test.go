@@ -135,3 +135,13 @@ func TestPrivacyConfigProblems(t *testing.T) {
 		t.Errorf("problems at %v, want %v", got, want)
 	}
 }
+
+// TestReservedPartnerID: a partner named fanout would share the fan-out's
+// consumer group (and be given its partitions); the config refuses it.
+func TestReservedPartnerID(t *testing.T) {
+	cfg := testConfig(PartnerConfig{ID: ReservedPartnerID, Rules: []RuleConfig{getRule("http://127.0.0.1/pb", "install")}})
+	cfg.setDefaults()
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Fatalf("partner id fanout: %v", err)
+	}
+}

@@ -42,8 +42,10 @@ const FanoutName = StageName + ".fanout"
 
 // JobsTopic is partner id's jobs topic, <delivery_jobs>.<id>. Characters a
 // Kafka topic name cannot hold (anything but ASCII letters, digits, '.',
-// '_' and '-') become '_', and the id's hash is appended then (and when
-// the name would be too long), so that two ids never share a topic.
+// '_' and '-') become '_', and the id's hash is appended then, when the id
+// holds '.' or '_' (Kafka refuses two topics whose names differ only
+// there), and when the name would be too long: two ids never share or
+// collide on a topic.
 func JobsTopic(t config.Topics, id string) string {
 	safe := strings.Map(func(r rune) rune {
 		switch {
@@ -53,7 +55,7 @@ func JobsTopic(t config.Topics, id string) string {
 		return '_'
 	}, id)
 	name := t.DeliveryJobs + "." + safe
-	if safe != id || len(name) > maxTopicName {
+	if safe != id || strings.ContainsAny(id, "._") || len(name) > maxTopicName {
 		sum := sha256.Sum256([]byte(id))
 		suffix := "-" + hex.EncodeToString(sum[:6])
 		name = name[:min(len(name), maxTopicName-len(suffix))] + suffix

@@ -356,6 +356,11 @@ func TestFanoutRoutesEachRecordOnce(t *testing.T) {
 	if !strings.HasPrefix(bx, "jobs.b_x-") || JobsTopic(cfg.Topics, "b_x") == bx {
 		t.Errorf("jobs topic of b:x: %s", bx)
 	}
+	// Kafka refuses two topics whose names differ only by '.' and '_'.
+	collision := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
+	if a, b := JobsTopic(cfg.Topics, "acme.io"), JobsTopic(cfg.Topics, "acme_io"); collision(a) == collision(b) {
+		t.Errorf("jobs topics %s and %s collide in Kafka", a, b)
+	}
 }
 
 // TestPublisherWritesTheSchemasForms: the delivery log is written in the

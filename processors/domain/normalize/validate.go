@@ -26,6 +26,7 @@ func normalizeInput(in *schemas.Input) error {
 }
 
 func normalizeClick(c *schemas.Click) error {
+	c.RejectReason = verdictReason(c.Rejected, c.RejectReason) // before its limits: a dropped reason cannot refuse the record
 	if err := checkClickText(c); err != nil {
 		return err
 	}
@@ -64,6 +65,7 @@ func verdictReason(rejected bool, reason string) string {
 }
 
 func normalizeEvent(e *schemas.Event) error {
+	e.RejectReason = verdictReason(e.Rejected, e.RejectReason)
 	if err := checkEventText(e); err != nil {
 		return err
 	}

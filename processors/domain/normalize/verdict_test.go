@@ -27,6 +27,11 @@ func TestFraudVerdictFields(t *testing.T) {
 	if err != nil || in.Click.Rejected || in.Click.RejectReason != "" {
 		t.Fatalf("reason without rejected: %+v, %v", in.Click, err)
 	}
+	// A reason that is dropped is not held to the limits either.
+	in, err = n.Normalize(click(`, "rejected": false, "reject_reason": "`+strings.Repeat("x", 300)+`"`), arrival)
+	if err != nil || in.Click.RejectReason != "" {
+		t.Fatalf("a long reason without rejected: %+v, %v", in.Click, err)
+	}
 	ev := `{"kind": "event", "event_id": "e1", "app_id": "a", "platform": "ios", "device_id": "d", "type": "install", "ts": "2026-03-01T10:00:00Z", "rejected": true, "reject_reason": "`
 	for _, tc := range []struct{ reason, want string }{
 		{strings.Repeat("x", 257), "257 bytes, longer than the limit of 256"},
