@@ -245,18 +245,7 @@ func benchSetupTopics(b *testing.B, ctx context.Context, cfg *config.Config) {
 	if err := stream.EnsureTopics(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers}, specs...); err != nil {
 		b.Fatal(err)
 	}
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...)}
-		if _, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: names}); err != nil {
-			b.Logf("deleting bench topics: %v", err)
-		}
-	})
+	b.Cleanup(func() { deleteBenchTopics(b, cfg, specs) })
 }
 
 // benchProduce writes recs to topic keyed by device, in order, before the

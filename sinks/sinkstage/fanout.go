@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -149,7 +148,7 @@ func jobHeaders(m *kafka.Message) []kafka.Header {
 		hs = append(hs, h)
 	}
 	if !arrival {
-		hs = append(hs, kafka.Header{Key: stage.ArrivalHeader, Value: strconv.AppendInt(nil, m.Time.UnixMilli(), 10)})
+		hs = append(hs, stage.ArrivalHeaderOf(m.Time))
 	}
 	return hs
 }

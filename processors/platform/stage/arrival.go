@@ -17,9 +17,14 @@ import (
 // stamped hours back would fall to a topic's time-based retention early.
 const ArrivalHeader = "postbackd-arrival"
 
+// ArrivalHeaderOf is the arrival header of t.
+func ArrivalHeaderOf(t time.Time) kafka.Header {
+	return kafka.Header{Key: ArrivalHeader, Value: strconv.AppendInt(nil, t.UnixMilli(), 10)}
+}
+
 // AppendArrivalHeader adds the arrival header of t to m.
 func AppendArrivalHeader(m *kafka.Message, t time.Time) {
-	m.Headers = append(m.Headers, kafka.Header{Key: ArrivalHeader, Value: strconv.AppendInt(nil, t.UnixMilli(), 10)})
+	m.Headers = append(m.Headers, ArrivalHeaderOf(t))
 }
 
 // Arrival is m's arrival header, or m's own timestamp for a record
