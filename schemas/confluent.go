@@ -75,3 +75,25 @@ func DecodeClassifiedConfluent(b []byte, resolve Resolver) (Classified, error) {
 	}
 	return decodeClassifiedAvro(body, v)
 }
+
+// DecodeDeliveryLogConfluent is DecodeClassifiedConfluent for the delivery
+// log: a Confluent-framed entry written with one of postbackd's
+// DeliveryLog schemas.
+func DecodeDeliveryLogConfluent(b []byte, resolve Resolver) (DeliveryLog, error) {
+	if resolve == nil {
+		return DeliveryLog{}, fmt.Errorf("confluent-framed delivery-log entry: %w", ErrNoResolver)
+	}
+	id, body, err := SplitConfluent(b)
+	if err != nil {
+		return DeliveryLog{}, err
+	}
+	codec, err := resolve(id)
+	if err != nil {
+		return DeliveryLog{}, fmt.Errorf("schema id %d: %w", id, err)
+	}
+	v, ok := deliveryLogLayouts.of(codec.Rabin)
+	if !ok {
+		return DeliveryLog{}, fmt.Errorf("schema id %d is not a postbackd DeliveryLog schema: %w", id, ErrUnknownSchema)
+	}
+	return decodeDeliveryLogAvro(body, v)
+}

@@ -36,6 +36,7 @@ var commands = []command{
 	devCommand,
 	checkConfigCommand,
 	explainCommand,
+	redriveCommand,
 	versionCommand,
 }
 

@@ -25,6 +25,9 @@ import (
 //	                                would be sent and why not (Router.Explain), and duplicate
 //	                                for a partner the cache says it was delivered to
 //
+// and whatever routes the caller adds (AdminHandlerWith): the sink stage
+// adds POST /v1/redrive (sinkstage.RedriveHandler).
+//
 // Statuses come from a bounded in-memory cache of recent postbacks: an id
 // evicted from it, or handled by another copy of postbackd, is unknown here.
 // A resend does not write the dedup record (only a partition's owner may),
@@ -35,7 +38,23 @@ func (s *Sink) AdminHandler(token string) http.Handler { return AdminHandler(tok
 // ForPartner): a status merges every Sink's, and a resend goes through
 // each Sink that delivers to a partner the postback has a status for.
 func AdminHandler(token string, sinks ...*Sink) http.Handler {
+	return AdminHandlerWith(token, nil, sinks...)
+}
+
+// AdminRoute is a route the admin API serves besides its own, behind the
+// same bearer token: Pattern as http.ServeMux takes it ("POST /v1/redrive").
+type AdminRoute struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// AdminHandlerWith is AdminHandler with routes of the caller's too (the
+// Kafka side's: redrive).
+func AdminHandlerWith(token string, routes []AdminRoute, sinks ...*Sink) http.Handler {
 	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle(r.Pattern, r.Handler)
+	}
 	mux.HandleFunc("GET /v1/postbacks/{id}", func(w http.ResponseWriter, r *http.Request) {
 		st := statuses(sinks, r.PathValue("id"))
 		if len(st) == 0 {
@@ -194,6 +213,11 @@ func (s *Sink) RunAdmin(ctx context.Context) error { return RunAdmin(ctx, s) }
 // one's Config.Admin.Listen until ctx ends: one listener however many
 // partners' Sinks there are.
 func RunAdmin(ctx context.Context, sinks ...*Sink) error {
+	return RunAdminWith(ctx, nil, sinks...)
+}
+
+// RunAdminWith is RunAdmin serving routes too (AdminHandlerWith).
+func RunAdminWith(ctx context.Context, routes []AdminRoute, sinks ...*Sink) error {
 	if len(sinks) == 0 {
 		return errors.New("admin: no sink")
 	}
@@ -206,7 +230,7 @@ func RunAdmin(ctx context.Context, sinks ...*Sink) error {
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}
-	srv := &http.Server{Handler: AdminHandler(token, sinks...), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: AdminHandlerWith(token, routes, sinks...), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

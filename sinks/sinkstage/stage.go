@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -90,6 +91,8 @@ type Stage struct {
 	// recordProducers write the marks of each delivery as it ends (see
 	// partStore), one per partner; none when env.Producer does.
 	recordProducers []*stream.Producer
+	// admin are the admin API's routes of the Kafka side (redrive).
+	admin []partner.AdminRoute
 }
 
 // group is one partner's consumer group and its logic.
@@ -136,6 +139,8 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 	}
 	progress := newProgress(env.Metrics)
 	st := &Stage{}
+	st.admin = []partner.AdminRoute{{Pattern: "POST /v1/redrive",
+		Handler: RedriveHandler(RedriveEnv{Config: env.Config, Sink: cfg, Dialer: env.Dialer, Schemas: env.Schemas}, env.Producer)}}
 	router, err := partner.NewRouter(cfg)
 	if err != nil {
 		return nil, err
@@ -294,7 +299,14 @@ func (s *Stage) Sinks() []*partner.Sink { return s.sinks }
 
 // RunAdmin serves the admin API over every partner's Sink on one listener
 // (sink.admin.listen) until ctx ends.
-func (s *Stage) RunAdmin(ctx context.Context) error { return partner.RunAdmin(ctx, s.sinks...) }
+func (s *Stage) RunAdmin(ctx context.Context) error {
+	return partner.RunAdminWith(ctx, s.admin, s.sinks...)
+}
+
+// AdminHandler is the admin API RunAdmin serves, for tests and embedders.
+func (s *Stage) AdminHandler(token string) http.Handler {
+	return partner.AdminHandlerWith(token, s.admin, s.sinks...)
+}
 
 // Run consumes until ctx is cancelled or a partner's group fails (which
 // stops the others: the process must not run with a partner silently
