@@ -37,6 +37,7 @@ var commands = []command{
 	checkConfigCommand,
 	explainCommand,
 	redriveCommand,
+	sendTestCommand,
 	versionCommand,
 }
 

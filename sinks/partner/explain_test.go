@@ -72,6 +72,40 @@ func TestExplainEveryReason(t *testing.T) {
 	}
 }
 
+// TestExplainPrivacyAndRates: the reasons TestExplainEveryReason leaves
+// out: an opted-out record for a partner that suppresses them, a limited
+// one for a partner that suppresses rather than strips, and a revenue
+// whose currency has no rate for its day against a min_revenue rule.
+func TestExplainPrivacyAndRates(t *testing.T) {
+	minRev := 1.0
+	cfg := testConfig(
+		PartnerConfig{ID: "out", Rules: []RuleConfig{{Types: []string{"install"}, Mode: ModeAll, URL: "http://127.0.0.1/o"}}},
+		PartnerConfig{ID: "lim", Privacy: PrivacyConfig{Limited: "suppress"},
+			Rules: []RuleConfig{{Types: []string{"install"}, Mode: ModeAll, URL: "http://127.0.0.1/l"}}},
+		PartnerConfig{ID: "rev", Rules: []RuleConfig{{Types: []string{"purchase"}, Mode: ModeAll, MinRevenue: &minRev, URL: "http://127.0.0.1/r"}}},
+	)
+	cfg.FX = FXConfig{Base: "USD", RatesFile: writeRates(t, "date,currency,rate\n2026-01-01,EUR,1.10\n")}
+	router, err := NewRouter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record("o1", "install", "out")
+	rec.Privacy = schemas.Privacy{OptOut: schemas.BoolPtr(true)}
+	if got := router.Explain(&rec); got[0].Reason != ExplainPrivacy+"opted_out" || got[0].Send {
+		t.Errorf("opted out: %s", js(t, got))
+	}
+	rec.Privacy = schemas.Privacy{LimitAdTracking: schemas.BoolPtr(true)}
+	if got := router.Explain(&rec); got[1].Reason != ExplainPrivacy+"limited" || got[1].Send || !got[0].Send || !got[0].StripIDs {
+		t.Errorf("limited: %s", js(t, got))
+	}
+	buy := record("r1", "purchase", "rev")
+	chf := 10.0
+	buy.Revenue, buy.Currency, buy.EventTS = &chf, "CHF", time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	if got := router.Explain(&buy); got[2].Send || len(got[2].Rules) != 1 || got[2].Rules[0].Reason != WhyNoRate {
+		t.Errorf("no rate: %s", js(t, got))
+	}
+}
+
 // TestExplainAdminAPI: POST /v1/explain explains a record sent in the body,
 // or one known by postback_id from the status cache, where a partner it
 // was delivered to says duplicate; without the token, nothing.

@@ -68,6 +68,7 @@ type recordingTransport struct {
 func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	parent := req.Context()
+	req = capture(req) // a test postback's (SendTest)
 	var (
 		resp *http.Response
 		err  error
