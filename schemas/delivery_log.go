@@ -18,6 +18,7 @@ const (
 	OutcomeSkippedDuplicate = "skipped_duplicate" // already delivered to this partner
 	OutcomeSkippedNoRule    = "skipped_no_rule"   // a retry whose partner or rule is gone from the config
 	OutcomeSkippedPrivacy   = "skipped_privacy"   // the partner's privacy rules suppress it (Reason says which)
+	OutcomeSkippedErased    = "skipped_erased"    // its device or user was erased after it arrived (PRIVACY.md, "Erasure")
 )
 
 // Outcomes lists every outcome of a DeliveryLog, in the order of the
@@ -26,7 +27,7 @@ const (
 var Outcomes = [...]string{
 	OutcomeDelivered, OutcomeRetrying, OutcomeRetryScheduled, OutcomeDeadLettered,
 	OutcomeParked, OutcomeHandedOff, OutcomeSkippedDuplicate, OutcomeSkippedNoRule,
-	OutcomeSkippedPrivacy,
+	OutcomeSkippedPrivacy, OutcomeSkippedErased,
 }
 
 // IsOutcome reports whether o is one of Outcomes.

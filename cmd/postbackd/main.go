@@ -38,6 +38,7 @@ var commands = []command{
 	explainCommand,
 	redriveCommand,
 	sendTestCommand,
+	eraseCommand,
 	versionCommand,
 }
 

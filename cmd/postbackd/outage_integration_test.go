@@ -304,6 +304,7 @@ func outageStream(t *testing.T, ctx context.Context, topic string, gc generator.
 // behind a lock (it is read while the copy runs) and its exit watched.
 type outageCopy struct {
 	name, http string
+	dir        string // its state_dir
 	cmd        *exec.Cmd
 	mu         sync.Mutex
 	log        bytes.Buffer
@@ -338,10 +339,10 @@ func (c *outageCopy) exited() error {
 
 func startOutageCopy(t *testing.T, bin, cfgFile, name, brokers string) *outageCopy {
 	t.Helper()
-	c := &outageCopy{name: name, http: freeAddr(t), done: make(chan struct{})}
+	c := &outageCopy{name: name, http: freeAddr(t), dir: filepath.Join(t.TempDir(), name), done: make(chan struct{})}
 	c.cmd = exec.Command(bin, "run", "--config", cfgFile, "--stages", strings.Join(pipeline.StageNames, ","), "--http", c.http)
 	c.cmd.Env = append(withoutEnv(os.Environ(), config.EnvBrokers, config.EnvStateDir),
-		config.EnvStateDir+"="+filepath.Join(t.TempDir(), name), config.EnvBrokers+"="+brokers)
+		config.EnvStateDir+"="+c.dir, config.EnvBrokers+"="+brokers)
 	c.cmd.Stdout, c.cmd.Stderr = c, c
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)

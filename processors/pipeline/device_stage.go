@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 
+	"go.uber.org/zap"
+
 	"github.com/segmentio/kafka-go"
 
 	"github.com/postbackd/postbackd/processors/domain/classify"
@@ -22,12 +24,14 @@ func deviceStage(cfg *config.Config) stage.Stage {
 	return stage.Stage{
 		Name:   Device,
 		Reads:  []stream.TopicSpec{byDeviceTopic(cfg)},
-		Writes: []stream.TopicSpec{stage.Topic(cfg, t.Classified), stage.Topic(cfg, t.EventsByUser), stage.Topic(cfg, t.Deadletter), stage.Changelog(cfg, t.DeviceChangelog)},
+		Writes: []stream.TopicSpec{stage.Topic(cfg, t.Classified), stage.Topic(cfg, t.EventsByUser), stage.Topic(cfg, t.Deadletter), stage.Changelog(cfg, t.DeviceChangelog), auditTopic(cfg)},
 		Build: func(env stage.Env) (stage.Runner, error) {
+			dl := deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter}
 			logic := &deviceLogic{
 				classifier:  classify.NewDevice(Windows(cfg)),
-				deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter},
+				deadLetters: dl,
 				classified:  t.Classified, byUser: t.EventsByUser,
+				eraser: &eraser{stage: Device, kind: schemas.ErasureDevice, audit: t.PrivacyAudit, forward: t.EventsByUser, deadLetters: dl, log: env.Logger.With(zap.String("stage", Device))},
 			}
 			if !cfg.Merge.On() {
 				return env.Processor(Device, stage.Config{Logic: logic, ChangelogTopic: t.DeviceChangelog}, t.EventsByDevice)
@@ -43,6 +47,7 @@ type deviceLogic struct {
 	classifier *classify.Device
 	deadLetters
 	classified, byUser string
+	eraser             *eraser
 }
 
 func (l *deviceLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
@@ -52,8 +57,17 @@ func (l *deviceLogic) Process(_ context.Context, in stage.Input) (stage.Result, 
 }
 
 // classify appends to res the outputs of msgs: msgs[i] is the input at
-// index base+i of the Result's sources.
+// index base+i of the Result's sources. Erasure requests among them are
+// handled in order (segmented).
 func (l *deviceLogic) classify(res *stage.Result, store state.Store, msgs []kafka.Message, base int) error {
+	if l.eraser != nil && hasErasure(msgs) {
+		return segmented(res, store, msgs, base, l.classifyRun, l.eraser.erase)
+	}
+	return l.classifyRun(res, store, msgs, base)
+}
+
+// classifyRun is classify of msgs that hold no erasure request.
+func (l *deviceLogic) classifyRun(res *stage.Result, store state.Store, msgs []kafka.Message, base int) error {
 	first := len(res.Outputs)
 	inputs, at, err := decodeAll(res, l.deadLetters, msgs, schemas.DecodeInput)
 	if err != nil {

@@ -29,9 +29,13 @@ import (
 // was classified after them.
 type mergingDevice struct {
 	*deviceLogic
-	cfg     arrival.Config
-	ranks   map[string]int // raw topic -> rank: clicks before events at equal times
-	metrics *stage.Metrics
+	cfg   arrival.Config
+	ranks map[string]int // raw topic -> rank: clicks before events at equal times
+	// requests is privacy.requests: its records (erasures, through
+	// normalize) are merged by arrival after the raw records of the same
+	// time, but the topic is not a source the merge waits for.
+	requests string
+	metrics  *stage.Metrics
 
 	mu    sync.Mutex
 	parts map[int]*mergePart
@@ -54,6 +58,7 @@ func newMergingDevice(l *deviceLogic, cfg *config.Config, m *stage.Metrics) *mer
 		deviceLogic: l,
 		cfg:         arrival.Config{MaxWait: mc.MaxWait.D(), MaxRecords: mc.MaxRecords, MaxBytes: mc.MaxBytes},
 		ranks:       map[string]int{cfg.Topics.RawClicks: 0, cfg.Topics.RawEvents: 1},
+		requests:    cfg.Topics.PrivacyRequests,
 		metrics:     m,
 		parts:       make(map[int]*mergePart),
 	}
@@ -126,9 +131,13 @@ func (d *mergingDevice) Process(_ context.Context, in stage.Input) (stage.Result
 			direct = append(direct, m) // not from normalize: classified as it comes
 			continue
 		}
+		rank := d.ranks[src.Topic]
+		if src.Topic == d.requests {
+			rank = len(d.ranks)
+		}
 		mp.m.Add(arrival.Record[kafka.Message]{
 			Source: arrival.Source{Topic: src.Topic, Partition: src.Partition},
-			Key:    arrival.Key{Arrival: m.Time, Rank: d.ranks[src.Topic], Partition: src.Partition, Offset: src.Offset},
+			Key:    arrival.Key{Arrival: m.Time, Rank: rank, Partition: src.Partition, Offset: src.Offset},
 			Size:   heldSize(&m),
 			V:      m,
 		}, now)
@@ -213,7 +222,8 @@ func (d *mergingDevice) observe(mp *mergePart, counts [3]int) {
 var releasedLabel = [3]string{arrival.InOrder: "in_order", arrival.Forced: "forced", arrival.Late: "late"}
 
 // rawSource is the raw position a record of events.by-device came from,
-// when it came from one of the raw topics through normalize.
+// when it came from one of the raw topics (or privacy.requests) through
+// normalize.
 func (d *mergingDevice) rawSource(m *kafka.Message) (stage.Source, bool) {
 	v, ok := stage.SourceOf(m)
 	if !ok {
@@ -224,7 +234,7 @@ func (d *mergingDevice) rawSource(m *kafka.Message) (stage.Source, bool) {
 		return stage.Source{}, false
 	}
 	_, raw := d.ranks[src.Topic]
-	return src, raw
+	return src, raw || src.Topic == d.requests
 }
 
 // heldSize is what a held record costs the merge's byte bound: its

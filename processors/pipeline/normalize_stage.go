@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -23,7 +24,7 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 	t := cfg.Topics
 	return stage.Stage{
 		Name:   Normalize,
-		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.RawClicks), stage.Topic(cfg, t.RawEvents)},
+		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.RawClicks), stage.Topic(cfg, t.RawEvents), stage.Topic(cfg, t.PrivacyRequests)},
 		Writes: []stream.TopicSpec{byDeviceTopic(cfg), stage.Topic(cfg, t.Deadletter)},
 		Build: func(env stage.Env) (stage.Runner, error) {
 			nc := normalize.Config{Logger: env.Logger, MaxClockSkew: MaxClockSkew(cfg), MaxRecordBytes: cfg.MaxRecordBytes}
@@ -34,9 +35,9 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 			if err != nil {
 				return nil, err
 			}
-			logic := &normalizeLogic{normalizer: n, deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter}, out: t.EventsByDevice}
+			logic := &normalizeLogic{normalizer: n, deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter}, out: t.EventsByDevice, requests: t.PrivacyRequests}
 			if !cfg.Merge.On() {
-				return env.Processor(Normalize, stage.Config{Logic: logic}, t.RawClicks, t.RawEvents)
+				return env.Processor(Normalize, stage.Config{Logic: logic}, t.RawClicks, t.RawEvents, t.PrivacyRequests)
 			}
 			m := cfg.Merge
 			counts := func(ctx context.Context, topics ...string) (map[string]int, error) {
@@ -45,7 +46,7 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 			wm := newWatermarks(t.EventsByDevice, m.ProducerAllowance.D(), m.WatermarkInterval.D(), counts)
 			return env.Processor(Normalize, stage.Config{
 				Logic: &watermarkingNormalize{normalizeLogic: logic, wm: wm}, TickEvery: m.WatermarkInterval.D(), WatchEnds: true,
-			}, t.RawClicks, t.RawEvents)
+			}, t.RawClicks, t.RawEvents, t.PrivacyRequests)
 		},
 	}
 }
@@ -53,7 +54,8 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 type normalizeLogic struct {
 	normalizer *normalize.Normalizer
 	deadLetters
-	out string
+	out      string
+	requests string // privacy.requests
 }
 
 func (l *normalizeLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
@@ -61,6 +63,9 @@ func (l *normalizeLogic) Process(_ context.Context, in stage.Input) (stage.Resul
 }
 
 func (l *normalizeLogic) process(in stage.Input, now time.Time) (stage.Result, error) {
+	if in.Topic == l.requests {
+		return l.erasures(in, now)
+	}
 	res := stage.Result{Outputs: make([]kafka.Message, 0, len(in.Messages)), Sources: make([]int, 0, len(in.Messages))}
 	for i := range in.Messages {
 		m := &in.Messages[i]
@@ -95,6 +100,41 @@ func (l *normalizeLogic) process(in stage.Input, now time.Time) (stage.Result, e
 			res.Rejected = make(map[string]int)
 		}
 		res.Rejected[rejectLabel(field)]++
+	}
+	return res, nil
+}
+
+// erasures checks the erasure requests of privacy.requests and hands each
+// on to events.by-device, keyed by the id it names and stamped with its
+// arrival, marked schemas.ErasureHeader; a malformed one goes to the
+// deadletter with its field and reason.
+func (l *normalizeLogic) erasures(in stage.Input, now time.Time) (stage.Result, error) {
+	res := stage.Result{Outputs: make([]kafka.Message, 0, len(in.Messages)), Sources: make([]int, 0, len(in.Messages))}
+	for i := range in.Messages {
+		m := &in.Messages[i]
+		at := mergeTime(m.Time, now)
+		req, err := normalize.Erasure(m.Value, at)
+		if err == nil {
+			v, _ := json.Marshal(req) // strings and a time: cannot fail
+			res.Outputs = append(res.Outputs, kafka.Message{Topic: l.out, Key: []byte(req.ID()), Value: v, Time: at,
+				Headers: []kafka.Header{{Key: schemas.ErasureHeader, Value: []byte(req.Kind())}}})
+			res.Sources = append(res.Sources, i)
+			continue
+		}
+		field, reason := "", err.Error()
+		var rj *normalize.Reject
+		if errors.As(err, &rj) {
+			field, reason = rj.Field, rj.Reason
+		}
+		dl, err := l.enc.deadletter(l.topic, *m, field, reason)
+		if err != nil {
+			return res, err
+		}
+		res.Outputs, res.Sources = append(res.Outputs, dl), append(res.Sources, i)
+		if res.Rejected == nil {
+			res.Rejected = make(map[string]int)
+		}
+		res.Rejected["erasure"]++
 	}
 	return res, nil
 }

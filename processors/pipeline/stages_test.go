@@ -37,7 +37,7 @@ func TestTopologyDeclaresEveryTopic(t *testing.T) {
 	compacted := map[string]bool{tp.DeviceChangelog: true, tp.UserChangelog: true, tp.SinkChangelog: true}
 	want := []string{tp.RawClicks, tp.RawEvents, tp.EventsByDevice, tp.EventsByUser, tp.Classified, tp.Deadletter,
 		tp.DeviceChangelog, tp.UserChangelog, tp.DeliveryLog, tp.DeliveryDeadletter, tp.SinkChangelog,
-		sinkstage.RetryTopic(tp, 0), sinkstage.RetryTopic(tp, 1)}
+		sinkstage.RetryTopic(tp, 0), sinkstage.RetryTopic(tp, 1), tp.PrivacyRequests, tp.PrivacyAudit}
 	var got []string
 	for _, s := range specs {
 		got = append(got, s.Name)

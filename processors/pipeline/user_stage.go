@@ -3,6 +3,12 @@ package pipeline
 import (
 	"context"
 
+	"go.uber.org/zap"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/state"
+
 	"github.com/postbackd/postbackd/processors/domain/classify"
 	"github.com/postbackd/postbackd/processors/platform/config"
 	"github.com/postbackd/postbackd/processors/platform/stage"
@@ -18,12 +24,14 @@ func userStage(cfg *config.Config) stage.Stage {
 	return stage.Stage{
 		Name:   User,
 		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.EventsByUser)},
-		Writes: []stream.TopicSpec{stage.Topic(cfg, t.Classified), stage.Topic(cfg, t.Deadletter), stage.Changelog(cfg, t.UserChangelog)},
+		Writes: []stream.TopicSpec{stage.Topic(cfg, t.Classified), stage.Topic(cfg, t.Deadletter), stage.Changelog(cfg, t.UserChangelog), auditTopic(cfg)},
 		Build: func(env stage.Env) (stage.Runner, error) {
+			dl := deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter}
 			logic := &userLogic{
 				classifier:  classify.NewUser(Windows(cfg)),
-				deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter},
+				deadLetters: dl,
 				classified:  t.Classified,
+				eraser:      &eraser{stage: User, kind: schemas.ErasureUser, audit: t.PrivacyAudit, deadLetters: dl, log: env.Logger.With(zap.String("stage", User))},
 			}
 			return env.Processor(User, stage.Config{Logic: logic, ChangelogTopic: t.UserChangelog}, t.EventsByUser)
 		},
@@ -34,24 +42,44 @@ type userLogic struct {
 	classifier *classify.User
 	deadLetters
 	classified string
+	eraser     *eraser
 }
 
 func (l *userLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
 	var res stage.Result
-	events, at, err := decodeAll(&res, l.deadLetters, in.Messages, schemas.DecodeUserEvent)
-	if err != nil {
-		return res, err
+	var err error
+	if hasErasure(in.Messages) {
+		err = segmented(&res, in.Store, in.Messages, 0, l.classifyRun, l.eraser.erase)
+	} else {
+		err = l.classifyRun(&res, in.Store, in.Messages, 0)
 	}
-	ur, err := l.classifier.Classify(in.Store, events)
+	return res, err
+}
+
+// classifyRun classifies msgs, inputs base.. of res's sources, which hold
+// no erasure request.
+func (l *userLogic) classifyRun(res *stage.Result, store state.Store, msgs []kafka.Message, base int) error {
+	firstSource := len(res.Sources)
+	events, at, err := decodeAll(res, l.deadLetters, msgs, schemas.DecodeUserEvent)
 	if err != nil {
-		return res, err
+		return err
+	}
+	for i := firstSource; i < len(res.Sources); i++ {
+		res.Sources[i] += base
+	}
+	ur, err := l.classifier.Classify(store, events)
+	if err != nil {
+		return err
 	}
 	first := len(res.Outputs)
 	if res.Outputs, err = l.enc.appendMessages(res.Outputs, l.classified, ur.Classified); err != nil {
-		return res, err
+		return err
+	}
+	for i := range at {
+		at[i] += base
 	}
 	res.Sources = appendSources(res.Sources, ur.Sources, at)
-	stage.PassArrival(res.Outputs[first:], res.Sources[first:], in.Messages, 0)
+	stage.PassArrival(res.Outputs[first:], res.Sources[first:], msgs, base)
 	res.Writes = ur.Writes
-	return res, nil
+	return nil
 }

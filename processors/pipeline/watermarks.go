@@ -158,13 +158,16 @@ type watermarkingNormalize struct {
 func (l *watermarkingNormalize) Process(_ context.Context, in stage.Input) (stage.Result, error) {
 	now := time.Now()
 	res, err := l.process(in, now)
-	if err == nil {
+	if err == nil && in.Topic != l.requests {
 		l.wm.processed(in.Topic, in.Partition, in.Messages, now)
 	}
 	return res, err
 }
 
 func (l *watermarkingNormalize) Tick(ctx context.Context, t stage.Tick) (stage.Result, error) {
+	if t.Topic == l.requests {
+		return stage.Result{}, nil // not merged as a source: its records wait for the raw partitions', and hold no one back
+	}
 	return l.wm.tick(ctx, t)
 }
 

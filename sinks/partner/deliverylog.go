@@ -19,6 +19,7 @@ const (
 	OutcomeSkippedDuplicate = schemas.OutcomeSkippedDuplicate // already delivered to this partner
 	OutcomeSkippedNoRule    = schemas.OutcomeSkippedNoRule    // a retry whose partner or rule is gone from the config
 	OutcomeSkippedPrivacy   = schemas.OutcomeSkippedPrivacy   // the partner's privacy rules suppress it (Reason says why)
+	OutcomeSkippedErased    = schemas.OutcomeSkippedErased    // its device or user was erased after it arrived
 )
 
 // DeliveryLogEntry is one record of the delivery log: one try of a

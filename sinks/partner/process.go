@@ -125,6 +125,14 @@ func (s *Sink) Process(ctx context.Context, store state.Store, batch []Job) ([]s
 // are carved out of slab, which it grows by a batch's worth at a time.
 func (s *Sink) expand(j Job, out *outputs, ts []*task, slab []task) ([]*task, []task) {
 	newTask := func(l *lane, r *rule, j Job) {
+		if s.erased != nil && s.erased(&j.Record, j.Arrival) {
+			// Its device or user was erased after it arrived: no call.
+			e := DeliveryLogEntry{PostbackID: j.Record.PostbackID, Partner: l.id, Rule: r.index, Tier: j.Tier,
+				Outcome: OutcomeSkippedErased, At: time.Now()}
+			out.entries = append(out.entries, e)
+			s.countOutcome(l.id, e.Outcome)
+			return
+		}
 		if why := l.cfg.Privacy.suppressed(&j.Record.Privacy); why != "" {
 			// No call at all: the delivery log says why.
 			e := DeliveryLogEntry{PostbackID: j.Record.PostbackID, Partner: l.id, Rule: r.index, Tier: j.Tier,

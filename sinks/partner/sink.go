@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
 )
 
@@ -22,6 +23,7 @@ import (
 // Process may be called concurrently for different partitions.
 type Sink struct {
 	cfg       Config
+	erased    ErasedFunc // nil: no erasures are checked
 	pub       Publisher
 	log       *zap.Logger
 	version   string
@@ -64,7 +66,19 @@ type options struct {
 	version string
 	shared  *Shared
 	only    string
+	erased  ErasedFunc
 }
+
+// ErasedFunc reports whether a record's device or user was erased after
+// the record arrived (arrival zero: unknown, then any erasure of its ids
+// counts). It is called for every delivery and must be safe for
+// concurrent use.
+type ErasedFunc func(rec *schemas.Classified, arrival time.Time) bool
+
+// WithErased has the Sink skip, as skipped_erased, the postbacks erased
+// reports (PRIVACY.md, "Erasure": records still waiting in postbackd when
+// their device or user is erased are not delivered).
+func WithErased(f ErasedFunc) Option { return func(o *options) { o.erased = f } }
 
 // Shared is what the Sinks of one process share when each delivers to one
 // partner (ForPartner): the Prometheus collectors, which a registry takes
@@ -202,6 +216,7 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 		s.byID[l.id] = l
 	}
 	s.redact = newRedactor(cfg.Redact, sigParams)
+	s.erased = o.erased
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, l := range s.lanes {
 		for range l.cfg.Concurrency {

@@ -34,7 +34,7 @@ const StageName = "sink"
 // and the compacted dedup changelog. Built, it runs the stage and, when
 // sink.admin has a token, the admin API.
 func Spec(cfg *config.Config, sc partner.Config, opts ...partner.Option) stage.Stage {
-	reads := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.Classified)}
+	reads := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.Classified), stage.Topic(cfg, cfg.Topics.PrivacyAudit), stage.Topic(cfg, cfg.Topics.PrivacyRequests)}
 	writes := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.DeliveryLog), stage.Topic(cfg, cfg.Topics.DeliveryDeadletter), stage.Changelog(cfg, cfg.Topics.SinkChangelog)}
 	for _, p := range sc.Partners {
 		reads = append(reads, stage.Topic(cfg, JobsTopic(cfg.Topics, p.ID)))
@@ -91,8 +91,11 @@ type Stage struct {
 	// recordProducers write the marks of each delivery as it ends (see
 	// partStore), one per partner; none when env.Producer does.
 	recordProducers []*stream.Producer
-	// admin are the admin API's routes of the Kafka side (redrive).
+	// admin are the admin API's routes of the Kafka side (redrive,
+	// erasures).
 	admin []partner.AdminRoute
+	// erasures: the erased ids every partner's Sink skips.
+	erasures *erasures
 }
 
 // group is one partner's consumer group and its logic.
@@ -138,9 +141,10 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 		known[p.ID] = true
 	}
 	progress := newProgress(env.Metrics)
-	st := &Stage{}
-	st.admin = []partner.AdminRoute{{Pattern: "POST /v1/redrive",
-		Handler: RedriveHandler(RedriveEnv{Config: env.Config, Sink: cfg, Dialer: env.Dialer, Schemas: env.Schemas}, env.Producer)}}
+	st := &Stage{erasures: newErasures(env.Config, env.Dialer, env.Logger.With(zap.String("stage", StageName)))}
+	st.admin = append([]partner.AdminRoute{{Pattern: "POST /v1/redrive",
+		Handler: RedriveHandler(RedriveEnv{Config: env.Config, Sink: cfg, Dialer: env.Dialer, Schemas: env.Schemas}, env.Producer)}},
+		st.erasures.routes(env.Config, env.Producer)...)
 	router, err := partner.NewRouter(cfg)
 	if err != nil {
 		return nil, err
@@ -162,7 +166,7 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 		}
 		log := env.Logger.With(zap.String("partner", p.ID))
 		sink, err := partner.New(cfg, pub, append([]partner.Option{partner.WithLogger(log)}, append(opts,
-			partner.WithShared(shared), partner.ForPartner(p.ID))...)...)
+			partner.WithShared(shared), partner.ForPartner(p.ID), partner.WithErased(st.erasures.Erased))...)...)
 		if err != nil {
 			st.closeSinks()
 			return nil, err
@@ -313,17 +317,7 @@ func (s *Stage) AdminHandler(token string) http.Handler {
 // stalled), drains, lets running deliveries finish (up to 30 s), and
 // closes the stores.
 func (s *Stage) Run(ctx context.Context) error {
-	var err error
-	if len(s.groups) == 0 {
-		<-ctx.Done() // no partner: nothing to deliver, but the stage runs like the others
-	} else {
-		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return s.fanout.Consume(gctx) })
-		for _, gr := range s.groups {
-			g.Go(func() error { return gr.processor.Consume(gctx) })
-		}
-		err = g.Wait()
-	}
+	err := s.consume(ctx)
 	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	errs := []error{err}
@@ -345,6 +339,32 @@ func (s *Stage) Run(ctx context.Context) error {
 		errs = append(errs, p.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// consume reads privacy.audit to its end, so that every erasure
+// processed so far is known before anything is sent, keeps following it
+// (and privacy.requests), and runs the fan-out and every partner's group
+// until ctx ends or one fails.
+func (s *Stage) consume(ctx context.Context) error {
+	ends, err := s.erasures.load(ctx)
+	if err != nil {
+		return nil // ctx ended while the broker was away
+	}
+	fctx, stopFollow := context.WithCancel(ctx)
+	var following sync.WaitGroup
+	following.Go(func() { s.erasures.follow(fctx, s.erasures.audit, ends, func(m kafka.Message) { s.erasures.addAudit(m.Value) }) })
+	following.Go(func() { s.erasures.follow(fctx, s.erasures.requests, nil, s.erasures.addRequest) })
+	defer func() { stopFollow(); following.Wait() }()
+	if len(s.groups) == 0 {
+		<-ctx.Done() // no partner: nothing to deliver, but the stage runs like the others
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.fanout.Consume(gctx) })
+	for _, gr := range s.groups {
+		g.Go(func() error { return gr.processor.Consume(gctx) })
+	}
+	return g.Wait()
 }
 
 // marksKey is where a partner's store keeps its source marks: beside its

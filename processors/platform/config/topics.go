@@ -19,6 +19,11 @@ type Topics struct {
 	// DeliveryJobs: the sink's fan-out hands each partner its postbacks on
 	// <this>.<partner id>.
 	DeliveryJobs string `yaml:"delivery_jobs"`
+	// PrivacyRequests carries erasure requests (postbackd erase, POST
+	// /v1/erasures), PrivacyAudit one record per request processed
+	// (PRIVACY.md, "Erasure").
+	PrivacyRequests string `yaml:"privacy_requests"`
+	PrivacyAudit    string `yaml:"privacy_audit"`
 }
 
 // DefaultTopicPrefix is the prefix of every default topic name.
@@ -45,6 +50,8 @@ func (t *Topics) setDefaults() {
 		{&t.DeliveryDeadletter, "delivery.deadletter"},
 		{&t.DeliveryRetry, "delivery.retry"},
 		{&t.DeliveryJobs, "delivery.jobs"},
+		{&t.PrivacyRequests, "privacy.requests"},
+		{&t.PrivacyAudit, "privacy.audit"},
 	} {
 		if *f.name == "" {
 			*f.name = t.Prefix + f.suffix
