@@ -80,6 +80,7 @@ func TestIntegrationErasure(t *testing.T) {
 topics:
   prefix: %s
 classified_format: json
+state_keep_revoked: 1s
 sink:
   allow_private_networks: true
   retry: {in_process: {max_attempts: 1}, tiers: [30s]}

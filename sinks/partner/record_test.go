@@ -248,7 +248,7 @@ func TestOutcomesAreTheSchemas(t *testing.T) {
 			{"OutcomeRetryScheduled", OutcomeRetryScheduled}, {"OutcomeDeadLettered", OutcomeDeadLettered},
 			{"OutcomeParked", OutcomeParked}, {"OutcomeHandedOff", OutcomeHandedOff},
 			{"OutcomeSkippedDuplicate", OutcomeSkippedDuplicate}, {"OutcomeSkippedNoRule", OutcomeSkippedNoRule},
-			{"OutcomeSkippedPrivacy", OutcomeSkippedPrivacy},
+			{"OutcomeSkippedPrivacy", OutcomeSkippedPrivacy}, {"OutcomeSkippedErased", OutcomeSkippedErased},
 		} {
 			if c.value == o {
 				name = c.name

@@ -352,7 +352,9 @@ func (s *Stage) consume(ctx context.Context) error {
 	}
 	fctx, stopFollow := context.WithCancel(ctx)
 	var following sync.WaitGroup
-	following.Go(func() { s.erasures.follow(fctx, s.erasures.audit, ends, func(m kafka.Message) { s.erasures.addAudit(m.Value) }) })
+	following.Go(func() {
+		s.erasures.follow(fctx, s.erasures.audit, ends, func(m kafka.Message) { s.erasures.addAudit(m.Value) })
+	})
 	following.Go(func() { s.erasures.follow(fctx, s.erasures.requests, nil, s.erasures.addRequest) })
 	defer func() { stopFollow(); following.Wait() }()
 	if len(s.groups) == 0 {

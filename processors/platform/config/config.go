@@ -27,6 +27,11 @@ type Config struct {
 	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// Merge is the arrival-time merge of the raw topics.
 	Merge Merge `yaml:"merge"`
+	// StateKeepRevoked is how long a copy keeps the store of a partition
+	// it gave up before deleting it (default 2m; a rebalance that gives
+	// it back sooner resumes from it): a partition another copy took
+	// over must not keep, on this disk, what that copy later erases.
+	StateKeepRevoked Duration `yaml:"state_keep_revoked"`
 
 	// File is the path the configuration was loaded from ("" for defaults).
 	File string `yaml:"-"`
@@ -142,9 +147,11 @@ const (
 	DefaultMaxClockSkew       = 24 * time.Hour
 	// MaxMaxClockSkew bounds max_clock_skew: a ts years ahead is never a
 	// clock that is merely off.
-	MaxMaxClockSkew        = 366 * 24 * time.Hour
-	DefaultMaxRecordBytes  = 64 << 10
-	DefaultMaxMessageBytes = 1 << 20
+	MaxMaxClockSkew       = 366 * 24 * time.Hour
+	DefaultMaxRecordBytes = 64 << 10
+	// DefaultStateKeepRevoked is state_keep_revoked's default.
+	DefaultStateKeepRevoked = 2 * time.Minute
+	DefaultMaxMessageBytes  = 1 << 20
 )
 
 // Env variables that override the file, for secrets and per-host settings.
@@ -187,6 +194,9 @@ func (c *Config) setDefaults() {
 	})
 	if c.MaxRecordBytes == 0 {
 		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if c.StateKeepRevoked == 0 {
+		c.StateKeepRevoked = Duration(DefaultStateKeepRevoked)
 	}
 	if c.Kafka.MaxMessageBytes == 0 {
 		c.Kafka.MaxMessageBytes = DefaultMaxMessageBytes
@@ -263,6 +273,9 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 	}
 	if c.Kafka.SASL.Mechanism != "" && c.Kafka.SASL.Username == "" {
 		d.Add(at("kafka", "sasl"), "kafka.sasl.username", "required with a SASL mechanism")
+	}
+	if c.StateKeepRevoked < 0 {
+		d.Add(at("state_keep_revoked"), "state_keep_revoked", "must not be negative, got %v", c.StateKeepRevoked.D())
 	}
 	if c.MaxRecordBytes < 1024 {
 		d.Add(at("max_record_bytes"), "max_record_bytes", "must be at least 1024, got %d", c.MaxRecordBytes)

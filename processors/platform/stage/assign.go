@@ -29,6 +29,7 @@ func (p *Processor) Assigned(ctx context.Context, topic string, part int) (int64
 		p.stores[part] = o
 	}
 	o.refs++
+	p.cancelRemoval(part)
 	p.mu.Unlock()
 
 	o.mu.Lock()
@@ -272,12 +273,60 @@ func (p *Processor) release(part int, o *owned) {
 		p.cfg.Logger.Warn("closing state", zap.String("stage", p.cfg.Name), zap.Int("partition", part), zap.Error(err))
 	}
 	o.store = nil
+	p.scheduleRemoval(part)
+}
+
+// cancelRemoval keeps the store of a partition back before its deletion
+// (scheduleRemoval); p.mu is held.
+func (p *Processor) cancelRemoval(part int) {
+	if t := p.removals[part]; t != nil {
+		t.Stop()
+		delete(p.removals, part)
+	}
+}
+
+// scheduleRemoval deletes the store of a partition given up, once it has
+// stayed away KeepRevoked: its new owner has it now, and whatever that
+// owner deletes (an erasure, an expired device) must not live on here.
+// The deletion holds p.mu, so a partition assigned again meanwhile either
+// cancels it or finds its directory gone and rebuilds from the changelog.
+func (p *Processor) scheduleRemoval(part int) {
+	if p.cfg.KeepRevoked <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.stores[part] != nil {
+		return
+	}
+	if t := p.removals[part]; t != nil {
+		t.Stop()
+	}
+	dir := p.partitionDir(part)
+	p.removals[part] = time.AfterFunc(p.cfg.KeepRevoked, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed || p.stores[part] != nil {
+			return
+		}
+		delete(p.removals, part)
+		if err := os.RemoveAll(dir); err != nil {
+			p.cfg.Logger.Warn("deleting the state of a partition given up", zap.String("stage", p.cfg.Name), zap.Int("partition", part), zap.Error(err))
+			return
+		}
+		p.cfg.Logger.Info("deleted the state of a partition given up", zap.String("stage", p.cfg.Name), zap.Int("partition", part), zap.Duration("after", p.cfg.KeepRevoked))
+	})
 }
 
 // Close releases every store still open (after the consumer stopped).
 func (p *Processor) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
+	for part, t := range p.removals {
+		t.Stop()
+		delete(p.removals, part)
+	}
 	var errs []error
 	for part, o := range p.stores {
 		if o.store != nil {

@@ -85,6 +85,9 @@ func (e Env) Processor(name string, cfg Config, topics ...string) (*Processor, e
 	cfg.Consumer = e.ConsumerConfig(name, topics...)
 	cfg.Consumer.Logger = log
 	cfg.StateDir = e.Config.StateDir
+	if cfg.KeepRevoked == 0 {
+		cfg.KeepRevoked = e.Config.StateKeepRevoked.D()
+	}
 	cfg.Producer, cfg.Metrics, cfg.Readiness, cfg.Logger = e.Producer, e.Metrics, e.Readiness, log
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = MaxMessageBytes(e.Config)

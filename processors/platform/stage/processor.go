@@ -39,11 +39,16 @@ type Config struct {
 	MarksKey []byte
 	Marked   func(topic string) bool
 	StateDir string
-	Brokers  []string      // for the changelog; default Consumer.Brokers
-	Dialer   *kafka.Dialer // TLS/SASL; default Consumer.Dialer
-	Producer Producer
-	Logic    Logic
-	Metrics  *Metrics
+	// KeepRevoked, when positive, is how long the store of a partition
+	// this copy gave up stays on disk before it is deleted, unless the
+	// partition comes back meanwhile (config state_keep_revoked); zero
+	// keeps it until it does.
+	KeepRevoked time.Duration
+	Brokers     []string      // for the changelog; default Consumer.Brokers
+	Dialer      *kafka.Dialer // TLS/SASL; default Consumer.Dialer
+	Producer    Producer
+	Logic       Logic
+	Metrics     *Metrics
 	// Readiness is told when partitions restore; Progress what was read.
 	Readiness *Readiness
 	Progress  Progress
@@ -173,6 +178,10 @@ type Processor struct {
 	mu       sync.Mutex
 	stores   map[int]*owned
 	inputs   map[topicPartition]*input // assigned input partitions
+	// removals are the pending deletions of revoked partitions' stores
+	// (KeepRevoked); closed: Close ran, no more deletions.
+	removals map[int]*time.Timer
+	closed   bool
 }
 
 type topicPartition struct {
@@ -209,7 +218,7 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg, stores: make(map[int]*owned), inputs: make(map[topicPartition]*input)}
+	p := &Processor{cfg: cfg, stores: make(map[int]*owned), inputs: make(map[topicPartition]*input), removals: make(map[int]*time.Timer)}
 	if cfg.Consumer.GroupID != "" {
 		cc := cfg.Consumer
 		if cc.Logger == nil {
