@@ -222,6 +222,11 @@ func (b *Badger) getRaw(key []byte) ([]byte, error) { return b.Get(key) }
 // Iterate calls fn for every state key and value in key order, on one
 // snapshot; offset keys sort last (0xFF) and end the walk.
 func (b *Badger) Iterate(fn func(key, value []byte) error) error {
+	return b.IterateFrom(nil, fn)
+}
+
+// IterateFrom is Iterate from the first key at or after start (Ranger).
+func (b *Badger) IterateFrom(start []byte, fn func(key, value []byte) error) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
@@ -230,7 +235,7 @@ func (b *Badger) Iterate(fn func(key, value []byte) error) error {
 	return b.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.DefaultIteratorOptions)
 		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
+		for it.Seek(start); it.Valid(); it.Next() {
 			item := it.Item()
 			key := item.Key()
 			if len(key) > 0 && key[0] == 0xff {

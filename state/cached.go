@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -250,6 +251,22 @@ func (c *Cached) Iterate(fn func(key, value []byte) error) error {
 		return err
 	}
 	return c.inner.Iterate(fn)
+}
+
+// IterateFrom is Iterate from start on (Ranger), over the inner store.
+func (c *Cached) IterateFrom(start []byte, fn func(key, value []byte) error) error {
+	if err := c.Flush(); err != nil {
+		return err
+	}
+	if r, ok := c.inner.(Ranger); ok {
+		return r.IterateFrom(start, fn)
+	}
+	return c.inner.Iterate(func(k, v []byte) error {
+		if bytes.Compare(k, start) < 0 {
+			return nil
+		}
+		return fn(k, v)
+	})
 }
 
 // Stats returns the counters so far.

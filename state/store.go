@@ -1,5 +1,10 @@
 package state
 
+import (
+	"bytes"
+	"errors"
+)
+
 // Store is the key-value state of one input partition of one stage
 // (per (app, device), per (app, user) or per postback_id), together with the
 // offsets that state reflects.
@@ -88,4 +93,37 @@ func (b *Batch) Reset() {
 	for k := range b.Offsets {
 		delete(b.Offsets, k)
 	}
+}
+
+// Ranger is a Store that iterates from a key on, as a sweep over a large
+// store does, a chunk at a time.
+type Ranger interface {
+	// IterateFrom is Iterate from the first key at or after start.
+	IterateFrom(start []byte, fn func(key, value []byte) error) error
+}
+
+// ErrStopIteration, returned by an iteration's fn, ends it without an
+// error.
+var ErrStopIteration = errors.New("stop iteration")
+
+// IterateFrom calls fn for every key of st at or after start, in key
+// order, until fn returns an error; ErrStopIteration ends it with nil. A
+// store that is not a Ranger is iterated whole, the keys before start
+// skipped.
+func IterateFrom(st Store, start []byte, fn func(key, value []byte) error) error {
+	var err error
+	if r, ok := st.(Ranger); ok {
+		err = r.IterateFrom(start, fn)
+	} else {
+		err = st.Iterate(func(k, v []byte) error {
+			if bytes.Compare(k, start) < 0 {
+				return nil
+			}
+			return fn(k, v)
+		})
+	}
+	if errors.Is(err, ErrStopIteration) {
+		return nil
+	}
+	return err
 }

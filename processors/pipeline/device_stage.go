@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -33,8 +34,13 @@ func deviceStage(cfg *config.Config) stage.Stage {
 				classified:  t.Classified, byUser: t.EventsByUser,
 				eraser: &eraser{stage: Device, kind: schemas.ErasureDevice, audit: t.PrivacyAudit, forward: t.EventsByUser, deadLetters: dl, log: env.Logger.With(zap.String("stage", Device))},
 			}
+			logic.sweep = newSweeper(cfg, Device, env.Metrics, classify.DeviceNewest)
 			if !cfg.Merge.On() {
-				return env.Processor(Device, stage.Config{Logic: logic, ChangelogTopic: t.DeviceChangelog}, t.EventsByDevice)
+				var l stage.Logic = logic
+				if logic.sweep != nil {
+					l = &sweepingLogic{sweptLogic: logic, sweep: logic.sweep}
+				}
+				return env.Processor(Device, stage.Config{Logic: l, ChangelogTopic: t.DeviceChangelog}, t.EventsByDevice)
 			}
 			return env.Processor(Device, stage.Config{
 				Logic: newMergingDevice(logic, cfg, env.Metrics), ChangelogTopic: t.DeviceChangelog, MarksOnRelease: true,
@@ -48,6 +54,7 @@ type deviceLogic struct {
 	deadLetters
 	classified, byUser string
 	eraser             *eraser
+	sweep              *sweeper // nil: no state_ttl
 }
 
 func (l *deviceLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
@@ -83,6 +90,15 @@ func (l *deviceLogic) classifyRun(res *stage.Result, store state.Store, msgs []k
 	}
 	if len(inputs) == 0 {
 		return nil
+	}
+	if l.sweep != nil {
+		var newest time.Time
+		for i := range inputs {
+			if t := inputTime(&inputs[i]); t.After(newest) {
+				newest = t
+			}
+		}
+		l.sweep.observe(msgs[0].Partition, newest)
 	}
 	dr, err := l.classifier.Classify(store, inputs)
 	if err != nil {

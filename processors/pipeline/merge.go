@@ -84,12 +84,18 @@ func (d *mergingDevice) PartitionAssigned(_ string, p int) {
 	d.mu.Lock()
 	delete(d.parts, p)
 	d.mu.Unlock()
+	if d.sweep != nil {
+		d.sweep.forget(p)
+	}
 }
 
 func (d *mergingDevice) PartitionRevoked(_ string, p int) {
 	d.mu.Lock()
 	delete(d.parts, p)
 	d.mu.Unlock()
+	if d.sweep != nil {
+		d.sweep.forget(p)
+	}
 	l := strconv.Itoa(p)
 	d.metrics.MergeRecords.DeleteLabelValues(Device, l)
 	d.metrics.MergeBytes.DeleteLabelValues(Device, l)
@@ -148,9 +154,24 @@ func (d *mergingDevice) Process(_ context.Context, in stage.Input) (stage.Result
 	return res, err
 }
 
-func (d *mergingDevice) Tick(_ context.Context, t stage.Tick) (stage.Result, error) {
+func (d *mergingDevice) Tick(ctx context.Context, t stage.Tick) (stage.Result, error) {
 	mp := d.part(t.Partition)
-	return d.release(t.Store, mp, t.Now, nil, nil, nil)
+	res, err := d.release(t.Store, mp, t.Now, nil, nil, nil)
+	if err != nil || d.sweep == nil || res.More {
+		return res, err
+	}
+	// The sweep's deletes go with what the release classified; the keys
+	// it wrote are live, not idle.
+	skip := make(map[string]bool, len(res.Writes))
+	for _, w := range res.Writes {
+		skip[string(w.Key)] = true
+	}
+	swept, err := d.sweep.tick(ctx, t, skip)
+	if err != nil {
+		return res, err
+	}
+	res.Writes = append(res.Writes, swept.Writes...)
+	return res, nil
 }
 
 // release sends refused to the deadletter with their reasons, classifies

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -33,7 +34,11 @@ func userStage(cfg *config.Config) stage.Stage {
 				classified:  t.Classified,
 				eraser:      &eraser{stage: User, kind: schemas.ErasureUser, audit: t.PrivacyAudit, deadLetters: dl, log: env.Logger.With(zap.String("stage", User))},
 			}
-			return env.Processor(User, stage.Config{Logic: logic, ChangelogTopic: t.UserChangelog}, t.EventsByUser)
+			var l stage.Logic = logic
+			if logic.sweep = newSweeper(cfg, User, env.Metrics, classify.UserNewest); logic.sweep != nil {
+				l = &sweepingLogic{sweptLogic: logic, sweep: logic.sweep}
+			}
+			return env.Processor(User, stage.Config{Logic: l, ChangelogTopic: t.UserChangelog}, t.EventsByUser)
 		},
 	}
 }
@@ -43,6 +48,7 @@ type userLogic struct {
 	deadLetters
 	classified string
 	eraser     *eraser
+	sweep      *sweeper // nil: no state_ttl
 }
 
 func (l *userLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
@@ -66,6 +72,15 @@ func (l *userLogic) classifyRun(res *stage.Result, store state.Store, msgs []kaf
 	}
 	for i := firstSource; i < len(res.Sources); i++ {
 		res.Sources[i] += base
+	}
+	if l.sweep != nil && len(events) > 0 {
+		var newest time.Time
+		for i := range events {
+			if t := events[i].Event.TS; t.After(newest) {
+				newest = t
+			}
+		}
+		l.sweep.observe(msgs[0].Partition, newest)
 	}
 	ur, err := l.classifier.Classify(store, events)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/postbackd/postbackd/schemas"
 	"github.com/postbackd/postbackd/state"
@@ -36,6 +37,7 @@ type UserResult struct {
 type userState struct {
 	hasActivity  bool
 	lastActivity int64 // Unix nanoseconds
+	newest       int64 // newest event ts of the user, Unix nanoseconds: state_ttl's clock
 }
 
 // Classify runs a batch of the user stream against the state in st, like
@@ -65,10 +67,11 @@ func (u *User) Classify(st state.Store, batch []schemas.UserEvent) (UserResult, 
 			states[key] = s
 			order = append(order, key)
 		}
+		ts := e.TS.UnixNano()
+		s.newest = max(s.newest, ts)
 		if !isActivity(e.Type) {
 			continue
 		}
-		ts := e.TS.UnixNano()
 		if s.hasActivity && ts-s.lastActivity >= int64(u.windows.of(e.AppID).Inactivity) {
 			res.Classified = emit(res.Classified, e, schemas.TypeReengagementUser, ue.Attribution, timeNanos(ue.AttributedAt))
 			res.Sources = append(res.Sources, i)
@@ -84,8 +87,13 @@ func (u *User) Classify(st state.Store, batch []schemas.UserEvent) (UserResult, 
 	return res, nil
 }
 
-// User state encoding: version u8 | has-activity u8 | lastActivity varint.
-const userStateVersion = 1
+// User state encoding: version u8 | has-activity u8 | lastActivity varint
+// | newest varint (version 2; version 1 had no newest, read as the last
+// activity).
+const (
+	userStateV1      = 1
+	userStateVersion = 2
+)
 
 func appendUserState(b []byte, s *userState) []byte {
 	var flags byte
@@ -93,7 +101,8 @@ func appendUserState(b []byte, s *userState) []byte {
 		flags = 1
 	}
 	b = append(b, userStateVersion, flags)
-	return binary.AppendVarint(b, s.lastActivity)
+	b = binary.AppendVarint(b, s.lastActivity)
+	return binary.AppendVarint(b, s.newest)
 }
 
 // loadUserState returns nil for a user never seen.
@@ -105,12 +114,52 @@ func loadUserState(st state.Store, key string) (*userState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %w", ErrStateRead, key, err)
 	}
-	if len(v) < 3 || v[0] != userStateVersion || v[1] > 1 {
-		return nil, fmt.Errorf("user state %q: %w", key, ErrCorruptState)
+	s, err := decodeUserState(v)
+	if err != nil {
+		return nil, fmt.Errorf("user state %q: %w", key, err)
+	}
+	return s, nil
+}
+
+func decodeUserState(v []byte) (*userState, error) {
+	if len(v) < 3 || (v[0] != userStateVersion && v[0] != userStateV1) || v[1] > 1 {
+		return nil, ErrCorruptState
 	}
 	last, n := binary.Varint(v[2:])
-	if n <= 0 || 2+n != len(v) {
-		return nil, fmt.Errorf("user state %q: %w: bad last activity", key, ErrCorruptState)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: bad last activity", ErrCorruptState)
 	}
-	return &userState{hasActivity: v[1] == 1, lastActivity: last}, nil
+	s := &userState{hasActivity: v[1] == 1, lastActivity: last, newest: last}
+	if v[0] == userStateV1 {
+		if 2+n != len(v) {
+			return nil, fmt.Errorf("%w: bad last activity", ErrCorruptState)
+		}
+		return s, nil
+	}
+	newest, m := binary.Varint(v[2+n:])
+	if m <= 0 || 2+n+m != len(v) {
+		return nil, fmt.Errorf("%w: bad newest", ErrCorruptState)
+	}
+	s.newest = newest
+	return s, nil
+}
+
+// UserNewest is the newest event ts a stored user state holds: the clock
+// of state_ttl.
+func UserNewest(value []byte) (time.Time, error) {
+	s, err := decodeUserState(value)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, s.newest), nil
+}
+
+// DeviceNewest is the newest ts of any record a stored device state
+// holds: the clock of state_ttl.
+func DeviceNewest(value []byte) (time.Time, error) {
+	var s deviceState
+	if err := decodeDeviceState(value, &s); err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, max(s.newestSeen, s.newestEvent, s.lastActivity)), nil
 }

@@ -130,6 +130,10 @@ type Windows struct {
 	// before the ts is taken for a wrong device clock and replaced by the
 	// arrival time.
 	MaxClockSkew Duration `yaml:"max_clock_skew"`
+	// StateTTL deletes a device or user whose newest record is older than
+	// this, in event time relative to the newest record of its partition
+	// (PRIVACY.md, "Retention of idle state"); 0 (the default): never.
+	StateTTL Duration `yaml:"state_ttl"`
 }
 
 // App is one app's settings.
@@ -239,7 +243,24 @@ func (w Windows) orElse(d Windows) Windows {
 	if w.MaxClockSkew == 0 {
 		w.MaxClockSkew = d.MaxClockSkew
 	}
+	if w.StateTTL == 0 {
+		w.StateTTL = d.StateTTL
+	}
 	return w
+}
+
+// AnyStateTTL reports whether any app (or the defaults) sets state_ttl:
+// only then do the stages sweep their state.
+func (c *Config) AnyStateTTL() bool {
+	if c.Defaults.StateTTL > 0 {
+		return true
+	}
+	for _, a := range c.Apps {
+		if a.StateTTL > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Config) applyEnv() {
@@ -303,7 +324,13 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 			d.Add(n, field, "must be more than 0 (leave it out for the default, %s)", DefaultMaxClockSkew)
 		}
 	}
+	checkTTL := func(parent *yaml.Node, field string, w Windows) {
+		if ttl := time.Duration(w.StateTTL); ttl < 0 || (ttl > 0 && ttl < time.Hour) {
+			d.Add(find(parent, "state_ttl"), field, "must be at least 1h (or left out: never), got %s", ttl)
+		}
+	}
 	checkSkew(at("defaults"), "defaults.max_clock_skew", c.Defaults)
+	checkTTL(at("defaults"), "defaults.state_ttl", c.Defaults)
 	seen := make(map[string]bool)
 	appsNode := at("apps")
 	for i, app := range c.Apps {
@@ -312,6 +339,7 @@ func (c *Config) validate(d *Decoder, root *yaml.Node) {
 			n = appsNode.Content[i]
 		}
 		checkSkew(n, fmt.Sprintf("apps[%d].max_clock_skew", i), app.Windows)
+		checkTTL(n, fmt.Sprintf("apps[%d].state_ttl", i), app.Windows)
 		field := fmt.Sprintf("apps[%d].app_id", i)
 		switch {
 		case app.AppID == "":

@@ -28,6 +28,9 @@ type Metrics struct {
 	MergeReleased  *prometheus.CounterVec // stage, reason
 	LateRecords    *prometheus.CounterVec // stage
 	ControlRecords *prometheus.CounterVec // stage, direction (in, out)
+	// StateExpired counts the devices and users the state_ttl sweep
+	// deleted.
+	StateExpired *prometheus.CounterVec // stage
 }
 
 // NewMetrics creates the series and registers them on reg (nil: not
@@ -89,11 +92,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "postbackd", Name: "control_records_total",
 			Help: "Control records (watermarks) a stage read or wrote: they flow while no data does, and are not counted in records_in_total or records_out_total.",
 		}, []string{"stage", "direction"}),
+		StateExpired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "postbackd", Name: "state_expired_total",
+			Help: "Devices and users the state_ttl sweep deleted (idle longer than their app's state_ttl), with a changelog tombstone each.",
+		}, []string{"stage"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Rejects, m.Repeats, m.Lag, m.BatchSeconds, m.BatchRecords,
 			m.RestoreRecords, m.RestoreRemain, m.OwnedPartitions,
-			m.MergeRecords, m.MergeBytes, m.MergeWatermark, m.MergeReleased, m.LateRecords, m.ControlRecords)
+			m.MergeRecords, m.MergeBytes, m.MergeWatermark, m.MergeReleased, m.LateRecords, m.ControlRecords, m.StateExpired)
 	}
 	return m
 }
