@@ -186,7 +186,7 @@ func (c ScanConfig) Follow(ctx context.Context, from map[int]int64, fn func(m ka
 	defer cancel(nil)
 	done := make(chan struct{}, len(parts))
 	for _, p := range parts {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Dialer: c.Dialer, Topic: c.Topic, Partition: p, MaxWait: 250 * time.Millisecond})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Dialer: c.Dialer, Topic: c.Topic, Partition: p})
 		start, ok := from[p]
 		if !ok {
 			start = kafka.FirstOffset
