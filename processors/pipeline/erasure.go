@@ -208,5 +208,5 @@ func (o *overlay) writes() []state.Write {
 // auditTopic is privacy.audit: one record per request, kept as long as
 // the operator's proof of erasure must be (the topic's retention).
 func auditTopic(cfg *config.Config) stream.TopicSpec {
-	return stage.Topic(cfg, cfg.Topics.PrivacyAudit)
+	return stage.PrivacyTopic(cfg, cfg.Topics.PrivacyAudit)
 }

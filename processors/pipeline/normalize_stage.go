@@ -24,7 +24,7 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 	t := cfg.Topics
 	return stage.Stage{
 		Name:   Normalize,
-		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.RawClicks), stage.Topic(cfg, t.RawEvents), stage.Topic(cfg, t.PrivacyRequests)},
+		Reads:  []stream.TopicSpec{stage.Topic(cfg, t.RawClicks), stage.Topic(cfg, t.RawEvents), stage.PrivacyTopic(cfg, t.PrivacyRequests)},
 		Writes: []stream.TopicSpec{byDeviceTopic(cfg), stage.Topic(cfg, t.Deadletter)},
 		Build: func(env stage.Env) (stage.Runner, error) {
 			nc := normalize.Config{Logger: env.Logger, MaxClockSkew: MaxClockSkew(cfg), MaxRecordBytes: cfg.MaxRecordBytes}

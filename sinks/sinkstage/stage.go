@@ -34,7 +34,7 @@ const StageName = "sink"
 // and the compacted dedup changelog. Built, it runs the stage and, when
 // sink.admin has a token, the admin API.
 func Spec(cfg *config.Config, sc partner.Config, opts ...partner.Option) stage.Stage {
-	reads := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.Classified), stage.Topic(cfg, cfg.Topics.PrivacyAudit), stage.Topic(cfg, cfg.Topics.PrivacyRequests)}
+	reads := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.Classified), stage.PrivacyTopic(cfg, cfg.Topics.PrivacyAudit), stage.PrivacyTopic(cfg, cfg.Topics.PrivacyRequests)}
 	writes := []stream.TopicSpec{stage.Topic(cfg, cfg.Topics.DeliveryLog), stage.Topic(cfg, cfg.Topics.DeliveryDeadletter), stage.Changelog(cfg, cfg.Topics.SinkChangelog)}
 	for _, p := range sc.Partners {
 		reads = append(reads, stage.Topic(cfg, JobsTopic(cfg.Topics, p.ID)))

@@ -109,3 +109,14 @@ func Changelog(cfg *config.Config, name string) stream.TopicSpec {
 	t.Compacted = true
 	return t
 }
+
+// PrivacyTopic is the spec of privacy.requests and privacy.audit: one
+// partition each. Erasure requests are few (a handful a day), every copy
+// of the sink reads both topics whole, and the order that matters, a
+// request after the events that arrived before it, comes from the merge
+// on events.by-device, not from these topics' partitions.
+func PrivacyTopic(cfg *config.Config, name string) stream.TopicSpec {
+	s := Topic(cfg, name)
+	s.Partitions = 1
+	return s
+}
