@@ -13,9 +13,9 @@ GOTESTFLAGS         ?= -race -count=1
 INTEGRATION_RUN     ?= Integration
 INTEGRATION_TIMEOUT ?= 20m
 # The dev-mode test runs the whole pipeline on the in-process broker, which
-# is slow under -race (several minutes on 2 busy cores): past go test's
+# is slow under -race (10 to 13 minutes on 2 busy cores): past go test's
 # default 10 minutes for a package.
-UNIT_TIMEOUT        ?= 20m
+UNIT_TIMEOUT        ?= 30m
 # Integration packages run one at a time: they share one small broker on a
 # 2-core machine, and in parallel they time each other's requests out.
 INTEGRATION_P       ?= 1

@@ -24,7 +24,7 @@ import (
 // more than about a batch; a device deleted comes back as a new one.
 
 // sweepChunk is how many keys one tick of a partition reads.
-const sweepChunk = 10_000
+const sweepChunk = 1_000
 
 type sweeper struct {
 	ttl    func(appID string) time.Duration
