@@ -57,7 +57,7 @@ func TestSendTest(t *testing.T) {
           apps: [com.acme.game]
           method: POST
           url: "%s/pb?app={app_id}"
-          body: '{"id": "{postback_id}", "rev": {revenue}, "device": "{device_id}"}'
+          body: '{"id": "{postback_id}", "rev": {revenue}, "device": "{device_id}", "extra": {"api_key": "k3y-in-the-template"}}'
           headers: {X-Partner: "{partner}"}
 `, srv.URL)), 0o600); err != nil {
 		t.Fatal(err)
@@ -80,7 +80,8 @@ func TestSendTest(t *testing.T) {
 		"> Webhook-Signature: " + partner.Redacted,
 		"> Idempotency-Key: " + key,
 		"> X-Partner: acme",
-		`"rev": 1.99`,
+		`"rev":1.99`,
+		`"api_key":"[redacted]"`,
 		"< 200 OK",
 		`< {"ok":true}`,
 	} {
@@ -94,7 +95,10 @@ func TestSendTest(t *testing.T) {
 	if r.Header.Get("Authorization") != "Bearer t0ken-value" || r.Header.Get("Webhook-Signature") == "" {
 		t.Errorf("the partner got Authorization %q, signature %q: the real ones must be sent", r.Header.Get("Authorization"), r.Header.Get("Webhook-Signature"))
 	}
-	for _, secret := range []string{"t0ken-value", "s3cret-signing-key", r.Header.Get("Webhook-Signature")} {
+	if !strings.Contains(body[0], "k3y-in-the-template") {
+		t.Errorf("the partner got body %s: the template's field must be sent as it is", body[0])
+	}
+	for _, secret := range []string{"t0ken-value", "s3cret-signing-key", r.Header.Get("Webhook-Signature"), "k3y-in-the-template"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the output shows a secret: %q", secret)
 		}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -141,13 +142,23 @@ func TestStateTTLSweepSkipsLiveKeys(t *testing.T) {
 	}
 }
 
-// TestUserStateVersion1StillRead: a user state written before newest was
-// kept reads with its last activity as its newest record.
-func TestUserStateVersion1StillRead(t *testing.T) {
-	v1 := binary.AppendVarint([]byte{1, 1}, 100) // version 1, has activity, last activity 100
-	at, err := classify.UserNewest(v1)
-	if err != nil || at.UnixNano() != 100 {
-		t.Errorf("v1 user state: %v %v", at, err)
+// TestUserStateVersion1NotSwept: a user state written before version 2
+// does not say when the user was last seen (one without activity has no
+// time at all), so the sweep leaves it alone rather than read it as 1970.
+func TestUserStateVersion1NotSwept(t *testing.T) {
+	v1 := binary.AppendVarint([]byte{1, 0}, 0) // version 1, no activity
+	if _, err := classify.UserNewest(v1); !errors.Is(err, classify.ErrNewestUnknown) {
+		t.Errorf("v1 user state: %v, want ErrNewestUnknown", err)
+	}
+	st := state.NewMemory()
+	if err := st.Apply(&state.Batch{Writes: []state.Write{{Key: []byte("ttl.app\x00old-user"), Value: v1}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := newSweeper(ttlConfig(t), User, nil, classify.UserNewest)
+	s.observe(0, time.Now())
+	res, err := s.tick(context.Background(), stage.Tick{Store: st, Partition: 0}, nil)
+	if err != nil || len(res.Writes) != 0 {
+		t.Errorf("sweep of a v1 user state: %v %v, want nothing deleted", res.Writes, err)
 	}
 }
 

@@ -182,6 +182,10 @@ func (w *worker) send(t *task) result {
 	}
 	req, err := retryablehttp.NewRequestWithContext(w.ctx, r.method, u, raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = res.url // its message would carry the query
+		}
 		res.verdict, res.err = vFinal, fmt.Errorf("build request: %w", err)
 		return res
 	}

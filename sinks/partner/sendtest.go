@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -112,7 +113,11 @@ func (s *Sink) SendTest(ctx context.Context, partnerID string, rec schemas.Class
 		out.URL = redactTestURL(capt.url, l.cfg.SignatureParam, s.redact.params)
 	}
 	out.Headers = redactHeaders(capt.header)
-	out.Body = string(capt.body)
+	out.Body = redactBody(capt.body)
+	if out.Error != "" && capt.url != "" {
+		// An error may quote the URL as sent.
+		out.Error = strings.ReplaceAll(out.Error, capt.url, out.URL)
+	}
 	return out, nil
 }
 
@@ -136,7 +141,7 @@ func capture(req *http.Request) *http.Request {
 	}
 	c.done, c.url, c.header = true, req.URL.String(), req.Header.Clone()
 	if req.Body != nil && req.Body != http.NoBody {
-		b, _ := io.ReadAll(io.LimitReader(req.Body, responseReadLimit))
+		b, _ := io.ReadAll(req.Body) // the sink's own rendering, bounded by its template
 		_ = req.Body.Close()
 		c.body = b
 		req.Body = io.NopCloser(bytes.NewReader(b))
@@ -148,8 +153,12 @@ func capture(req *http.Request) *http.Request {
 // of sigParam, of the configured params, and of any whose name says so.
 func redactTestURL(u, sigParam string, params map[string]bool) string {
 	parsed, err := url.Parse(u)
-	if err != nil || parsed.RawQuery == "" {
-		return u
+	if err != nil {
+		return Redacted
+	}
+	parsed.User = nil
+	if parsed.RawQuery == "" {
+		return parsed.String()
 	}
 	q := parsed.Query()
 	for k, vs := range q {
@@ -161,6 +170,44 @@ func redactTestURL(u, sigParam string, params map[string]bool) string {
 	}
 	parsed.RawQuery = q.Encode()
 	return parsed.String()
+}
+
+// redactBody redacts, in a JSON body, the values of fields whose name
+// says they hold a credential (at any depth); a body that is not JSON is
+// shown as it is.
+func redactBody(b []byte) string {
+	var v any
+	if len(b) == 0 || json.Unmarshal(b, &v) != nil {
+		return string(b)
+	}
+	changed := false
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, x := range t {
+				if credentialName(k) {
+					t[k], changed = Redacted, true
+					continue
+				}
+				t[k] = walk(x)
+			}
+		case []any:
+			for i := range t {
+				t[i] = walk(t[i])
+			}
+		}
+		return v
+	}
+	v = walk(v)
+	if !changed {
+		return string(b)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return Redacted
+	}
+	return string(out)
 }
 
 // credentialName reports whether a header or parameter name says it holds a

@@ -144,9 +144,18 @@ func decodeUserState(v []byte) (*userState, error) {
 	return s, nil
 }
 
+// ErrNewestUnknown: a user state written before version 2 does not say
+// when the user was last seen (version 1 kept only the last activity, and
+// none for a user without one), so state_ttl leaves it alone until its
+// next write makes it version 2.
+var ErrNewestUnknown = errors.New("user state of version 1: newest record unknown")
+
 // UserNewest is the newest event ts a stored user state holds: the clock
 // of state_ttl.
 func UserNewest(value []byte) (time.Time, error) {
+	if len(value) > 0 && value[0] == userStateV1 {
+		return time.Time{}, ErrNewestUnknown
+	}
 	s, err := decodeUserState(value)
 	if err != nil {
 		return time.Time{}, err

@@ -128,7 +128,11 @@ func (c ScanConfig) scanPartition(ctx context.Context, p int, fn func(m kafka.Me
 	}
 	next := first
 	if !c.Since.IsZero() {
-		if off, err := conn.ReadOffset(c.Since); err == nil && off > next {
+		switch off, err := conn.ReadOffset(c.Since); {
+		case err != nil:
+		case off < 0:
+			next = end // no record at or after Since
+		case off > next:
 			next = off
 		}
 	}
