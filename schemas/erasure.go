@@ -17,6 +17,12 @@ import (
 // value is an ErasureRequest in JSON rather than an event.
 const ErasureHeader = "postbackd-erasure"
 
+// ErasureCopyHeader carries the position of the request on
+// privacy.requests (topic/partition/offset): the copies of one request (a
+// user's goes to every partition) share it, a request sent again with the
+// same request_id has another.
+const ErasureCopyHeader = "postbackd-erasure-copy"
+
 // Kinds of an erasure: what its id names.
 const (
 	ErasureDevice = "device"

@@ -125,21 +125,30 @@ func (e *eraser) erase(res *stage.Result, st *overlay, m *kafka.Message, input i
 		res.Rejected["record"]++
 		return nil
 	}
+	copyID, _ := stage.Header(m, schemas.ErasureCopyHeader)
 	if req.Kind() != e.kind {
 		if e.forward != "" {
 			res.Outputs = append(res.Outputs, kafka.Message{Topic: e.forward, Key: []byte(req.ID()), Value: m.Value, Time: m.Time,
-				Headers: []kafka.Header{{Key: schemas.ErasureHeader, Value: []byte(req.Kind())}}})
+				Headers: []kafka.Header{{Key: schemas.ErasureHeader, Value: []byte(req.Kind())}, {Key: schemas.ErasureCopyHeader, Value: copyID}}})
 			res.Sources = append(res.Sources, input)
 		}
 		return nil
 	}
+	key := []byte(req.AppID + "\x00" + req.ID()) // classify's state key
 	marker := []byte(erasureMarkerPrefix + req.RequestID)
-	if _, err := st.Get(marker); err == nil {
-		return nil // processed before: erased once, audited once
-	} else if !errors.Is(err, state.ErrNotFound) {
+	switch v, err := st.Get(marker); {
+	case err == nil:
+		var mk erasureMarker
+		if json.Unmarshal(v, &mk) == nil && mk.Copy == string(copyID) {
+			// Another copy of the same request (a user's, from another
+			// partition, after that partition's earlier events): erase
+			// what those brought back; audited once already.
+			st.put([]state.Write{{Key: key}})
+		}
+		return nil // or the request sent again: erased once, audited once
+	case !errors.Is(err, state.ErrNotFound):
 		return err
 	}
-	key := []byte(req.AppID + "\x00" + req.ID()) // classify's state key
 	n := 0
 	if _, err := st.Get(key); err == nil {
 		n = 1
@@ -155,7 +164,11 @@ func (e *eraser) erase(res *stage.Result, st *overlay, m *kafka.Message, input i
 	if err != nil {
 		return err
 	}
-	st.put([]state.Write{{Key: key}, {Key: marker, Value: v}})
+	mv, err := json.Marshal(erasureMarker{Copy: string(copyID), Audit: audit})
+	if err != nil {
+		return err
+	}
+	st.put([]state.Write{{Key: key}, {Key: marker, Value: mv}})
 	// The id itself is never logged.
 	if e.log != nil {
 		e.log.Info("erasure request processed", zap.String("request_id", req.RequestID), zap.String("kind", req.Kind()), zap.Int("keys_deleted", n))
@@ -163,6 +176,13 @@ func (e *eraser) erase(res *stage.Result, st *overlay, m *kafka.Message, input i
 	res.Outputs = append(res.Outputs, kafka.Message{Topic: e.audit, Key: []byte(req.RequestID), Value: v})
 	res.Sources = append(res.Sources, input)
 	return nil
+}
+
+// erasureMarker is what a stage keeps of a request it processed: the
+// position its copies share (schemas.ErasureCopyHeader) and its audit.
+type erasureMarker struct {
+	Copy  string               `json:"copy"`
+	Audit schemas.ErasureAudit `json:"audit"`
 }
 
 // overlay is a store as a batch sees it while it runs: the writes of the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -35,14 +36,18 @@ func normalizeStage(cfg *config.Config) stage.Stage {
 			if err != nil {
 				return nil, err
 			}
-			logic := &normalizeLogic{normalizer: n, deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter}, out: t.EventsByDevice, requests: t.PrivacyRequests}
+			counts := func(ctx context.Context, topics ...string) (map[string]int, error) {
+				return stream.PartitionCounts(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers, Dialer: env.Dialer, Logger: env.Logger}, topics...)
+			}
+			logic := &normalizeLogic{normalizer: n, deadLetters: deadLetters{enc: encoder(cfg, env.Schemas), topic: t.Deadletter}, out: t.EventsByDevice, requests: t.PrivacyRequests,
+				partitions: func(ctx context.Context) (int, error) {
+					c, err := counts(ctx, t.EventsByDevice)
+					return c[t.EventsByDevice], err
+				}}
 			if !cfg.Merge.On() {
 				return env.Processor(Normalize, stage.Config{Logic: logic}, t.RawClicks, t.RawEvents, t.PrivacyRequests)
 			}
 			m := cfg.Merge
-			counts := func(ctx context.Context, topics ...string) (map[string]int, error) {
-				return stream.PartitionCounts(ctx, stream.TopicsConfig{Brokers: cfg.Kafka.Brokers, Dialer: env.Dialer, Logger: env.Logger}, topics...)
-			}
 			wm := newWatermarks(t.EventsByDevice, m.ProducerAllowance.D(), m.WatermarkInterval.D(), counts)
 			return env.Processor(Normalize, stage.Config{
 				Logic: &watermarkingNormalize{normalizeLogic: logic, wm: wm}, TickEvery: m.WatermarkInterval.D(), WatchEnds: true,
@@ -56,15 +61,18 @@ type normalizeLogic struct {
 	deadLetters
 	out      string
 	requests string // privacy.requests
+	// partitions is events.by-device's partition count: a user's erasure
+	// goes to every partition.
+	partitions func(ctx context.Context) (int, error)
 }
 
-func (l *normalizeLogic) Process(_ context.Context, in stage.Input) (stage.Result, error) {
-	return l.process(in, time.Now())
+func (l *normalizeLogic) Process(ctx context.Context, in stage.Input) (stage.Result, error) {
+	return l.process(ctx, in, time.Now())
 }
 
-func (l *normalizeLogic) process(in stage.Input, now time.Time) (stage.Result, error) {
+func (l *normalizeLogic) process(ctx context.Context, in stage.Input, now time.Time) (stage.Result, error) {
 	if in.Topic == l.requests {
-		return l.erasures(in, now)
+		return l.erasures(ctx, in, now)
 	}
 	res := stage.Result{Outputs: make([]kafka.Message, 0, len(in.Messages)), Sources: make([]int, 0, len(in.Messages))}
 	for i := range in.Messages {
@@ -106,9 +114,15 @@ func (l *normalizeLogic) process(in stage.Input, now time.Time) (stage.Result, e
 
 // erasures checks the erasure requests of privacy.requests and hands each
 // on to events.by-device, keyed by the id it names and stamped with its
-// arrival, marked schemas.ErasureHeader; a malformed one goes to the
-// deadletter with its field and reason.
-func (l *normalizeLogic) erasures(in stage.Input, now time.Time) (stage.Result, error) {
+// arrival, marked schemas.ErasureHeader and with its own position
+// (schemas.ErasureCopyHeader); a malformed one goes to the deadletter with
+// its field and reason. A device's request goes to the device's
+// partition, where its events are. A user's events come from any device,
+// so a user's request goes to every partition: each copy follows the
+// events that arrived before it on its partition through the merge and
+// on to events.by-user, and the user stage erases the user at each copy,
+// so that a partition behind the others cannot bring the user back.
+func (l *normalizeLogic) erasures(ctx context.Context, in stage.Input, now time.Time) (stage.Result, error) {
 	res := stage.Result{Outputs: make([]kafka.Message, 0, len(in.Messages)), Sources: make([]int, 0, len(in.Messages))}
 	for i := range in.Messages {
 		m := &in.Messages[i]
@@ -116,9 +130,21 @@ func (l *normalizeLogic) erasures(in stage.Input, now time.Time) (stage.Result, 
 		req, err := normalize.Erasure(m.Value, at)
 		if err == nil {
 			v, _ := json.Marshal(req) // strings and a time: cannot fail
-			res.Outputs = append(res.Outputs, kafka.Message{Topic: l.out, Key: []byte(req.ID()), Value: v, Time: at,
-				Headers: []kafka.Header{{Key: schemas.ErasureHeader, Value: []byte(req.Kind())}}})
-			res.Sources = append(res.Sources, i)
+			hdr := []kafka.Header{{Key: schemas.ErasureHeader, Value: []byte(req.Kind())},
+				{Key: schemas.ErasureCopyHeader, Value: fmt.Appendf(nil, "%s/%d/%d", in.Topic, in.Partition, m.Offset)}}
+			out := kafka.Message{Topic: l.out, Key: []byte(req.ID()), Value: v, Time: at, Headers: hdr}
+			if req.Kind() == schemas.ErasureDevice || l.partitions == nil {
+				res.Outputs, res.Sources = append(res.Outputs, out), append(res.Sources, i)
+				continue
+			}
+			n, err := l.partitions(ctx)
+			if err != nil || n < 1 {
+				// The broker is away: the batch fails and comes again.
+				return res, fmt.Errorf("partitions of %s: %d, %w", l.out, n, err)
+			}
+			for p := range n {
+				res.Outputs, res.Sources = append(res.Outputs, stream.AtPartition(out, p)), append(res.Sources, i)
+			}
 			continue
 		}
 		field, reason := "", err.Error()

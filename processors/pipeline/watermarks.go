@@ -155,9 +155,9 @@ type watermarkingNormalize struct {
 	wm *watermarks
 }
 
-func (l *watermarkingNormalize) Process(_ context.Context, in stage.Input) (stage.Result, error) {
+func (l *watermarkingNormalize) Process(ctx context.Context, in stage.Input) (stage.Result, error) {
 	now := time.Now()
-	res, err := l.process(in, now)
+	res, err := l.process(ctx, in, now)
 	if err == nil && in.Topic != l.requests {
 		l.wm.processed(in.Topic, in.Partition, in.Messages, now)
 	}
