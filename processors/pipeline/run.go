@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg *config.Config, stages []stage.Stage, opts Run
 	env := stage.Env{
 		Config: cfg, Dialer: dialer, Producer: producer, Registerer: reg,
 		Metrics: stage.NewMetrics(reg), Readiness: stage.NewReadiness(), Logger: logger,
-		Consumer: opts.Consumer, Schemas: schemaReg,
+		Consumer: opts.Consumer, Schemas: schemaReg, Admin: stage.NewAdmin(),
 	}
 	if opts.Producer != nil {
 		env.Producer = opts.Producer(producer)
@@ -149,6 +149,9 @@ func Run(ctx context.Context, cfg *config.Config, stages []stage.Stage, opts Run
 		}
 		runners = append(runners, r)
 	}
+	// Served by the sink's admin API when this process has one; a copy
+	// without the device or user stage forwards to the owner.
+	addStateQueries(cfg, dialer, env.Admin)
 	if opts.Readiness != nil {
 		opts.Readiness(env.Readiness)
 	}

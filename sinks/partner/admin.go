@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -230,16 +231,40 @@ func RunAdminWith(ctx context.Context, routes []AdminRoute, sinks ...*Sink) erro
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}
-	srv := &http.Server{Handler: AdminHandlerWith(token, routes, sinks...), ReadHeaderTimeout: 5 * time.Second}
+	return ServeAdmin(ctx, ln, AdminHandlerWith(token, routes, sinks...), s.log)
+}
+
+// ServeAdmin serves h on ln until ctx ends, then shuts down within 5 s.
+func ServeAdmin(ctx context.Context, ln net.Listener, h http.Handler, log *zap.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	s.log.Info("admin api listening", zap.String("addr", ln.Addr().String()))
+	log.Info("admin api listening", zap.String("addr", ln.Addr().String()))
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("admin serve: %w", err)
 	}
 	return nil
+}
+
+// AdvertisedAdmin is the base URL other copies reach the admin API
+// listening on ln at: http:// and Config.Admin.Advertise, or ln's address
+// with the hostname for an unspecified host.
+func (c *Config) AdvertisedAdmin(ln net.Addr) string {
+	if c.Admin.Advertise != "" {
+		return "http://" + c.Admin.Advertise
+	}
+	host, port, err := net.SplitHostPort(ln.String())
+	if err != nil {
+		return "http://" + ln.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

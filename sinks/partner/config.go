@@ -42,7 +42,12 @@ type Config struct {
 
 // AdminConfig is the admin API listener (status and resend).
 type AdminConfig struct {
-	Listen    string `yaml:"listen"` // default 127.0.0.1:8088
+	Listen string `yaml:"listen"` // default 127.0.0.1:8088
+	// Advertise is the host:port other copies reach this admin API at,
+	// to forward a state query to the copy that owns the device. Default:
+	// the address it listens on, with this machine's hostname when that
+	// is every interface (":8088", "0.0.0.0:8088").
+	Advertise string `yaml:"advertise"`
 	TokenEnv  string `yaml:"token_env"`
 	TokenFile string `yaml:"token_file"`
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,25 +50,48 @@ func Spec(cfg *config.Config, sc partner.Config, opts ...partner.Option) stage.S
 		if err != nil {
 			return nil, err
 		}
-		_, tokenErr := sc.AdminToken()
+		token, tokenErr := sc.AdminToken()
 		if tokenErr != nil {
 			env.Logger.Warn("admin api off: no token configured", zap.Error(tokenErr))
+			return withAdmin{Stage: s}, nil
 		}
-		return withAdmin{s, tokenErr == nil}, nil
+		// The listener is bound now, before any stage runs, so that the
+		// address the stages' consumers send to their groups (for state
+		// queries forwarded to an owner) is the one that answers.
+		ln, err := net.Listen("tcp", sc.Admin.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("admin listen: %w", err)
+		}
+		if env.Admin != nil {
+			env.Admin.SetURL(sc.AdvertisedAdmin(ln.Addr()))
+		}
+		return withAdmin{Stage: s, ln: ln, token: token, shared: env.Admin, log: env.Logger}, nil
 	}}
 }
 
-// withAdmin runs the stage and, when admin, its admin API.
+// withAdmin runs the stage and, with a listener, its admin API: the
+// sink's routes and those the other stages added to shared.
 type withAdmin struct {
 	*Stage
-	admin bool
+	ln     net.Listener // nil: no admin API
+	token  string
+	shared *stage.Admin
+	log    *zap.Logger
 }
 
 func (w withAdmin) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return w.Stage.Run(gctx) })
-	if w.admin {
-		g.Go(func() error { return w.RunAdmin(gctx) })
+	if w.ln != nil {
+		routes := w.admin
+		if w.shared != nil {
+			for _, r := range w.shared.Routes() {
+				routes = append(routes, partner.AdminRoute{Pattern: r.Pattern, Handler: r.Handler})
+			}
+		}
+		g.Go(func() error {
+			return partner.ServeAdmin(gctx, w.ln, partner.AdminHandlerWith(w.token, routes, w.sinks...), w.log)
+		})
 	}
 	err := g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {

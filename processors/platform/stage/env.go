@@ -30,6 +30,9 @@ type Env struct {
 	// Schemas is the schema registry (kafka.schema_registry_url) with the
 	// ids of the schemas registered at start; nil without one.
 	Schemas *registry.Registry
+	// Admin collects the admin API's routes and the processors a state
+	// query reads; nil: this process serves no admin API.
+	Admin *Admin
 }
 
 // WithDefaults returns e with a no-op logger, unregistered metrics and a
@@ -60,6 +63,9 @@ func (e Env) ConsumerConfig(group string, topics ...string) stream.ConsumerConfi
 	c.GroupID = e.Config.Kafka.GroupPrefix + "." + group
 	c.Topics = topics
 	c.Logger = e.Logger
+	if a := e.Admin; a != nil {
+		c.UserData = func() []byte { return []byte(a.URL()) }
+	}
 	return c
 }
 
@@ -92,7 +98,11 @@ func (e Env) Processor(name string, cfg Config, topics ...string) (*Processor, e
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = MaxMessageBytes(e.Config)
 	}
-	return New(cfg)
+	p, err := New(cfg)
+	if err == nil && e.Admin != nil {
+		e.Admin.addProcessor(name, p)
+	}
+	return p, err
 }
 
 // Topic is the spec of one of the pipeline's topics, from the config:

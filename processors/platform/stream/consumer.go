@@ -69,6 +69,12 @@ type ConsumerConfig struct {
 	// cancelled. Default 30s.
 	DrainTimeout time.Duration
 	Logger       *zap.Logger
+
+	// UserData, when set, is read at every join of the group and sent as
+	// this member's metadata, which any client reads back with
+	// GroupOwner: the pipeline puts its admin API's address there, so
+	// that a copy can forward a state query to the partition's owner.
+	UserData func() []byte
 }
 
 func (c *ConsumerConfig) setDefaults() {
@@ -202,6 +208,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		PartitionWatchInterval: c.cfg.PartitionWatchInterval,
 		StartOffset:            c.cfg.StartOffset,
 		ErrorLogger:            limitedKafkaLogger(c.log, c.lim),
+	}
+	if c.cfg.UserData != nil {
+		gcfg.GroupBalancers = withUserData(c.cfg.UserData, kafka.RangeGroupBalancer{}, kafka.RoundRobinGroupBalancer{})
 	}
 	if c.log.Core().Enabled(zap.DebugLevel) {
 		gcfg.Logger = kafkaLogger(c.log.Debug)

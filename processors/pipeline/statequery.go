@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/postbackd/postbackd/processors/domain/classify"
+	"github.com/postbackd/postbackd/processors/platform/config"
+	"github.com/postbackd/postbackd/processors/platform/stage"
+	"github.com/postbackd/postbackd/processors/platform/stream"
+	"github.com/postbackd/postbackd/state"
+)
+
+// forwardedHeader marks a state query one copy forwarded to the owner it
+// found: the owner answers it from its store or says it no longer owns
+// the partition, never forwarding it again (no loops while a group
+// rebalances).
+const forwardedHeader = "Postbackd-Forwarded-By"
+
+// stateQuery serves the admin API's state queries:
+//
+//	GET /v1/devices/{app_id}/{device_id}  the device stage's state of the device
+//	GET /v1/users/{app_id}/{user_id}      the user stage's state of the user
+//
+// A copy that holds the partition's store answers from it. Any other copy
+// asks the broker which member of the stage's group owns the partition
+// (stream.GroupOwner: each member sends its admin API's address as its
+// group user data) and forwards the query there with the caller's token.
+type stateQuery struct {
+	cfg    *config.Config
+	dialer *kafka.Dialer
+	admin  *stage.Admin
+	client *http.Client
+}
+
+// addStateQueries adds the state query routes to admin.
+func addStateQueries(cfg *config.Config, dialer *kafka.Dialer, admin *stage.Admin) {
+	q := &stateQuery{cfg: cfg, dialer: dialer, admin: admin, client: &http.Client{Timeout: 10 * time.Second}}
+	admin.Handle("GET /v1/devices/{app_id}/{device_id}", q.handler(Device, cfg.Topics.EventsByDevice, "device_id", func(app, id string) []byte { return classify.DeviceKey(app, id) },
+		func(v []byte) (any, error) { return classify.ViewDevice(v) }))
+	admin.Handle("GET /v1/users/{app_id}/{user_id}", q.handler(User, cfg.Topics.EventsByUser, "user_id", func(app, id string) []byte { return classify.UserKey(app, id) },
+		func(v []byte) (any, error) { return classify.ViewUser(v) }))
+}
+
+// StateAnswer is the answer to a state query.
+type StateAnswer struct {
+	AppID     string `json:"app_id"`
+	ID        string `json:"id"`
+	Stage     string `json:"stage"`
+	Partition int    `json:"partition"`
+	// AnsweredBy is the admin address of the copy whose store answered.
+	AnsweredBy string `json:"answered_by"`
+	// State is a classify.DeviceView or UserView; absent with Found false
+	// (no state: never seen, erased, or expired by state_ttl).
+	Found bool `json:"found"`
+	State any  `json:"state,omitempty"`
+}
+
+func (q *stateQuery) handler(stageName, topic, idName string, key func(app, id string) []byte, view func([]byte) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		app, id := r.PathValue("app_id"), r.PathValue(idName)
+		if app == "" || id == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "app_id and " + idName + " are required"})
+			return
+		}
+		n := stage.Topic(q.cfg, topic).Partitions
+		parts := make([]int, n)
+		for i := range parts {
+			parts[i] = i
+		}
+		// The partition normalize keys the record to (the producer's
+		// murmur2 of the id, as Kafka's own clients do).
+		part := (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(id)}, parts...)
+		ans := StateAnswer{AppID: app, ID: id, Stage: stageName, Partition: part, AnsweredBy: q.admin.URL()}
+		if p := q.admin.Processor(stageName); p != nil {
+			v, err := p.Get(part, key(app, id))
+			switch {
+			case err == nil:
+				st, err := view(v)
+				if err != nil {
+					writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "decode state: " + err.Error()})
+					return
+				}
+				ans.Found, ans.State = true, st
+				writeJSON(w, http.StatusOK, ans)
+				return
+			case errors.Is(err, state.ErrNotFound):
+				writeJSON(w, http.StatusNotFound, ans)
+				return
+			case !errors.Is(err, stage.ErrNotOwned):
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+				return
+			}
+		}
+		if by := r.Header.Get(forwardedHeader); by != "" {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("%s partition %d is not held here now (forwarded by %s; the group may be rebalancing): ask again", stageName, part, by)})
+			return
+		}
+		q.forward(w, r, stageName, topic, part)
+	})
+}
+
+// forward asks the owner of part for the answer and relays it.
+func (q *stateQuery) forward(w http.ResponseWriter, r *http.Request, stageName, topic string, part int) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	group := q.cfg.Kafka.GroupPrefix + "." + stageName
+	owner, err := stream.GroupOwner(ctx, q.cfg.Kafka.Brokers, q.dialer, group, topic, part)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("find the owner of %s partition %d: %v", stageName, part, err)})
+		return
+	}
+	base := string(owner)
+	if base == "" {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("the copy that owns %s partition %d serves no admin API (no sink.admin token there)", stageName, part)})
+		return
+	}
+	if base == q.admin.URL() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("%s partition %d is assigned here and still being restored: ask again", stageName, part)})
+		return
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("the owner of %s partition %d sent a bad admin address %q", stageName, part, base)})
+		return
+	}
+	u = u.JoinPath(r.URL.EscapedPath())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+		return
+	}
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	req.Header.Set(forwardedHeader, q.admin.URL())
+	resp, err := q.client.Do(req)
+	if err != nil {
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("ask the owner of %s partition %d at %s: %v", stageName, part, base, err)})
+		return
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
