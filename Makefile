@@ -19,6 +19,9 @@ UNIT_TIMEOUT        ?= 30m
 # Integration packages run one at a time: they share one small broker on a
 # 2-core machine, and in parallel they time each other's requests out.
 INTEGRATION_P       ?= 1
+# Files tests save for people to look at (the console test's screenshot),
+# under <dir>/_artifacts/ (go test -artifacts).
+TEST_OUTPUT         ?= $(CURDIR)/.cache/test-output
 BENCH               ?= .
 BENCHTIME           ?= 1s
 BENCHFLAGS          ?= -benchmem
@@ -56,8 +59,10 @@ monitoring: ## the alerting rules: promtool check rules and their unit tests (pr
 test-unit: ## unit tests with -race, no broker needed
 	$(GO) test $(GOTESTFLAGS) -timeout $(UNIT_TIMEOUT) $(PKG)
 
-test-integration: ## integration tests on a real Kafka and a real schema registry (started and stopped here unless KAFKA_BROKERS / SCHEMA_REGISTRY_URL are set)
-	scripts/with-kafka.sh scripts/with-registry.sh $(GO) test $(GOTESTFLAGS) -tags integration -p $(INTEGRATION_P) -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
+test-integration: ## integration tests on a real Kafka, a real schema registry (started and stopped here unless KAFKA_BROKERS / SCHEMA_REGISTRY_URL are set) and a headless Chromium (scripts/chromium.sh installs Debian's); files they save go to TEST_OUTPUT
+	scripts/chromium.sh >/dev/null
+	mkdir -p $(TEST_OUTPUT)
+	scripts/with-kafka.sh scripts/with-registry.sh $(GO) test $(GOTESTFLAGS) -tags integration -artifacts -outputdir $(TEST_OUTPUT) -p $(INTEGRATION_P) -run '$(INTEGRATION_RUN)' -timeout $(INTEGRATION_TIMEOUT) $(PKG)
 
 test: vet lint monitoring test-unit test-integration ## what CI runs: vet, lint, the alerting rules, unit, integration
 

@@ -34,6 +34,9 @@ type RunOptions struct {
 	Consumer stream.ConsumerConfig
 	// Version goes into the schema registry client's User-Agent.
 	Version string
+	// Admin, when set, is given the admin API's (and console's) base URL
+	// once the stages are built: "" when this process serves none.
+	Admin func(url string)
 }
 
 // readyGauge is postbackd_ready: 1 while /readyz answers 200, for the
@@ -152,6 +155,9 @@ func Run(ctx context.Context, cfg *config.Config, stages []stage.Stage, opts Run
 	// Served by the sink's admin API when this process has one; a copy
 	// without the device or user stage forwards to the owner.
 	addStateQueries(cfg, dialer, env.Admin)
+	if opts.Admin != nil {
+		opts.Admin(env.Admin.URL())
+	}
 	if opts.Readiness != nil {
 		opts.Readiness(env.Readiness)
 	}

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 //	GET  /v1/postbacks/{id}         latest status per partner (JSON), 404 if unknown
 //	POST /v1/postbacks/{id}/resend  re-send now to every partner it has a status for,
 //	                                bypassing dedup, as a new attempt; answers the new statuses
+//	GET  /v1/failures               the latest failed tries, newest first (?partner=, ?limit=)
 //	POST /v1/explain                body: a classified record (JSON), or {"postback_id": ID} of
 //	                                one in the status cache; answers, per partner, whether it
 //	                                would be sent and why not (Router.Explain), and duplicate
@@ -75,6 +78,13 @@ func AdminHandlerWith(token string, routes []AdminRoute, sinks ...*Sink) http.Ha
 			writeJSON(w, http.StatusOK, map[string]any{"postback_id": r.PathValue("id"), "partners": st})
 		}
 	})
+	mux.HandleFunc("GET /v1/failures", func(w http.ResponseWriter, r *http.Request) {
+		limit := 50
+		if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 && n <= recentFailures*len(sinks) {
+			limit = n
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"failures": failures(sinks, r.URL.Query().Get("partner"), limit)})
+	})
 	var router *Router
 	if len(sinks) > 0 {
 		router, _ = NewRouter(sinks[0].cfg) // the Sinks were built from a valid Config
@@ -92,6 +102,23 @@ func AdminHandlerWith(token string, routes []AdminRoute, sinks ...*Sink) http.Ha
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// failures merges the Sinks' latest failures, each activity read once.
+func failures(sinks []*Sink, partner string, limit int) []Failure {
+	out := []Failure{}
+	seen := make(map[*activity]bool)
+	for _, s := range sinks {
+		if !seen[s.activity] {
+			seen[s.activity] = true
+			out = append(out, s.Failures(partner, limit)...)
+		}
+	}
+	slices.SortFunc(out, func(a, b Failure) int { return b.At.Compare(a.At) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }
 
 // statuses merges the statuses of postbackID over the Sinks' caches, each

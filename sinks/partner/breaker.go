@@ -70,3 +70,11 @@ func (b *breaker) record(healthy, probe bool, now time.Time) (open bool) {
 	}
 	return
 }
+
+// state says whether the breaker is open and, when it is, when it lets
+// its next probe through.
+func (b *breaker) state() (open bool, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.open, b.openUntil
+}

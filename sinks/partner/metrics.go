@@ -115,6 +115,7 @@ func (s *Sink) countOutcome(partner, outcome string) {
 func (s *Sink) observeEndToEnd(partner string, j *Job, now time.Time) {
 	if !j.Arrival.IsZero() {
 		s.metrics.endToEnd.WithLabelValues(partner, "arrival").Observe(now.Sub(j.Arrival).Seconds())
+		s.activity.observeEndToEnd(partner, now.Sub(j.Arrival), now)
 	}
 	if ts := j.Record.EventTS; !ts.IsZero() {
 		s.metrics.endToEnd.WithLabelValues(partner, "event").Observe(now.Sub(ts).Seconds())

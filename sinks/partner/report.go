@@ -13,6 +13,7 @@ func (s *Sink) logTries(out *outputs, t *task, res result, final string, next ti
 	j := t.job
 	base := DeliveryLogEntry{PostbackID: j.Record.PostbackID, Partner: t.lane.id, Rule: j.Rule, Tier: j.Tier,
 		Method: res.method, URL: res.url}
+	start := len(out.entries)
 	if len(res.tries) == 0 {
 		e := base
 		e.Outcome, e.At, e.NextAttempt, e.StatusCode = final, time.Now(), next, res.status
@@ -38,9 +39,18 @@ func (s *Sink) logTries(out *outputs, t *task, res result, final string, next ti
 		s.add(out, e)
 	}
 	last := out.entries[len(out.entries)-1]
+	var tries []Try
+	// A postback delivered at its first try keeps no list (Status.tries
+	// makes one of it when asked): the hot path allocates none.
+	if n := len(out.entries) - start; n > 1 || last.Outcome != OutcomeDelivered {
+		tries = make([]Try, 0, n)
+		for i := start; i < len(out.entries); i++ {
+			tries = append(tries, tryOf(&out.entries[i]))
+		}
+	}
 	s.status.put(Status{PostbackID: last.PostbackID, Partner: last.Partner, Outcome: last.Outcome,
 		Attempts: max(last.Attempt, j.Attempt), StatusCode: last.StatusCode, Error: last.Error, URL: last.URL,
-		At: last.At, NextAttempt: last.NextAttempt, job: j})
+		At: last.At, NextAttempt: last.NextAttempt, Tries: tries, job: j})
 }
 
 // note adds an entry for a decision without a try (skip, hand-off).
@@ -59,6 +69,7 @@ func (s *Sink) add(out *outputs, e DeliveryLogEntry) {
 	e = bounded(e)
 	out.entries = append(out.entries, e)
 	s.countOutcome(e.Partner, e.Outcome)
+	s.activity.observe(&e)
 	if ce := s.log.Check(zap.DebugLevel, "postback"); ce != nil {
 		ce.Write(zap.String("postback_id", e.PostbackID), zap.String("partner", e.Partner),
 			zap.Int("attempt", e.Attempt), zap.String("method", e.Method), zap.String("url", e.URL),

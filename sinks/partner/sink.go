@@ -32,6 +32,7 @@ type Sink struct {
 	fx        *fxTable // nil: no conversion
 	redact    redactor
 	status    *statusCache
+	activity  *activity
 	lanes     []*lane // config order
 	byID      map[string]*lane
 	tiers     []time.Duration
@@ -85,8 +86,9 @@ func WithErased(f ErasedFunc) Option { return func(o *options) { o.erased = f } 
 // only once, and the latest-status cache, so that the admin API sees every
 // partner's statuses and status_cache_size bounds them all together.
 type Shared struct {
-	metrics *metrics
-	status  *statusCache
+	metrics  *metrics
+	status   *statusCache
+	activity *activity
 }
 
 // NewShared builds the shared parts for cfg, registering the metrics on
@@ -102,7 +104,7 @@ func NewShared(cfg Config, opts ...Option) (*Shared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	return &Shared{metrics: m, status: newStatusCache(cfg.StatusCacheSize)}, nil
+	return &Shared{metrics: m, status: newStatusCache(cfg.StatusCacheSize), activity: newActivity()}, nil
 }
 
 // WithShared makes the Sink use sh's metrics and status cache instead of
@@ -157,7 +159,7 @@ func New(cfg Config, pub Publisher, opts ...Option) (*Sink, error) {
 	}
 	s := &Sink{
 		cfg: cfg, pub: pub, log: o.log, version: o.version, userAgent: "postbackd/" + o.version, metrics: sh.metrics,
-		status: sh.status, byID: make(map[string]*lane),
+		status: sh.status, activity: sh.activity, byID: make(map[string]*lane),
 		pending: make(map[state.Store]*pendingWrites), inflight: make(map[string]bool),
 	}
 	for _, t := range cfg.Retry.Tiers {

@@ -17,8 +17,51 @@ type Status struct {
 	URL         string    `json:"url,omitempty"`
 	At          time.Time `json:"at"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// Tries are the tries this copy saw, oldest first, at most maxTries
+	// (the latest kept): the delivery log has every one.
+	Tries []Try `json:"tries,omitempty"`
 
 	job Job // for a resend
+}
+
+// Try is one try or decision of a postback at a partner.
+type Try struct {
+	Attempt    int       `json:"attempt"`
+	At         time.Time `json:"at"`
+	Outcome    string    `json:"outcome"`
+	StatusCode int       `json:"status_code,omitempty"`
+	LatencyMS  float64   `json:"latency_ms,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	// Response is the start of the partner's answer, as sent: show it
+	// escaped.
+	Response string `json:"response,omitempty"`
+}
+
+// maxTries bounds Status.Tries.
+const maxTries = 20
+
+func tryOf(e *DeliveryLogEntry) Try {
+	return Try{Attempt: e.Attempt, At: e.At, Outcome: e.Outcome, StatusCode: e.StatusCode,
+		LatencyMS: float64(e.Latency.Microseconds()) / 1000, Error: e.Error, Response: excerpt(e.Response)}
+}
+
+// tries is s.Tries, or s itself as its one try when it kept none (a
+// postback done in one try keeps no list: the hot path allocates none).
+func (s *Status) tries() []Try {
+	if len(s.Tries) > 0 {
+		return s.Tries
+	}
+	return []Try{{Attempt: s.Attempts, At: s.At, Outcome: s.Outcome, StatusCode: s.StatusCode, Error: s.Error}}
+}
+
+// withHistory is s with prev's tries before its own.
+func withHistory(prev, s Status) Status {
+	t := append(append([]Try(nil), prev.tries()...), s.tries()...)
+	if len(t) > maxTries {
+		t = t[len(t)-maxTries:]
+	}
+	s.Tries = t
+	return s
 }
 
 // statusCache keeps the latest Status per (postback_id, partner) for the
@@ -75,12 +118,12 @@ func (c *statusCache) put(s Status) {
 	c.unlink(e)
 	c.pushFront(e)
 	if e.first.Partner == s.Partner {
-		e.first = s
+		e.first = withHistory(e.first, s)
 		return
 	}
 	for i := range e.more {
 		if e.more[i].Partner == s.Partner {
-			e.more[i] = s
+			e.more[i] = withHistory(e.more[i], s)
 			return
 		}
 	}
@@ -96,5 +139,9 @@ func (c *statusCache) get(id string) []Status {
 		return nil
 	}
 	out := make([]Status, 0, 1+len(e.more))
-	return append(append(out, e.first), e.more...)
+	out = append(append(out, e.first), e.more...)
+	for i := range out {
+		out[i].Tries = out[i].tries()
+	}
+	return out
 }

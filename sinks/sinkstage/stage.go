@@ -22,6 +22,7 @@ import (
 	"github.com/postbackd/postbackd/processors/platform/stage"
 	"github.com/postbackd/postbackd/processors/platform/stream"
 	"github.com/postbackd/postbackd/schemas"
+	"github.com/postbackd/postbackd/sinks/console"
 	"github.com/postbackd/postbackd/sinks/partner"
 	"github.com/postbackd/postbackd/state"
 )
@@ -69,8 +70,9 @@ func Spec(cfg *config.Config, sc partner.Config, opts ...partner.Option) stage.S
 	}}
 }
 
-// withAdmin runs the stage and, with a listener, its admin API: the
-// sink's routes and those the other stages added to shared.
+// withAdmin runs the stage and, with a listener, its admin API (the
+// sink's routes and those the other stages added to shared) and the web
+// console over it.
 type withAdmin struct {
 	*Stage
 	ln     net.Listener // nil: no admin API
@@ -90,7 +92,7 @@ func (w withAdmin) Run(ctx context.Context) error {
 			}
 		}
 		g.Go(func() error {
-			return partner.ServeAdmin(gctx, w.ln, partner.AdminHandlerWith(w.token, routes, w.sinks...), w.log)
+			return partner.ServeAdmin(gctx, w.ln, console.New(w.token, partner.AdminHandlerWith(w.token, routes, w.sinks...)), w.log)
 		})
 	}
 	err := g.Wait()
@@ -169,6 +171,7 @@ func New(env stage.Env, cfg partner.Config, opts ...partner.Option) (*Stage, err
 	st.admin = append([]partner.AdminRoute{{Pattern: "POST /v1/redrive",
 		Handler: RedriveHandler(RedriveEnv{Config: env.Config, Sink: cfg, Dialer: env.Dialer, Schemas: env.Schemas}, env.Producer)}},
 		st.erasures.routes(env.Config, env.Producer)...)
+	st.admin = append(st.admin, partner.AdminRoute{Pattern: "GET /v1/partners", Handler: st.partnersHandler()})
 	router, err := partner.NewRouter(cfg)
 	if err != nil {
 		return nil, err

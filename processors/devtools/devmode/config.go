@@ -21,7 +21,7 @@ const demoConfig = `
 classified_format: json
 sink:
   allow_private_networks: true
-  admin: {listen: "127.0.0.1:0"}
+  admin: {listen: "127.0.0.1:0", token_env: POSTBACKD_DEV_ADMIN_TOKEN}
   retry:
     in_process: {max_attempts: 3, max_wait: 200ms}
     tiers: [2s, 5s, 10s]

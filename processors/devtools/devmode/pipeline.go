@@ -25,6 +25,8 @@ type devPipeline struct {
 	sinkErr error
 	done    chan error // runPipeline's result, once
 	cancel  context.CancelFunc
+	// adminURL is the admin API's and console's base URL ("" without).
+	adminURL atomic.Pointer[string]
 }
 
 // readyTimeout bounds the start of the stages (topic creation included).
@@ -72,6 +74,7 @@ func tryDevPipeline(ctx context.Context, cfg *config.Config, logger *zap.Logger,
 			return p.classified
 		},
 		Readiness: func(r *stage.Readiness) { readiness.Store(r) },
+		Admin:     func(u string) { p.adminURL.Store(&u) },
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel

@@ -27,6 +27,15 @@ type Result struct {
 // all processed in time.
 var errNotSettled = errors.New("the pipeline did not process every generated record in time")
 
+// DevAdminTokenEnv holds the admin token of the demo config: set, it is
+// used; unset, dev sets a random one and prints it with the console's
+// address.
+const DevAdminTokenEnv = "POSTBACKD_DEV_ADMIN_TOKEN"
+
+// cfgUsesDevToken: the built-in demo config (no --config file) takes its
+// admin token from DevAdminTokenEnv.
+func cfgUsesDevToken(path string) bool { return path == "" }
+
 // Run runs the local demo: broker, demo partner, pipeline and traffic,
 // with live progress on stdout and a summary at the end. o must be
 // Validated.
@@ -64,12 +73,26 @@ func Run(ctx context.Context, o Options, stdout io.Writer, logger *zap.Logger) (
 	fmt.Fprintf(stdout, "postbackd dev: brokers %s, topics %s*, demo partner %s\n",
 		strings.Join(cfg.Kafka.Brokers, ","), cfg.Topics.Prefix, partner.url)
 
+	// The console and admin API of the demo config take a token made for
+	// this run (printed below) unless one is set.
+	if os.Getenv(DevAdminTokenEnv) == "" {
+		if err := os.Setenv(DevAdminTokenEnv, randomHex(16)); err != nil {
+			return nil, err
+		}
+	}
 	p, err := startDevPipeline(ctx, cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("start pipeline: %w", err)
 	}
 	if p.sinkErr != nil {
 		fmt.Fprintf(stdout, "postbackd dev: running without the sink: %v\n", p.sinkErr)
+	}
+	if u := p.adminURL.Load(); u != nil && *u != "" {
+		token := "the token of sink.admin in your config"
+		if cfgUsesDevToken(o.Config) {
+			token = os.Getenv(DevAdminTokenEnv)
+		}
+		fmt.Fprintf(stdout, "postbackd dev: console %s/console/ (log in with %s)\n", *u, token)
 	}
 
 	producer, err := stream.NewProducer(pipeline.ProducerConfig(cfg, nil, logger))

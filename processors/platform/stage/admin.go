@@ -98,3 +98,20 @@ func (p *Processor) Get(part int, key []byte) ([]byte, error) {
 
 // GroupID is the consumer group of the stage's processor.
 func (p *Processor) GroupID() string { return p.cfg.Consumer.GroupID }
+
+// Backlog is the records of its assigned input partitions this copy has
+// not processed yet, as of each partition's last batch; false before any
+// partition had a batch.
+func (p *Processor) Backlog() (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n int64
+	known := false
+	for _, in := range p.inputs {
+		if l := in.backlog.Load(); l > 0 {
+			n += l - 1
+			known = true
+		}
+	}
+	return n, known
+}

@@ -87,6 +87,7 @@ func (p *Processor) process(ctx context.Context, b stream.Batch) error {
 		}
 	}
 	ip.lag = b.Lag()
+	ip.backlog.Store(ip.lag + 1)
 	p.observe(b, &res, repeats, start)
 	if err := p.more(ctx, o, ip, b.Topic, b.Partition, res.More); err != nil {
 		return fmt.Errorf("%s partition %d: %w", p.cfg.Name, b.Partition, err)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -194,7 +195,10 @@ type input struct {
 	mu         sync.Mutex // a stateless stage's one batch or tick at a time
 	streamTime time.Time
 	lag        int64 // after the last batch; -1 before the first
-	caughtUp   time.Time
+	// backlog is lag+1 for readers outside the batch (Backlog); 0 before
+	// the first batch.
+	backlog  atomic.Int64
+	caughtUp time.Time
 }
 
 // owned is what the Processor holds of a partition number it owns. The
