@@ -40,13 +40,21 @@ import (
 //
 //	p50-ms, p95-ms, p99-ms                      with the defaults
 //	a100ms-p50-ms, a100ms-p95-ms, a100ms-p99-ms with producer_allowance 100ms
+//
+// POSTBACKD_BENCH_RATE sets another rate (records/s) and
+// POSTBACKD_BENCH_CONCURRENCY the partner's concurrency (default 64), to
+// tell the pipeline's own latency from its queueing once a machine cannot
+// keep up.
 func BenchmarkIntegrationPartnerLatency(b *testing.B) {
 	brokers := kafkatest.Brokers(b)
 	seconds := 60
 	if v, err := strconv.Atoi(os.Getenv("POSTBACKD_BENCH_SECONDS")); err == nil && v > 0 {
 		seconds = v
 	}
-	const rate = 10_000
+	rate := 10_000
+	if v, err := strconv.Atoi(os.Getenv("POSTBACKD_BENCH_RATE")); err == nil && v > 0 {
+		rate = v
+	}
 	g := generator.New(generator.Config{Seed: 43, Devices: 50_000, SingleDeviceUsers: true})
 	recs := make([]generator.Record, rate*(seconds+int(partnerBenchWarmup/time.Second)))
 	for i := range recs {
@@ -101,7 +109,7 @@ func benchPartnerLatencyRun(b *testing.B, cfg *config.Config, recs []generator.R
 	}))
 	defer srv.Close()
 	sc := partner.Config{AllowPrivateNetworks: true, Partners: []partner.PartnerConfig{{
-		ID: "bench", Concurrency: 64, QueueSize: 10_000,
+		ID: "bench", Concurrency: benchConcurrency(), QueueSize: 10_000,
 		Rules: []partner.RuleConfig{{Types: schemas.RecordTypes, Mode: partner.ModeAll, URL: srv.URL + "/pb?id={postback_id}&e={event_id}"}},
 	}}}
 	stages := pipeline.Topology(cfg, &sc)
@@ -183,4 +191,13 @@ func deleteBenchTopics(b *testing.B, cfg *config.Config, specs []stream.TopicSpe
 		b.Logf("deleting bench topics: %v", err)
 	}
 
+}
+
+// benchConcurrency is the partner's concurrency: POSTBACKD_BENCH_CONCURRENCY
+// or 64.
+func benchConcurrency() int {
+	if v, err := strconv.Atoi(os.Getenv("POSTBACKD_BENCH_CONCURRENCY")); err == nil && v > 0 {
+		return v
+	}
+	return 64
 }
