@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,9 +168,63 @@ sink:
 			t.Errorf("unknown device on %s: %d found=%v, want 404", u, code, ans.Found)
 		}
 	}
+	// A member that joins the device stage's group with an admin address
+	// of its own, not signed with the token, gets no query, and the
+	// caller's token never leaves the copies: the queries of its
+	// partitions answer 502.
+	var stolen atomic.Int64
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stolen.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer attacker.Close()
+	rogueCtx, stopRogue := context.WithCancel(ctx)
+	defer stopRogue()
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{ID: cfg.Kafka.GroupPrefix + ".device", Brokers: brokers,
+		Topics: []string{cfg.Topics.EventsByDevice}, GroupBalancers: []kafka.GroupBalancer{rogueBalancer{
+			data: fmt.Appendf(nil, `{"url":%q,"instance":"rogue","sig":"00"}`, attacker.URL)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	go func() {
+		for rogueCtx.Err() == nil {
+			if _, err := cg.Next(rogueCtx); err != nil {
+				return
+			}
+		}
+	}()
+	testkit.Wait{Stall: erasureStall}.For(t, "a device owned by the rogue member refused", func() bool {
+		for i := range devices {
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/v1/devices/%s/dev-%d", urlA, app, i), nil)
+			req.Header.Set("Authorization", "Bearer t0ken")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				continue
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusBadGateway && strings.Contains(string(body), "not signed") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := stolen.Load(); n != 0 {
+		t.Fatalf("the rogue member's address got %d requests", n)
+	}
 	for _, c := range []*outageCopy{a, b} {
 		if err := c.exited(); err != nil {
 			t.Fatalf("copy %s exited: %v\n%s", c.name, err, tail(c.logs(), 3000))
 		}
 	}
 }
+
+// rogueBalancer assigns as Kafka's range assignor does and sends data as
+// its member's user data: a member that is not a postbackd copy.
+type rogueBalancer struct {
+	kafka.RangeGroupBalancer
+	data []byte
+}
+
+func (b rogueBalancer) UserData() ([]byte, error) { return b.data, nil }

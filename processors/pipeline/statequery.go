@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -19,12 +20,6 @@ import (
 	"github.com/postbackd/postbackd/state"
 )
 
-// forwardedHeader marks a state query one copy forwarded to the owner it
-// found: the owner answers it from its store or says it no longer owns
-// the partition, never forwarding it again (no loops while a group
-// rebalances).
-const forwardedHeader = "Postbackd-Forwarded-By"
-
 // stateQuery serves the admin API's state queries:
 //
 //	GET /v1/devices/{app_id}/{device_id}  the device stage's state of the device
@@ -32,18 +27,51 @@ const forwardedHeader = "Postbackd-Forwarded-By"
 //
 // A copy that holds the partition's store answers from it. Any other copy
 // asks the broker which member of the stage's group owns the partition
-// (stream.GroupOwner: each member sends its admin API's address as its
-// group user data) and forwards the query there with the caller's token.
+// (stream.GroupOwner: each member sends its admin address as its group
+// user data, signed with the admin token: stage.Advert) and forwards the
+// query there, signed (stage.ForwardHeader) rather than with the caller's
+// token, which never leaves this copy. A member whose address is not
+// signed with this copy's token gets nothing. The owner answers a
+// forwarded query from its store or says it does not hold the partition:
+// it never forwards again (no loops while a group rebalances).
 type stateQuery struct {
 	cfg    *config.Config
 	dialer *kafka.Dialer
 	admin  *stage.Admin
 	client *http.Client
+
+	mu       sync.Mutex
+	counts   map[string]int // partitions per topic, as the broker says
+	countsAt time.Time
+}
+
+// stateCountsTTL is how long the partition counts read from the broker are
+// used.
+const stateCountsTTL = time.Minute
+
+// partitions is topic's partition count: the broker's (what producers
+// hash over), read at most once a minute; the configured count when the
+// broker cannot say.
+func (q *stateQuery) partitions(ctx context.Context, topic string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if time.Since(q.countsAt) > stateCountsTTL || q.counts[topic] == 0 {
+		c, err := stream.PartitionCounts(ctx, stream.TopicsConfig{Brokers: q.cfg.Kafka.Brokers, Dialer: q.dialer},
+			q.cfg.Topics.EventsByDevice, q.cfg.Topics.EventsByUser)
+		if err == nil {
+			q.counts, q.countsAt = c, time.Now()
+		}
+	}
+	if n := q.counts[topic]; n > 0 {
+		return n
+	}
+	return stage.Topic(q.cfg, topic).Partitions
 }
 
 // addStateQueries adds the state query routes to admin.
 func addStateQueries(cfg *config.Config, dialer *kafka.Dialer, admin *stage.Admin) {
-	q := &stateQuery{cfg: cfg, dialer: dialer, admin: admin, client: &http.Client{Timeout: 10 * time.Second}}
+	q := &stateQuery{cfg: cfg, dialer: dialer, admin: admin, client: &http.Client{Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	admin.Handle("GET /v1/devices/{app_id}/{device_id}", q.handler(Device, cfg.Topics.EventsByDevice, "device_id", func(app, id string) []byte { return classify.DeviceKey(app, id) },
 		func(v []byte) (any, error) { return classify.ViewDevice(v) }))
 	admin.Handle("GET /v1/users/{app_id}/{user_id}", q.handler(User, cfg.Topics.EventsByUser, "user_id", func(app, id string) []byte { return classify.UserKey(app, id) },
@@ -71,7 +99,7 @@ func (q *stateQuery) handler(stageName, topic, idName string, key func(app, id s
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "app_id and " + idName + " are required"})
 			return
 		}
-		n := stage.Topic(q.cfg, topic).Partitions
+		n := q.partitions(r.Context(), topic)
 		parts := make([]int, n)
 		for i := range parts {
 			parts[i] = i
@@ -81,7 +109,7 @@ func (q *stateQuery) handler(stageName, topic, idName string, key func(app, id s
 		part := (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(id)}, parts...)
 		ans := StateAnswer{AppID: app, ID: id, Stage: stageName, Partition: part, AnsweredBy: q.admin.URL()}
 		if p := q.admin.Processor(stageName); p != nil {
-			v, err := p.Get(part, key(app, id))
+			v, err := p.Get(r.Context(), part, key(app, id))
 			switch {
 			case err == nil:
 				st, err := view(v)
@@ -100,8 +128,8 @@ func (q *stateQuery) handler(stageName, topic, idName string, key func(app, id s
 				return
 			}
 		}
-		if by := r.Header.Get(forwardedHeader); by != "" {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("%s partition %d is not held here now (forwarded by %s; the group may be rebalancing): ask again", stageName, part, by)})
+		if r.Header.Get(stage.ForwardHeader) != "" {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("%s partition %d is not held here now (the group may be rebalancing): ask again", stageName, part)})
 			return
 		}
 		q.forward(w, r, stageName, topic, part)
@@ -118,38 +146,56 @@ func (q *stateQuery) forward(w http.ResponseWriter, r *http.Request, stageName, 
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("find the owner of %s partition %d: %v", stageName, part, err)})
 		return
 	}
-	base := string(owner)
-	if base == "" {
+	ad, err := q.admin.ParseAdvert(owner)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("the owner of %s partition %d: %v (another admin token, or not a postbackd copy)", stageName, part, err)})
+		return
+	case ad == nil:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("the copy that owns %s partition %d serves no admin API (no sink.admin token there)", stageName, part)})
 		return
-	}
-	if base == q.admin.URL() {
+	case ad.Instance == q.admin.Instance():
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": fmt.Sprintf("%s partition %d is assigned here and still being restored: ask again", stageName, part)})
 		return
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("the owner of %s partition %d sent a bad admin address %q", stageName, part, base)})
+	u, err := url.Parse(ad.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("the owner of %s partition %d advertises a bad admin address %q", stageName, part, ad.URL)})
 		return
 	}
-	u = u.JoinPath(r.URL.EscapedPath())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	path := r.URL.EscapedPath()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.Scheme+"://"+u.Host+path, nil)
 	if err != nil {
 		writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 		return
 	}
-	req.Header.Set("Authorization", r.Header.Get("Authorization"))
-	req.Header.Set(forwardedHeader, q.admin.URL())
+	req.Header.Set(stage.ForwardHeader, q.admin.SignForward(http.MethodGet, path, time.Now()))
 	resp, err := q.client.Do(req)
 	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("ask the owner of %s partition %d at %s: %v", stageName, part, base, err)})
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("ask the owner of %s partition %d at %s: %v", stageName, part, ad.URL, err)})
 		return
 	}
 	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxStateAnswer+1))
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("read the answer of %s: %v", ad.URL, err)})
+		return
+	case len(body) > maxStateAnswer:
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("the answer of %s is over %d bytes", ad.URL, maxStateAnswer)})
+		return
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// Not the caller's fault: the copies disagree on the token.
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": fmt.Sprintf("the owner of %s partition %d at %s refused the forwarded query (%d): are the copies' admin tokens the same?", stageName, part, ad.URL, resp.StatusCode)})
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, io.LimitReader(resp.Body, 1<<20))
+	_, _ = w.Write(body)
 }
+
+// maxStateAnswer bounds a forwarded answer (a device's state is a few KiB).
+const maxStateAnswer = 1 << 20
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -33,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postbackd/postbackd/processors/platform/stage"
 )
 
 // SessionTTL is how long a console session lasts after login.
@@ -40,6 +42,9 @@ const SessionTTL = 12 * time.Hour
 
 // maxSessions bounds the sessions kept; the oldest goes first.
 const maxSessions = 1000
+
+// failedLoginDelay slows down guessing the token.
+const failedLoginDelay = time.Second
 
 const (
 	cookieName = "postbackd_session"
@@ -81,10 +86,13 @@ func New(token string, api http.Handler) *Console {
 }
 
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Nothing is to be read as another type than it says (a JSON answer
+	// that echoes an id as a script, say).
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	switch p := r.URL.Path; {
 	case p == "/" || p == "/console":
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
-	case strings.HasPrefix(p, "/console/assets/"):
+	case p == "/console/assets/app.js" || p == "/console/assets/style.css":
 		pageHeaders(w)
 		w.Header().Set("Cache-Control", "no-cache")
 		c.static.ServeHTTP(w, r)
@@ -143,6 +151,19 @@ func (c *Console) csrfOK(r *http.Request, s session) bool {
 func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "" || c.token == "" {
 		c.api.ServeHTTP(w, r) // the API checks the bearer token
+		return
+	}
+	if fwd := r.Header.Get(stage.ForwardHeader); fwd != "" {
+		// A state query another copy forwarded, signed with the token
+		// (it never sends the caller's): that query only.
+		if _, ok := stage.VerifyForward(c.token, fwd, r.Method, r.URL.EscapedPath(), c.now()); !ok || r.Method != http.MethodGet ||
+			!(strings.HasPrefix(r.URL.Path, "/v1/devices/") || strings.HasPrefix(r.URL.Path, "/v1/users/")) {
+			writeError(w, http.StatusUnauthorized, "bad "+stage.ForwardHeader+" signature")
+			return
+		}
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+c.token)
+		c.api.ServeHTTP(w, r)
 		return
 	}
 	_, s, ok := c.session(r)
@@ -211,6 +232,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 		if !c.tokenOK(r.PostFormValue("token")) {
+			// Each wrong guess costs the guesser a second.
+			select {
+			case <-time.After(failedLoginDelay):
+			case <-r.Context().Done():
+			}
 			c.render(w, http.StatusUnauthorized, "login.html", map[string]any{"Failed": true})
 			return
 		}

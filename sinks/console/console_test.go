@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/postbackd/postbackd/processors/platform/stage"
 )
 
 // fakeAPI answers like the admin API: 401 without the bearer token, and
@@ -145,6 +148,42 @@ func TestConsoleScriptWritesNoHTML(t *testing.T) {
 	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("} {
 		if strings.Contains(string(b), bad) {
 			t.Errorf("app.js uses %s", bad)
+		}
+	}
+}
+
+// A state query another copy forwarded is served when signed with the
+// token, for that GET of a state route only; the page templates are not
+// served as assets.
+func TestConsoleForwardedAndAssets(t *testing.T) {
+	srv, c := newServer(t)
+	peer := stage.NewAdmin()
+	peer.SetURL("http://peer:8088", "s3cret")
+	path := "/v1/devices/app/dev-1"
+	sig := peer.SignForward("GET", path, time.Now())
+	if res, body := do(t, c, "GET", srv.URL+path, map[string]string{stage.ForwardHeader: sig}); res.StatusCode != 200 || body != "GET "+path {
+		t.Errorf("signed forward: %d %q", res.StatusCode, body)
+	}
+	if res, _ := do(t, c, "GET", srv.URL+"/v1/devices/app/dev-2", map[string]string{stage.ForwardHeader: sig}); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a signature for another path: %d, want 401", res.StatusCode)
+	}
+	psig := peer.SignForward("GET", "/v1/partners", time.Now())
+	if res, _ := do(t, c, "GET", srv.URL+"/v1/partners", map[string]string{stage.ForwardHeader: psig}); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a signed forward of a route other than the state query: %d, want 401", res.StatusCode)
+	}
+	wrong := stage.NewAdmin()
+	wrong.SetURL("http://evil:8088", "guess")
+	if res, _ := do(t, c, "GET", srv.URL+path, map[string]string{stage.ForwardHeader: wrong.SignForward("GET", path, time.Now())}); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a forward signed with another token: %d, want 401", res.StatusCode)
+	}
+	for _, p := range []string{"/console/assets/", "/console/assets/login.html", "/console/assets/index.html"} {
+		if res, _ := do(t, c, "GET", srv.URL+p, nil); res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, res.StatusCode)
+		}
+	}
+	for _, p := range []string{"/console/assets/app.js", "/console/assets/style.css"} {
+		if res, _ := do(t, c, "GET", srv.URL+p, nil); res.StatusCode != 200 || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d, headers %v", p, res.StatusCode, res.Header)
 		}
 	}
 }

@@ -137,6 +137,9 @@ func (a *activity) observe(e *DeliveryLogEntry) {
 	if at.IsZero() {
 		at = time.Now()
 	}
+	if !recent(at) {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	pa := a.partner(e.Partner)
@@ -160,16 +163,30 @@ func (a *activity) observe(e *DeliveryLogEntry) {
 
 // observeEndToEnd counts a delivered postback's time from arrival.
 func (a *activity) observeEndToEnd(partner string, d time.Duration, now time.Time) {
+	if !recent(now) {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.partner(partner).slot(now).e2e.observe(d.Seconds())
 }
 
-func excerpt(s string) string {
-	if len(s) <= responseExcerpt {
+// recent: at falls in the window kept (a time outside it would land in
+// the slot of a live minute and wipe it).
+func recent(at time.Time) bool {
+	now := time.Now()
+	return at.Unix() >= 0 && at.After(now.Add(-(activitySlots-1)*time.Minute)) && !at.After(now.Add(time.Minute))
+}
+
+func excerpt(s string) string { return excerptN(s, responseExcerpt) }
+
+// excerptN is the start of s, at most n bytes, cut between UTF-8
+// sequences, with an ellipsis when cut.
+func excerptN(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := responseExcerpt
+	cut := n
 	for cut > 0 && s[cut]&0xC0 == 0x80 { // not inside a UTF-8 sequence
 		cut--
 	}

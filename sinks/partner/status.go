@@ -37,8 +37,14 @@ type Try struct {
 	Response string `json:"response,omitempty"`
 }
 
-// maxTries bounds Status.Tries.
-const maxTries = 20
+// maxTries bounds Status.Tries, and an older try keeps the start of its
+// error only (the answer only on the latest), so that a cache of
+// status_cache_size statuses stays within about 1 KiB each through an
+// outage.
+const (
+	maxTries      = 5
+	olderTryError = 160
+)
 
 func tryOf(e *DeliveryLogEntry) Try {
 	return Try{Attempt: e.Attempt, At: e.At, Outcome: e.Outcome, StatusCode: e.StatusCode,
@@ -59,6 +65,12 @@ func withHistory(prev, s Status) Status {
 	t := append(append([]Try(nil), prev.tries()...), s.tries()...)
 	if len(t) > maxTries {
 		t = t[len(t)-maxTries:]
+	}
+	for i := range t[:len(t)-1] {
+		t[i].Response = ""
+		if len(t[i].Error) > olderTryError {
+			t[i].Error = excerptN(t[i].Error, olderTryError)
+		}
 	}
 	s.Tries = t
 	return s

@@ -64,7 +64,7 @@ func Spec(cfg *config.Config, sc partner.Config, opts ...partner.Option) stage.S
 			return nil, fmt.Errorf("admin listen: %w", err)
 		}
 		if env.Admin != nil {
-			env.Admin.SetURL(sc.AdvertisedAdmin(ln.Addr()))
+			env.Admin.SetURL(sc.AdvertisedAdmin(ln.Addr()), token)
 		}
 		return withAdmin{Stage: s, ln: ln, token: token, shared: env.Admin, log: env.Logger}, nil
 	}}

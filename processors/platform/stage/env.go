@@ -64,7 +64,7 @@ func (e Env) ConsumerConfig(group string, topics ...string) stream.ConsumerConfi
 	c.Topics = topics
 	c.Logger = e.Logger
 	if a := e.Admin; a != nil {
-		c.UserData = func() []byte { return []byte(a.URL()) }
+		c.UserData = a.Advertisement
 	}
 	return c
 }

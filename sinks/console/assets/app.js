@@ -18,6 +18,12 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
+// segment is s as one path segment; "." and ".." would move the path.
+function segment(s) {
+  if (s === "." || s === "..") throw new Error("not an id: " + s);
+  return encodeURIComponent(s);
+}
+
 async function api(method, path, body) {
   const opts = { method, credentials: "same-origin", headers: {} };
   if (method !== "GET") opts.headers["X-CSRF-Token"] = csrf;
@@ -108,7 +114,7 @@ async function lookupPostback(id) {
   document.getElementById("postback-id").value = id;
   location.hash = "#postback";
   const out = document.getElementById("postback-result");
-  const { status, data } = await api("GET", "/v1/postbacks/" + encodeURIComponent(id));
+  const { status, data } = await api("GET", "/v1/postbacks/" + segment(id));
   if (status === 404) { out.replaceChildren(el("p", { id: "postback-none" }, "This copy has no status for " + id + " (only recent postbacks it handled).")); return; }
   if (status !== 200) { out.replaceChildren(el("p", { class: "error" }, (data && data.error) || String(status))); return; }
   out.replaceChildren(...data.partners.map(s => el("div", { class: "partner-block", "data-partner": s.partner, "data-outcome": s.outcome },
@@ -124,7 +130,7 @@ async function lookupPostback(id) {
 }
 
 async function resend(id) {
-  const { status, data } = await api("POST", "/v1/postbacks/" + encodeURIComponent(id) + "/resend");
+  const { status, data } = await api("POST", "/v1/postbacks/" + segment(id) + "/resend");
   if (status !== 200) showError("resend: " + ((data && data.error) || status));
   else { showError(""); lookupPostback(id); }
 }
@@ -134,7 +140,7 @@ async function lookupState(ev) {
   ev.preventDefault();
   const app = document.getElementById("device-app").value, id = document.getElementById("device-id").value;
   const kind = document.getElementById("device-kind").value;
-  const { status, data } = await api("GET", "/v1/" + kind + "/" + encodeURIComponent(app) + "/" + encodeURIComponent(id));
+  const { status, data } = await api("GET", "/v1/" + kind + "/" + segment(app) + "/" + segment(id));
   document.getElementById("device-result").textContent = status === 404 ? "No state for it (never seen, erased or expired).\n" + JSON.stringify(data, null, 2)
     : JSON.stringify(data, null, 2);
 }
@@ -179,16 +185,21 @@ async function redrive(dry) {
 
 // Views.
 const refreshers = { partners: loadPartners, failures: loadFailures };
+function refresher(name) { return Object.hasOwn(refreshers, name) ? refreshers[name] : null; }
 function showView() {
   const name = (location.hash || "#partners").slice(1);
   for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== "view-" + name;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === name);
-  if (refreshers[name]) refreshers[name]().catch(e => showError(e.message));
+  const r = refresher(name);
+  if (r) r().catch(e => showError(e.message));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  document.getElementById("postback-form").addEventListener("submit", ev => { ev.preventDefault(); lookupPostback(document.getElementById("postback-id").value.trim()); });
-  document.getElementById("device-form").addEventListener("submit", lookupState);
+  document.getElementById("postback-form").addEventListener("submit", ev => {
+    ev.preventDefault();
+    lookupPostback(document.getElementById("postback-id").value.trim()).catch(e => showError(e.message));
+  });
+  document.getElementById("device-form").addEventListener("submit", ev => lookupState(ev).catch(e => showError(e.message)));
   document.getElementById("redrive-dry").addEventListener("click", () => redrive(true));
   document.getElementById("redrive-run").addEventListener("click", () => redrive(false));
   document.getElementById("redrive-run").disabled = true;
@@ -202,6 +213,7 @@ document.addEventListener("DOMContentLoaded", () => {
   loadPartners().catch(e => showError(e.message));
   setInterval(() => {
     const name = (location.hash || "#partners").slice(1);
-    if (refreshers[name]) refreshers[name]().catch(e => showError(e.message));
+    const r = refresher(name);
+    if (r) r().catch(e => showError(e.message));
   }, 5000);
 });
