@@ -94,22 +94,32 @@ func (l *normalizeLogic) process(ctx context.Context, in stage.Input, now time.T
 			// stage, rather than dead letter the records of an outage.
 			return res, err
 		}
-		field, reason := "", err.Error()
-		var rj *normalize.Reject
-		if errors.As(err, &rj) {
-			field, reason = rj.Field, rj.Reason
-		}
-		dl, err := l.enc.deadletter(l.topic, *m, field, reason)
-		if err != nil {
+		if err := l.reject(&res, m, i, err, rejectLabel); err != nil {
 			return res, err
 		}
-		res.Outputs, res.Sources = append(res.Outputs, dl), append(res.Sources, i)
-		if res.Rejected == nil {
-			res.Rejected = make(map[string]int)
-		}
-		res.Rejected[rejectLabel(field)]++
 	}
 	return res, nil
+}
+
+// reject sends input i (m) to the deadletter with why (its field and
+// reason when it is a normalize.Reject), counted in res.Rejected under
+// label(field).
+func (l *normalizeLogic) reject(res *stage.Result, m *kafka.Message, i int, why error, label func(field string) string) error {
+	field, reason := "", why.Error()
+	var rj *normalize.Reject
+	if errors.As(why, &rj) {
+		field, reason = rj.Field, rj.Reason
+	}
+	dl, err := l.enc.deadletter(l.topic, *m, field, reason)
+	if err != nil {
+		return err
+	}
+	res.Outputs, res.Sources = append(res.Outputs, dl), append(res.Sources, i)
+	if res.Rejected == nil {
+		res.Rejected = make(map[string]int)
+	}
+	res.Rejected[label(field)]++
+	return nil
 }
 
 // erasures checks the erasure requests of privacy.requests and hands each
@@ -147,20 +157,9 @@ func (l *normalizeLogic) erasures(ctx context.Context, in stage.Input, now time.
 			}
 			continue
 		}
-		field, reason := "", err.Error()
-		var rj *normalize.Reject
-		if errors.As(err, &rj) {
-			field, reason = rj.Field, rj.Reason
-		}
-		dl, err := l.enc.deadletter(l.topic, *m, field, reason)
-		if err != nil {
+		if err := l.reject(&res, m, i, err, func(string) string { return "erasure" }); err != nil {
 			return res, err
 		}
-		res.Outputs, res.Sources = append(res.Outputs, dl), append(res.Sources, i)
-		if res.Rejected == nil {
-			res.Rejected = make(map[string]int)
-		}
-		res.Rejected["erasure"]++
 	}
 	return res, nil
 }

@@ -349,17 +349,7 @@ func deliveredOf(ctx context.Context, env *RedriveEnv, partnerID string, ids map
 // decodeDeliveryLog decodes a delivery-log entry in any form the sink
 // writes it: JSON, single-object Avro or Confluent-framed.
 func decodeDeliveryLog(v []byte, reg *registry.Registry) (schemas.DeliveryLog, error) {
-	switch schemas.DetectFormat(v) {
-	case schemas.FormatJSON:
-		return schemas.DecodeDeliveryLogJSON(v)
-	case schemas.FormatConfluent:
-		var resolve schemas.Resolver
-		if reg != nil {
-			resolve = reg.Resolve
-		}
-		return schemas.DecodeDeliveryLogConfluent(v, resolve)
-	}
-	return schemas.DecodeDeliveryLog(v)
+	return decodeAny(v, reg, schemas.DecodeDeliveryLogJSON, schemas.DecodeDeliveryLogConfluent, schemas.DecodeDeliveryLog)
 }
 
 // redriveChunk is how many jobs a redrive produces in one call.

@@ -593,15 +593,23 @@ func checkPostbackID(id string) error {
 // JSON, single-object, or Confluent-framed (its schema id resolved by
 // the registry, when there is one).
 func decodeClassified(v []byte, reg *registry.Registry) (schemas.Classified, error) {
+	return decodeAny(v, reg, schemas.DecodeClassifiedJSON, schemas.DecodeClassifiedConfluent, schemas.DecodeClassified)
+}
+
+// decodeAny decodes a record of one of the sink's topics in whichever
+// form it came: JSON, Confluent-framed Avro (its schema id resolved
+// through reg, when there is one) or postbackd's own Avro framing.
+func decodeAny[T any](v []byte, reg *registry.Registry, fromJSON func([]byte) (T, error),
+	fromConfluent func([]byte, schemas.Resolver) (T, error), fromAvro func([]byte) (T, error)) (T, error) {
 	switch schemas.DetectFormat(v) {
 	case schemas.FormatJSON:
-		return schemas.DecodeClassifiedJSON(v)
+		return fromJSON(v)
 	case schemas.FormatConfluent:
 		var resolve schemas.Resolver
 		if reg != nil {
 			resolve = reg.Resolve
 		}
-		return schemas.DecodeClassifiedConfluent(v, resolve)
+		return fromConfluent(v, resolve)
 	}
-	return schemas.DecodeClassified(v)
+	return fromAvro(v)
 }
