@@ -100,6 +100,7 @@ func TestCheckConfigPointsAtFileLineAndField(t *testing.T) {
 		{"types: [install, reinstall, first_purchase, purchase]", "types: [install, teleport]"},
 		{"{partner_event}&click_id", "{partner_evnt}&click_id"},
 		{"apps: [com.example.game]", "apps: [com.example.gaem]"},
+		{"    # advertise: postbackd-1.internal:8088", "    advertise: postbackd-1.internal"},
 	})
 	file := writeCheckConfigFile(t, text)
 	code, _, stderr := invoke(context.Background(), "check-config", file)
@@ -113,6 +114,7 @@ func TestCheckConfigPointsAtFileLineAndField(t *testing.T) {
 		"teleport",
 		"partner_evnt",
 		"unknown app \"com.example.gaem\"",
+		lineOf(t, file, text, "advertise: postbackd-1.internal") + "sink.admin.advertise:",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("missing %q in:\n%s", want, stderr)

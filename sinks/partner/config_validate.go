@@ -66,6 +66,11 @@ func (c *Config) compile(knownApps func(string) bool) ([]compiledPartner, []prob
 	if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 		add("admin.listen", "want host:port: %v", err)
 	}
+	if a := c.Admin.Advertise; a != "" {
+		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" || port == "0" {
+			add("admin.advertise", "want the host:port other copies reach this admin API at, got %q", a)
+		}
+	}
 	if c.Admin.TokenEnv != "" && c.Admin.TokenFile != "" {
 		add("admin.token_file", "set token_env or token_file, not both")
 	}
