@@ -328,13 +328,8 @@ func (s *Stage) closeSinks() {
 // Sinks are the delivery engines, one per partner in config order.
 func (s *Stage) Sinks() []*partner.Sink { return s.sinks }
 
-// RunAdmin serves the admin API over every partner's Sink on one listener
-// (sink.admin.listen) until ctx ends.
-func (s *Stage) RunAdmin(ctx context.Context) error {
-	return partner.RunAdminWith(ctx, s.admin, s.sinks...)
-}
-
-// AdminHandler is the admin API RunAdmin serves, for tests and embedders.
+// AdminHandler is the sink's admin API (without the routes other stages
+// add, or the console), for tests and embedders.
 func (s *Stage) AdminHandler(token string) http.Handler {
 	return partner.AdminHandlerWith(token, s.admin, s.sinks...)
 }
