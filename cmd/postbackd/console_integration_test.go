@@ -112,12 +112,10 @@ sink:
 	for i := range devices {
 		dev := fmt.Sprintf("dev-%d", i)
 		msgs = append(msgs,
-			kafka.Message{Topic: cfg.Topics.RawClicks, Key: []byte(dev), Value: fmt.Appendf(nil,
-				`{"kind":"click","click_id":"c%d","partner":"demo","campaign":"winter","app_id":"%s","device_id":"%s","ts":"%s"}`, i, app, dev, ts.Format(time.RFC3339))},
-			kafka.Message{Topic: cfg.Topics.RawEvents, Key: []byte(dev), Value: fmt.Appendf(nil,
-				`{"kind":"event","event_id":"i%d","type":"install","app_id":"%s","platform":"android","device_id":"%s","ts":"%s"}`, i, app, dev, ts.Add(time.Minute).Format(time.RFC3339))},
-			kafka.Message{Topic: cfg.Topics.RawEvents, Key: []byte(dev), Value: fmt.Appendf(nil,
-				`{"kind":"event","event_id":"p%d","type":"purchase","app_id":"%s","platform":"android","device_id":"%s","ts":"%s","revenue":4.99,"currency":"USD","transaction_id":"t%d"}`, i, app, dev, ts.Add(2*time.Minute).Format(time.RFC3339), i)})
+			rawClick(cfg, app, dev, fmt.Sprintf("c%d", i), "demo", "winter", ts),
+			rawEvent(cfg, app, dev, fmt.Sprintf("i%d", i), "install", ts.Add(time.Minute), nil),
+			rawEvent(cfg, app, dev, fmt.Sprintf("p%d", i), "purchase", ts.Add(2*time.Minute),
+				map[string]any{"revenue": 4.99, "currency": "USD", "transaction_id": fmt.Sprintf("t%d", i)}))
 	}
 	testkit.Produce(t, ctx, brokers, msgs...)
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/postbackd/postbackd/processors/devtools/demopartner"
 	"github.com/postbackd/postbackd/processors/devtools/generator"
 	"github.com/postbackd/postbackd/processors/devtools/testkit/traffic"
@@ -104,4 +106,27 @@ func startCountingPartner(t *testing.T) (*demopartner.Server, string) {
 	}
 	t.Cleanup(func() { _ = partner.Close() })
 	return partner, url
+}
+
+// rawClick is a tracking-link click of device on the raw clicks topic,
+// keyed by the device.
+func rawClick(cfg *config.Config, app, device, clickID, partner, campaign string, ts time.Time) kafka.Message {
+	return rawRecord(cfg.Topics.RawClicks, map[string]any{"kind": "click", "click_id": clickID, "partner": partner, "campaign": campaign,
+		"app_id": app, "device_id": device, "ts": ts.Format(time.RFC3339)})
+}
+
+// rawEvent is an app event of device on the raw events topic, keyed by the
+// device; extra adds fields (user_id, revenue, ...).
+func rawEvent(cfg *config.Config, app, device, eventID, typ string, ts time.Time, extra map[string]any) kafka.Message {
+	fields := map[string]any{"kind": "event", "event_id": eventID, "type": typ, "app_id": app, "platform": "android",
+		"device_id": device, "ts": ts.Format(time.RFC3339)}
+	for k, v := range extra {
+		fields[k] = v
+	}
+	return rawRecord(cfg.Topics.RawEvents, fields)
+}
+
+func rawRecord(topic string, fields map[string]any) kafka.Message {
+	v, _ := json.Marshal(fields) // strings and numbers: cannot fail
+	return kafka.Message{Topic: topic, Key: []byte(fields["device_id"].(string)), Value: v}
 }

@@ -103,10 +103,8 @@ sink:
 	for i := range devices {
 		dev := fmt.Sprintf("dev-%d", i)
 		msgs = append(msgs,
-			kafka.Message{Topic: cfg.Topics.RawClicks, Key: []byte(dev), Value: fmt.Appendf(nil,
-				`{"kind":"click","click_id":"c%d","partner":"adnet","campaign":"winter","app_id":"%s","device_id":"%s","ts":"%s"}`, i, app, dev, ts.Format(time.RFC3339))},
-			kafka.Message{Topic: cfg.Topics.RawEvents, Key: []byte(dev), Value: fmt.Appendf(nil,
-				`{"kind":"event","event_id":"e%d","type":"install","app_id":"%s","platform":"android","device_id":"%s","user_id":"user-%d","ts":"%s"}`, i, app, dev, i, ts.Add(time.Minute).Format(time.RFC3339))})
+			rawClick(cfg, app, dev, fmt.Sprintf("c%d", i), "adnet", "winter", ts),
+			rawEvent(cfg, app, dev, fmt.Sprintf("e%d", i), "install", ts.Add(time.Minute), map[string]any{"user_id": fmt.Sprintf("user-%d", i)}))
 	}
 	testkit.Produce(t, ctx, brokers, msgs...)
 	installs := map[string]bool{}
